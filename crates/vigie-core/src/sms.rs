@@ -1,0 +1,386 @@
+//! Every SMS Vigie sends, rendered by pure functions that keep each text to
+//! one segment: 160 GSM 7-bit septets after folding (ê → e, ç → c), or 70
+//! UCS-2 units for a name that has no GSM spelling. What is essential comes
+//! first and is never cut (alert, time, link); the address, then the shop's
+//! name, are shortened when the text would not fit.
+
+use crate::alarm::{Answer, Outcome};
+use crate::gsm::{Encoding, SMS_SEGMENT_GSM_SEPTETS_MAX, SMS_SEGMENT_UCS2_UNITS_MAX, fold_to_gsm};
+use crate::time::Timestamp;
+
+/// A rendered SMS, known to fit one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsText {
+    pub text: String,
+    pub encoding: Encoding,
+}
+
+/// Who and where, as the contacts know the shop.
+#[derive(Debug, Clone)]
+pub struct ShopLine<'a> {
+    pub name: &'a str,
+    pub address: &'a str,
+    pub commune: &'a str,
+}
+
+/// Everything the first alert needs.
+#[derive(Debug, Clone)]
+pub struct AlertText<'a> {
+    pub shop: ShopLine<'a>,
+    pub pressed_at: Timestamp,
+    /// Set when the press reached the hub late (queued on the box).
+    pub age_ms: Option<i64>,
+    /// The contact's own answer page, e.g. `https://vigie.example/r/Ab3dE9xKq2`.
+    pub link: &'a str,
+    /// Short code naming this alarm in SMS replies.
+    pub alarm_code: &'a str,
+    /// Whether the sender number accepts replies (an alphanumeric sender does not).
+    pub replies_accepted: bool,
+    /// 0 for the first round; later rounds say nobody has answered yet.
+    pub round: u32,
+}
+
+/// Fit `parts` into one segment: each candidate is tried in order and the
+/// first that fits wins. The last candidate must always fit.
+fn first_that_fits(candidates: impl IntoIterator<Item = String>) -> SmsText {
+    let mut last = String::new();
+    for candidate in candidates {
+        let folded = fold_to_gsm(&candidate);
+        let encoding = Encoding::of(&folded);
+        let fits = match encoding {
+            Encoding::Gsm7 { septets } => septets <= SMS_SEGMENT_GSM_SEPTETS_MAX,
+            Encoding::Ucs2 { units } => units <= SMS_SEGMENT_UCS2_UNITS_MAX,
+        };
+        if fits {
+            return SmsText {
+                text: folded,
+                encoding,
+            };
+        }
+        last = folded;
+    }
+    // The caller's last candidate did not fit: cut it hard rather than send
+    // a multi-part message that may arrive in pieces.
+    truncate_to_segment(&last)
+}
+
+fn truncate_to_segment(text: &str) -> SmsText {
+    let mut out = String::new();
+    for c in text.chars() {
+        let mut next = out.clone();
+        next.push(c);
+        if Encoding::of(&next).segments() > 1 {
+            break;
+        }
+        out = next;
+    }
+    let encoding = Encoding::of(&out);
+    SmsText {
+        text: out,
+        encoding,
+    }
+}
+
+/// Cut `s` to at most `chars` characters, marking the cut with a dot.
+fn shorten(s: &str, chars: usize) -> String {
+    if s.chars().count() <= chars {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(chars.saturating_sub(1)).collect();
+    out = out.trim_end().to_string();
+    out.push('.');
+    out
+}
+
+/// "il y a 3 min" / "il y a 2 h 05".
+fn age_fr(age_ms: i64) -> String {
+    let minutes = (age_ms / 60_000).max(1);
+    if minutes < 60 {
+        format!("il y a {minutes} min")
+    } else {
+        format!("il y a {} h {:02}", minutes / 60, minutes % 60)
+    }
+}
+
+/// The alert every contact of a tier receives.
+pub fn alert(a: &AlertText<'_>) -> SmsText {
+    let at = a.pressed_at.paris().hour_minute_fr();
+    let head = match (a.round, a.age_ms) {
+        (0, None) => format!("ALERTE Vigie {at}"),
+        (0, Some(age)) => format!("ALERTE Vigie déclenchée {} ({at})", age_fr(age)),
+        (_, _) => format!("ALERTE Vigie {at}, sans réponse"),
+    };
+    let how = if a.replies_accepted {
+        format!(
+            "Répondez 1 j'arrive, 2 j'appelle le 17, 3 indispo ({}) ",
+            a.alarm_code
+        )
+    } else {
+        String::new()
+    };
+    let shop = &a.shop;
+    let mut candidates = vec![
+        format!(
+            "{head}: {}, {}, {}. {how}{}",
+            shop.name, shop.address, shop.commune, a.link
+        ),
+        format!("{head}: {}, {}. {how}{}", shop.name, shop.commune, a.link),
+    ];
+    for name_chars in [30, 20, 12] {
+        candidates.push(format!(
+            "{head}: {}, {}. {how}{}",
+            shorten(shop.name, name_chars),
+            shorten(shop.commune, 20),
+            a.link
+        ));
+    }
+    // Without a GSM spelling (UCS-2, 70 units) only the essentials fit.
+    for name_chars in [20, 10, 6] {
+        candidates.push(format!(
+            "ALERTE {at} {} {}",
+            shorten(shop.name, name_chars),
+            a.link
+        ));
+    }
+    candidates.push(format!("ALERTE {at} {}", a.link));
+    first_that_fits(candidates)
+}
+
+/// Broadcast of a contact's answer to the other contacts and the holder.
+pub fn answer_broadcast(shop_name: &str, who: &str, answer: Answer, at: Timestamp) -> SmsText {
+    let at = at.paris().hour_minute_fr();
+    let what = match answer {
+        Answer::Coming => "arrive",
+        Answer::CallingPolice => "appelle le 17",
+        Answer::Unavailable => "n'est pas disponible",
+    };
+    first_that_fits([
+        format!("Vigie {shop_name}: {who} {what} ({at})."),
+        format!(
+            "Vigie {}: {} {what} ({at}).",
+            shorten(shop_name, 20),
+            shorten(who, 20)
+        ),
+    ])
+}
+
+/// Sent to every contact already alerted when the holder cancels.
+pub fn cancelled(shop_name: &str, pressed_at: Timestamp) -> SmsText {
+    let at = pressed_at.paris().hour_minute_fr();
+    first_that_fits([
+        format!(
+            "Vigie {shop_name}: fausse alerte, l'alarme de {at} est annulée. Inutile de vous déplacer. Merci."
+        ),
+        format!(
+            "Vigie {}: fausse alerte ({at}), annulée.",
+            shorten(shop_name, 20)
+        ),
+    ])
+}
+
+/// Sent to every contact alerted when the alarm is closed.
+pub fn resolved(shop_name: &str, pressed_at: Timestamp, outcome: Outcome) -> SmsText {
+    let at = pressed_at.paris().hour_minute_fr();
+    first_that_fits([
+        format!(
+            "Vigie {shop_name}: l'alarme de {at} est close ({}). Merci.",
+            outcome.label_fr()
+        ),
+        format!("Vigie {}: alarme de {at} close.", shorten(shop_name, 20)),
+    ])
+}
+
+/// The discreet confirmation to the holder's own phone.
+pub fn holder_confirmation(pressed_at: Timestamp, contacts_alerted: usize) -> SmsText {
+    let at = pressed_at.paris().hour_minute_fr();
+    let who = match contacts_alerted {
+        0 => "aucun contact joignable, le centre régional est prévenu".to_string(),
+        1 => "1 contact prévenu".to_string(),
+        n => format!("{n} contacts prévenus"),
+    };
+    first_that_fits([format!("Vigie: alerte de {at} transmise, {who}.")])
+}
+
+/// The opt-in request a new contact receives.
+pub fn consent_request(holder_name: &str, shop_name: &str, commune: &str, link: &str) -> SmsText {
+    first_that_fits([
+        format!(
+            "Vigie: {holder_name} ({shop_name}, {commune}) vous désigne comme contact d'urgence. Répondez OUI pour accepter, STOP pour refuser. {link}"
+        ),
+        format!(
+            "Vigie: {} ({}) vous désigne comme contact d'urgence. OUI pour accepter, STOP pour refuser. {link}",
+            shorten(holder_name, 20),
+            shorten(shop_name, 20)
+        ),
+    ])
+}
+
+pub fn consent_confirmed(shop_name: &str) -> SmsText {
+    first_that_fits([
+        format!(
+            "Vigie: merci, vous recevrez les alertes de {shop_name}. Envoyez STOP pour arrêter."
+        ),
+        format!(
+            "Vigie: merci, vous recevrez les alertes de {}. STOP pour arrêter.",
+            shorten(shop_name, 30)
+        ),
+    ])
+}
+
+pub fn consent_withdrawn() -> SmsText {
+    first_that_fits([
+        "Vigie: vous ne recevrez plus d'alertes. Répondez OUI pour accepter à nouveau.".to_string(),
+    ])
+}
+
+/// Answer to a reply that was not understood.
+pub fn reply_help() -> SmsText {
+    first_that_fits(["Vigie: réponse non comprise. Envoyez 1 (j'arrive), 2 (j'appelle le 17) ou 3 (indisponible), suivi du code de l'alerte si vous en avez plusieurs.".to_string()])
+}
+
+/// Answer to `1` when the contact has several alarms open.
+pub fn reply_which_alarm(codes: &[String]) -> SmsText {
+    let list = codes.join(", ");
+    let example = codes.first().map(String::as_str).unwrap_or("ABC");
+    first_that_fits([
+        format!(
+            "Vigie: vous avez {} alertes en cours ({list}). Répondez avec le code, par exemple: 1 {example}",
+            codes.len()
+        ),
+        format!(
+            "Vigie: plusieurs alertes en cours. Répondez avec le code, par exemple: 1 {example}"
+        ),
+    ])
+}
+
+/// Answer to a reply about an alarm that is already closed or unknown.
+pub fn reply_no_open_alarm() -> SmsText {
+    first_that_fits(["Vigie: aucune alerte en cours pour vous. Merci.".to_string()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gsm::gsm_septets;
+    use expect_test::expect;
+    use proptest::prelude::*;
+
+    /// 2026-11-26 14h32 in Paris.
+    const T: Timestamp = Timestamp(1_795_699_920_000);
+    const LINK: &str = "https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm";
+
+    fn alert_for(
+        name: &str,
+        address: &str,
+        commune: &str,
+        age_ms: Option<i64>,
+        round: u32,
+        replies: bool,
+    ) -> SmsText {
+        alert(&AlertText {
+            shop: ShopLine {
+                name,
+                address,
+                commune,
+            },
+            pressed_at: T,
+            age_ms,
+            link: LINK,
+            alarm_code: "K7P",
+            replies_accepted: replies,
+            round,
+        })
+    }
+
+    #[test]
+    fn alert_texts() {
+        let s = alert_for(
+            "Tabac du Centre",
+            "12 rue de la République",
+            "Riom",
+            None,
+            0,
+            false,
+        );
+        expect![[r#"ALERTE Vigie 14h32: Tabac du Centre, 12 rue de la République, Riom. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm"#]]
+            .assert_eq(&s.text);
+        let s = alert_for(
+            "Tabac du Centre",
+            "12 rue de la République",
+            "Riom",
+            None,
+            0,
+            true,
+        );
+        expect![[r#"ALERTE Vigie 14h32: Tabac du Centre, Riom. Répondez 1 j'arrive, 2 j'appelle le 17, 3 indispo (K7P) https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm"#]]
+            .assert_eq(&s.text);
+        let s = alert_for(
+            "Le Relais de l'Hôtel de Ville",
+            "3 place Notre-Dame",
+            "Saint-Genès-Champanelle",
+            Some(185_000),
+            0,
+            false,
+        );
+        expect!["ALERTE Vigie déclenchée il y a 3 min (14h32): Le Relais de l'Hotel de Ville, Saint-Genès-Champanelle. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm"]
+            .assert_eq(&s.text);
+        let s = alert_for(
+            "Tabac du Centre",
+            "12 rue de la République",
+            "Riom",
+            None,
+            1,
+            false,
+        );
+        expect![[r#"ALERTE Vigie 14h32, sans réponse: Tabac du Centre, 12 rue de la République, Riom. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm"#]]
+            .assert_eq(&s.text);
+        // A name with no GSM spelling goes out in UCS-2, essentials only.
+        let s = alert_for("Табак Центр", "1 rue", "Lyon", None, 0, true);
+        assert!(matches!(s.encoding, Encoding::Ucs2 { .. }), "{s:?}");
+        expect!["ALERTE 14h32 Табак. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm"]
+            .assert_eq(&s.text);
+    }
+
+    #[test]
+    fn other_texts() {
+        expect![[r#"Vigie Tabac du Centre: Marie D. arrive (14h32)."#]]
+            .assert_eq(&answer_broadcast("Tabac du Centre", "Marie D.", Answer::Coming, T).text);
+        expect![[r#"Vigie Tabac du Centre: fausse alerte, l'alarme de 14h32 est annulée. Inutile de vous déplacer. Merci."#]]
+            .assert_eq(&cancelled("Tabac du Centre", T).text);
+        expect![[
+            r#"Vigie Tabac du Centre: l'alarme de 14h32 est close (incident traité). Merci."#
+        ]]
+        .assert_eq(&resolved("Tabac du Centre", T, Outcome::Incident).text);
+        expect![[r#"Vigie: alerte de 14h32 transmise, 3 contacts prévenus."#]]
+            .assert_eq(&holder_confirmation(T, 3).text);
+        expect!["Vigie: Jeanne Martin (Tabac de la Gare) vous désigne comme contact d'urgence. OUI pour accepter, STOP pour refuser. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9"]
+            .assert_eq(&consent_request("Jeanne Martin", "Tabac de la Gare", "Ambérieu-en-Bugey", LINK).text);
+        expect![[r#"Vigie: vous avez 2 alertes en cours (K7P, M3Q). Répondez avec le code, par exemple: 1 K7P"#]]
+            .assert_eq(&reply_which_alarm(&["K7P".into(), "M3Q".into()]).text);
+        for s in [
+            reply_help(),
+            reply_no_open_alarm(),
+            consent_withdrawn(),
+            consent_confirmed("Tabac du Centre"),
+        ] {
+            assert_eq!(s.encoding.segments(), 1, "{}", s.text);
+        }
+    }
+
+    proptest! {
+        /// Whatever the shop is called and wherever it is, the alert is one
+        /// segment and keeps the link whole.
+        #[test]
+        fn alert_is_always_one_segment_with_the_link(
+            name in "\\PC{0,80}", address in "\\PC{0,80}", commune in "\\PC{0,50}",
+            age in proptest::option::of(0i64..100_000_000), round in 0u32..5, replies: bool,
+        ) {
+            let s = alert_for(&name, &address, &commune, age, round, replies);
+            prop_assert_eq!(s.encoding.segments(), 1, "{}", s.text);
+            prop_assert!(s.text.ends_with(LINK), "{}", s.text);
+            if let Some(n) = gsm_septets(&s.text) {
+                prop_assert!(n <= SMS_SEGMENT_GSM_SEPTETS_MAX);
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Request and response bodies of the device API (`/v1/…`).
+//!
+//! Times are milliseconds since the Unix epoch on the sender's clock. Ids
+//! of alarms are minted by the box (UUID v7), so a retry of the same
+//! request names the same alarm.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The path prefix of this version of the API.
+pub const API_PREFIX: &str = "/v1";
+/// Bodies larger than this are refused before they are parsed.
+pub const REQUEST_BODY_BYTES_MAX: usize = 16 * 1024;
+
+/// `POST /v1/enroll` — unsigned: the one-time code is the credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The one-time enrolment code printed for this shop (e.g. `7KQ4-M2XD`).
+    pub code: String,
+    /// The device's P-256 public key, SEC1 uncompressed point, base64.
+    pub public_key: String,
+    /// The box software's version.
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The key id to put in every signature (`keyid="…"`).
+    pub device_id: String,
+    pub shop: ShopSummary,
+    pub settings: DeviceSettings,
+    /// Contacts the box may alert itself through its modem if the hub is unreachable.
+    pub direct_contacts: Vec<DirectContact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShopSummary {
+    pub name: String,
+    pub address: String,
+    pub commune: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceSettings {
+    pub heartbeat_interval_s: u32,
+    pub double_press_window_ms: i64,
+    pub long_press_ms: i64,
+    pub cancel_window_ms: i64,
+    /// The box sends the SMS itself if the hub has not confirmed by then.
+    pub direct_sms_delay_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectContact {
+    pub name: String,
+    /// E.164.
+    pub phone: String,
+    pub tier: u8,
+}
+
+/// `POST /v1/alarms` — raise an alarm (or repeat the request for one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaiseAlarm {
+    pub alarm_id: Uuid,
+    /// When the button was pressed, on the box's clock.
+    pub pressed_at_ms: i64,
+    /// When this request was sent, on the box's clock (gives the press's age
+    /// even if the box's clock is wrong).
+    pub sent_at_ms: i64,
+    /// A double press: record what is said.
+    #[serde(default)]
+    pub recording: bool,
+}
+
+/// What the hub has done with an alarm; the answer to raise and cancel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AlarmReceipt {
+    pub alarm_id: Uuid,
+    /// `open`, `acknowledged`, `resolved` or `cancelled`.
+    pub state: String,
+    /// Short code naming the alarm in SMS replies.
+    pub code: String,
+    /// True if the hub already had this alarm (a retry).
+    pub duplicate: bool,
+    /// Set if the press reached the hub late: its age when the box sent it.
+    pub late_by_ms: Option<i64>,
+    /// Contacts the hub is alerting now (first tier).
+    pub contacts_alerting: u32,
+    /// The alarm is stored durably: the box may stop retrying.
+    pub durable: bool,
+}
+
+/// `POST /v1/alarms/{id}/cancel` — a long press within the cancel window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelAlarm {
+    pub cancel_pressed_at_ms: i64,
+    pub sent_at_ms: i64,
+}
+
+/// `POST /v1/alarms/{id}/recording` — a double press on an open alarm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestRecording {
+    pub requested_at_ms: i64,
+}
+
+/// Every error the API returns: a stable machine-readable code and a
+/// sentence for the person reading the log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
