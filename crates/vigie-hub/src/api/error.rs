@@ -1,0 +1,93 @@
+//! API errors: a stable machine-readable code and a sentence, as JSON.
+
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use vigie_proto::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("request body larger than {max} bytes")]
+    TooLarge { max: usize },
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unauthorized { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Conflict { code, .. } => code,
+            ApiError::TooLarge { .. } => "body_too_large",
+            ApiError::Unexpected(_) => "internal",
+        }
+    }
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Refused { code, message } => match code {
+                "unknown_device" | "unknown_code" | "code_used" | "code_expired" => {
+                    ApiError::Unauthorized { code, message }
+                }
+                "unknown_alarm" | "unknown_link" | "unknown_shop" | "unknown_contact" => {
+                    ApiError::NotFound { code, message }
+                }
+                "alarm_closed"
+                | "cancel_window_passed"
+                | "alarm_id_taken"
+                | "duplicate_shop"
+                | "duplicate_contact" => ApiError::Conflict { code, message },
+                _ => ApiError::BadRequest { code, message },
+            },
+            other => ApiError::Unexpected(anyhow::anyhow!(other)),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Unexpected(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "request failed");
+        }
+        let body = ErrorBody {
+            code: self.code().to_string(),
+            message: self.to_string(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}

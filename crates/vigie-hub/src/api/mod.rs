@@ -1,0 +1,112 @@
+//! The hub's HTTP surface: the device API (`/v1/…`, signed), the contacts'
+//! answer and consent pages (`/r/…`, `/c/…`, the token is the credential),
+//! and gateway callbacks (`/v1/gateways/…`, shared secret).
+//!
+//! Handlers parse, persist through the store and wake the engine; they never
+//! call a gateway.
+
+mod answer;
+mod device;
+mod error;
+mod webhook;
+
+pub use error::ApiError;
+
+use crate::clock::SharedClock;
+use crate::engine::Engine;
+use crate::gateway::http::HttpGateway;
+use crate::store::Store;
+use axum::Router;
+use axum::routing::{get, post};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+/// Nonces remembered to refuse replays; older ones fall out, and their
+/// `created` time is then outside the accepted skew anyway.
+const NONCES_REMEMBERED_MAX: usize = 200_000;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub engine: Engine,
+    pub settings: Arc<DeviceSettingsConfig>,
+    pub http_gateways: Arc<HashMap<String, Arc<HttpGateway>>>,
+    nonces: Arc<Mutex<NonceCache>>,
+}
+
+/// What the hub tells boxes, and how it judges their signatures.
+#[derive(Debug, Clone)]
+pub struct DeviceSettingsConfig {
+    pub signature_skew_s: i64,
+    pub settings: vigie_proto::DeviceSettings,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        engine: Engine,
+        settings: DeviceSettingsConfig,
+        http_gateways: HashMap<String, Arc<HttpGateway>>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            engine,
+            settings: Arc::new(settings),
+            http_gateways: Arc::new(http_gateways),
+            nonces: Arc::new(Mutex::new(NonceCache::default())),
+        }
+    }
+}
+
+#[derive(Default)]
+struct NonceCache {
+    seen: std::collections::HashSet<(String, String)>,
+    order: VecDeque<(String, String)>,
+}
+
+impl NonceCache {
+    /// False if this (device, nonce) was seen before.
+    fn insert(&mut self, device: &str, nonce: &str) -> bool {
+        let key = (device.to_string(), nonce.to_string());
+        if self.seen.contains(&key) {
+            return false;
+        }
+        if self.order.len() >= NONCES_REMEMBERED_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.seen.insert(key.clone());
+        self.order.push_back(key);
+        true
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/enroll", post(device::enroll))
+        .route("/v1/alarms", post(device::raise))
+        .route("/v1/alarms/{id}/cancel", post(device::cancel))
+        .route("/v1/alarms/{id}/recording", post(device::recording))
+        .route("/r/{token}", get(answer::page).post(answer::submit))
+        .route(
+            "/c/{token}",
+            get(answer::consent_page).post(answer::consent_submit),
+        )
+        .route(
+            "/v1/gateways/{name}/receipt",
+            get(webhook::receipt).post(webhook::receipt),
+        )
+        .route(
+            "/v1/gateways/{name}/reply",
+            get(webhook::reply).post(webhook::reply),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(
+            vigie_proto::REQUEST_BODY_BYTES_MAX,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,318 @@
+//! The hub's configuration: typed TOML, then `VIGIE__SECTION__KEY`
+//! environment overrides. An unknown key or a bad value stops the hub at
+//! start with the key named. Documented in `docs/ops/configuration.md`.
+
+use crate::gateway::http::HttpConfig;
+use crate::gateway::smpp::SmppConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub escalation: EscalationConfig,
+    #[serde(default)]
+    pub devices: DevicesConfig,
+    /// Gateways in order of preference: the first one that works sends; a
+    /// failed alert is retried on the next.
+    #[serde(default)]
+    pub gateways: Vec<GatewayConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP server listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The hub's address as contacts' phones reach it, for links in SMS.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8080".into()
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: default_public_url(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// SQLite database file (created if missing).
+    #[serde(default = "default_db")]
+    pub sqlite_path: PathBuf,
+}
+
+fn default_db() -> PathBuf {
+    PathBuf::from("vigie.db")
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            sqlite_path: default_db(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationConfig {
+    /// Time given to a tier before the next one is alerted.
+    #[serde(default = "default_tier_timeout_s")]
+    pub tier_timeout_s: u32,
+    /// Start over from the first tier after the last.
+    #[serde(default = "default_true")]
+    pub repeat: bool,
+    /// No new escalation step after this long.
+    #[serde(default = "default_duration_max_s")]
+    pub duration_max_s: u32,
+    /// How many attempts an alert SMS gets, each on the next gateway.
+    #[serde(default = "default_attempts_max")]
+    pub attempts_max: u32,
+}
+
+fn default_tier_timeout_s() -> u32 {
+    60
+}
+fn default_true() -> bool {
+    true
+}
+fn default_duration_max_s() -> u32 {
+    1_800
+}
+fn default_attempts_max() -> u32 {
+    3
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self {
+            tier_timeout_s: default_tier_timeout_s(),
+            repeat: true,
+            duration_max_s: default_duration_max_s(),
+            attempts_max: default_attempts_max(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesConfig {
+    /// A long press cancels within this time after the press.
+    #[serde(default = "default_cancel_window_s")]
+    pub cancel_window_s: u32,
+    /// Signed requests whose `created` is further than this from the hub's clock are refused.
+    #[serde(default = "default_signature_skew_s")]
+    pub signature_skew_s: u32,
+    /// Days an enrolment code stays valid.
+    #[serde(default = "default_code_days")]
+    pub enrolment_code_days: u32,
+    #[serde(default = "default_heartbeat_s")]
+    pub heartbeat_interval_s: u32,
+}
+
+fn default_cancel_window_s() -> u32 {
+    60
+}
+fn default_signature_skew_s() -> u32 {
+    300
+}
+fn default_code_days() -> u32 {
+    30
+}
+fn default_heartbeat_s() -> u32 {
+    60
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            cancel_window_s: default_cancel_window_s(),
+            signature_skew_s: default_signature_skew_s(),
+            enrolment_code_days: default_code_days(),
+            heartbeat_interval_s: default_heartbeat_s(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GatewayConfig {
+    Smpp(SmppConfig),
+    Http(HttpConfig),
+    /// Prints SMS instead of sending them (demo).
+    Log {
+        name: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parse TOML text, applying `VIGIE__SECTION__KEY=value` overrides from `env`.
+    pub fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        for (key, value) in env {
+            let Some(path) = key.strip_prefix("VIGIE__") else {
+                continue;
+            };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            if parts.iter().any(String::is_empty) {
+                return Err(ConfigError::Invalid(format!(
+                    "bad environment override {key}"
+                )));
+            }
+            set_path(&mut table, &parts, parse_scalar(&value))
+                .map_err(|e| ConfigError::Invalid(format!("environment override {key}: {e}")))?;
+        }
+        let text = toml::to_string(&table).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, std::env::vars())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(
+                "server.public_url must start with http:// or https://".into(),
+            ));
+        }
+        if self.escalation.tier_timeout_s == 0 {
+            return Err(ConfigError::Invalid(
+                "escalation.tier_timeout_s must be at least 1".into(),
+            ));
+        }
+        if self.escalation.attempts_max == 0 {
+            return Err(ConfigError::Invalid(
+                "escalation.attempts_max must be at least 1".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for g in &self.gateways {
+            let name = match g {
+                GatewayConfig::Smpp(c) => &c.name,
+                GatewayConfig::Http(c) => &c.name,
+                GatewayConfig::Log { name } => name,
+            };
+            if !names.insert(name.clone()) {
+                return Err(ConfigError::Invalid(format!(
+                    "gateways: the name {name:?} is used twice"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_scalar(value: &str) -> toml::Value {
+    if let Ok(b) = value.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    toml::Value::String(value.to_string())
+}
+
+fn set_path(table: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<(), String> {
+    match parts {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [head, rest @ ..] => {
+            let entry = table
+                .entry(head.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("{head} is not a section")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_env_overrides_and_named_errors() {
+        let c = Config::parse("", []).expect("empty config is valid");
+        assert_eq!(c.escalation.tier_timeout_s, 60);
+        let c = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:9000\"\n",
+            [
+                (
+                    "VIGIE__ESCALATION__TIER_TIMEOUT_S".to_string(),
+                    "90".to_string(),
+                ),
+                ("OTHER".into(), "x".into()),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.escalation.tier_timeout_s, 90);
+        assert_eq!(c.server.listen.port(), 9000);
+        let e = Config::parse("[server]\nlisten_addr = \"x\"\n", []).expect_err("unknown key");
+        assert!(e.to_string().contains("listen_addr"), "{e}");
+        let e =
+            Config::parse("[escalation]\ntier_timeout_s = \"soon\"\n", []).expect_err("bad type");
+        assert!(e.to_string().contains("tier_timeout_s"), "{e}");
+        let e = Config::parse(
+            "",
+            [(
+                "VIGIE__SERVER__PUBLIC_URL".to_string(),
+                "ftp://x".to_string(),
+            )],
+        )
+        .expect_err("bad url");
+        assert!(e.to_string().contains("public_url"), "{e}");
+        let e = Config::parse("[[gateways]]\nkind = \"log\"\nname = \"a\"\n[[gateways]]\nkind = \"log\"\nname = \"a\"\n", [])
+            .expect_err("duplicate");
+        assert!(e.to_string().contains("used twice"), "{e}");
+    }
+}

@@ -1,0 +1,350 @@
+//! The engine: runs at its own pace, never inside an HTTP handler.
+//!
+//! Three loops, each small and bounded:
+//! - **escalation**: `tick(now)` runs the escalation steps that are due;
+//!   the loop calls it when woken and at least every `ENGINE_POLL_MS`.
+//!   Tests call `tick` themselves after moving a manual clock.
+//! - **dispatch**: takes pending SMS from the store in priority order (an
+//!   alarm's first SMS before any second SMS), submits them through the
+//!   gateways within each gateway's window, and records the outcomes in
+//!   batches. A crash between a submit and its record means the SMS is sent
+//!   again once on restart: at most one duplicate per contact per crash.
+//! - **inbound**: delivery receipts and replies from the gateways.
+
+use crate::clock::SharedClock;
+use crate::gateway::{Gateway, GatewayError, Inbound, OutgoingSms};
+use crate::store::{Store, StoreError, SubmitOutcome};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use vigie_core::gsm::Encoding;
+use vigie_core::{PhoneNumber, Timestamp};
+
+/// The loops look for work at least this often, even if nobody wakes them.
+const ENGINE_POLL_MS: u64 = 500;
+/// Outcomes recorded per store transaction at most.
+const OUTCOMES_PER_WRITE_MAX: usize = 512;
+/// After "throttled", a gateway pauses this long, doubling up to the maximum.
+const THROTTLE_PAUSE_MS_MIN: u64 = 20;
+const THROTTLE_PAUSE_MS_MAX: u64 = 2_000;
+/// After a transient failure, a gateway is skipped this long (doubling), so
+/// the next gateway takes over.
+const DOWN_PAUSE_MS_MIN: u64 = 500;
+const DOWN_PAUSE_MS_MAX: u64 = 10_000;
+
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    clock: SharedClock,
+    wake_escalation: Arc<Notify>,
+    wake_dispatch: Arc<Notify>,
+}
+
+impl Engine {
+    pub fn new(store: Store, clock: SharedClock) -> Self {
+        Self {
+            store,
+            clock,
+            wake_escalation: Arc::new(Notify::new()),
+            wake_dispatch: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Something was written that the dispatcher should send now.
+    pub fn wake_dispatch(&self) {
+        self.wake_dispatch.notify_one();
+    }
+
+    /// Something changed that may need an escalation step.
+    pub fn wake(&self) {
+        self.wake_escalation.notify_one();
+        self.wake_dispatch.notify_one();
+    }
+
+    /// Run every escalation step due at `now`. Returns how many SMS it queued.
+    pub async fn tick(&self, now: Timestamp) -> Result<u32, StoreError> {
+        let mut queued = 0;
+        loop {
+            let due = self.store.due_alarms(now).await?;
+            if due.is_empty() {
+                break;
+            }
+            let n = due.len();
+            queued += self.store.advance_alarms(due, now).await?;
+            if n < crate::store::DUE_ALARMS_PER_PASS_MAX {
+                break;
+            }
+        }
+        if queued > 0 {
+            self.wake_dispatch();
+        }
+        Ok(queued)
+    }
+
+    /// The escalation loop.
+    pub async fn run_escalation(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let now = self.clock.now();
+            if let Err(e) = self.tick(now).await {
+                tracing::error!(error = %e, "escalation pass failed; retrying");
+            }
+            let wait = match self.store.next_step_due().await {
+                Ok(Some(t)) => (t.ms_since(self.clock.now()).max(0) as u64).min(ENGINE_POLL_MS),
+                _ => ENGINE_POLL_MS,
+            };
+            tokio::select! {
+                _ = self.wake_escalation.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// The inbound loop: receipts and replies.
+    pub async fn run_inbound(
+        self,
+        mut rx: mpsc::Receiver<Inbound>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let inbound = tokio::select! {
+                i = rx.recv() => match i { Some(i) => i, None => return },
+                _ = shutdown.changed() => return,
+            };
+            let now = self.clock.now();
+            let result = match inbound {
+                Inbound::Receipt {
+                    gateway,
+                    reference,
+                    delivered,
+                    detail,
+                } => self
+                    .store
+                    .record_receipt(gateway, reference, delivered, detail, now)
+                    .await
+                    .map(|_| ()),
+                Inbound::Reply {
+                    gateway,
+                    from,
+                    text,
+                } => self
+                    .store
+                    .handle_reply(&gateway, &from, &text, now)
+                    .await
+                    .map(|_| ()),
+            };
+            match result {
+                Ok(()) => self.wake(),
+                Err(StoreError::Refused { code, message }) => {
+                    tracing::warn!(code, %message, "inbound message ignored")
+                }
+                Err(e) => tracing::error!(error = %e, "inbound message could not be stored"),
+            }
+        }
+    }
+
+    /// The dispatch loop.
+    pub async fn run_dispatch(
+        self,
+        gateways: Vec<Arc<dyn Gateway>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        if gateways.is_empty() {
+            tracing::error!("no SMS gateway configured: alarms are stored but no SMS can be sent");
+        }
+        let mut lanes: Vec<Lane> = gateways.into_iter().map(Lane::new).collect();
+        let window_total: usize = lanes.iter().map(|l| l.gateway.window()).sum();
+        let mut inflight: HashSet<i64> = HashSet::new();
+        let (done_tx, mut done_rx) = mpsc::channel::<Done>(window_total.max(1) * 2);
+        loop {
+            // Fill every free slot with the most urgent pending SMS.
+            if inflight.len() < window_total {
+                let now = self.clock.now();
+                match self
+                    .store
+                    .pending_notifications(now, window_total + inflight.len())
+                    .await
+                {
+                    Ok(pending) => {
+                        for n in pending {
+                            if inflight.contains(&n.id) {
+                                continue;
+                            }
+                            let Some((lane, permit)) = pick_lane(&mut lanes, n.attempt as usize)
+                            else {
+                                break;
+                            };
+                            let Ok(to) = PhoneNumber::parse(&n.phone) else {
+                                let _ = self
+                                    .store
+                                    .record_submits(
+                                        vec![(
+                                            n.id,
+                                            SubmitOutcome::Rejected {
+                                                gateway: "-".into(),
+                                                error: "numéro invalide".into(),
+                                            },
+                                        )],
+                                        now,
+                                    )
+                                    .await;
+                                continue;
+                            };
+                            inflight.insert(n.id);
+                            let gateway = lanes[lane].gateway.clone();
+                            let tx = done_tx.clone();
+                            let sms = OutgoingSms {
+                                notification_id: n.id,
+                                to,
+                                encoding: Encoding::of(&n.text),
+                                text: n.text,
+                            };
+                            tokio::spawn(async move {
+                                let result = gateway.submit(&sms).await;
+                                drop(permit);
+                                let _ = tx
+                                    .send(Done {
+                                        id: sms.notification_id,
+                                        lane,
+                                        result,
+                                    })
+                                    .await;
+                            });
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read pending SMS"),
+                }
+            }
+            // A paused gateway resumes sooner than the poll: look again then.
+            let now = Instant::now();
+            let wait = lanes
+                .iter()
+                .filter(|l| l.paused_until > now)
+                .map(|l| l.paused_until - now)
+                .min()
+                .unwrap_or(Duration::from_millis(ENGINE_POLL_MS))
+                .min(Duration::from_millis(ENGINE_POLL_MS));
+            let first = tokio::select! {
+                d = done_rx.recv() => d,
+                _ = self.wake_dispatch.notified() => None,
+                _ = tokio::time::sleep(wait) => None,
+                _ = shutdown.changed() => return,
+            };
+            let Some(first) = first else { continue };
+            let mut done = vec![first];
+            while done.len() < OUTCOMES_PER_WRITE_MAX {
+                match done_rx.try_recv() {
+                    Ok(d) => done.push(d),
+                    Err(_) => break,
+                }
+            }
+            let mut outcomes = Vec::with_capacity(done.len());
+            for d in done {
+                inflight.remove(&d.id);
+                let lane = &mut lanes[d.lane];
+                let name = lane.gateway.name().to_string();
+                match d.result {
+                    Ok(s) => {
+                        lane.ok();
+                        outcomes.push((
+                            d.id,
+                            SubmitOutcome::Submitted {
+                                gateway: name,
+                                message_id: s.message_id,
+                            },
+                        ));
+                    }
+                    // Still pending, in its place in the queue: sent when the pause ends.
+                    Err(GatewayError::Throttled) => lane.throttled(),
+                    Err(GatewayError::Transient(e)) => {
+                        tracing::warn!(gateway = %name, error = %e, "gateway failing; the next one takes over");
+                        lane.down();
+                        outcomes.push((
+                            d.id,
+                            SubmitOutcome::Retry {
+                                gateway: name,
+                                error: e,
+                            },
+                        ));
+                    }
+                    Err(GatewayError::Rejected(e)) => outcomes.push((
+                        d.id,
+                        SubmitOutcome::Rejected {
+                            gateway: name,
+                            error: e,
+                        },
+                    )),
+                }
+            }
+            if !outcomes.is_empty() {
+                if let Err(e) = self.store.record_submits(outcomes, self.clock.now()).await {
+                    tracing::error!(error = %e, "cannot record submit outcomes; the SMS will be sent again");
+                }
+            }
+        }
+    }
+}
+
+struct Done {
+    id: i64,
+    lane: usize,
+    result: Result<crate::gateway::Submitted, GatewayError>,
+}
+
+/// A gateway with its window and health, for the dispatcher only.
+struct Lane {
+    gateway: Arc<dyn Gateway>,
+    window: Arc<Semaphore>,
+    paused_until: Instant,
+    throttle_pause_ms: u64,
+    down_pause_ms: u64,
+}
+
+impl Lane {
+    fn new(gateway: Arc<dyn Gateway>) -> Self {
+        let window = Arc::new(Semaphore::new(gateway.window().max(1)));
+        Self {
+            gateway,
+            window,
+            paused_until: Instant::now(),
+            throttle_pause_ms: THROTTLE_PAUSE_MS_MIN,
+            down_pause_ms: DOWN_PAUSE_MS_MIN,
+        }
+    }
+    fn ok(&mut self) {
+        self.throttle_pause_ms = THROTTLE_PAUSE_MS_MIN;
+        self.down_pause_ms = DOWN_PAUSE_MS_MIN;
+    }
+    fn throttled(&mut self) {
+        self.paused_until = Instant::now() + Duration::from_millis(self.throttle_pause_ms);
+        self.throttle_pause_ms = (self.throttle_pause_ms * 2).min(THROTTLE_PAUSE_MS_MAX);
+    }
+    fn down(&mut self) {
+        self.paused_until = Instant::now() + Duration::from_millis(self.down_pause_ms);
+        self.down_pause_ms = (self.down_pause_ms * 2).min(DOWN_PAUSE_MS_MAX);
+    }
+}
+
+/// The gateway for an attempt: the attempt's preferred one (attempt n uses
+/// gateway n mod count, so a retry goes another way), else the next that is
+/// not paused. `None` if the chosen one's window is full or all are paused.
+fn pick_lane(lanes: &mut [Lane], attempt: usize) -> Option<(usize, OwnedSemaphorePermit)> {
+    if lanes.is_empty() {
+        return None;
+    }
+    let now = Instant::now();
+    for k in 0..lanes.len() {
+        let i = (attempt + k) % lanes.len();
+        if lanes[i].paused_until > now {
+            continue;
+        }
+        return lanes[i]
+            .window
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|p| (i, p));
+    }
+    None
+}

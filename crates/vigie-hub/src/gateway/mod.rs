@@ -1,0 +1,91 @@
+//! SMS gateways: one contract, three kinds (SMPP 3.4, HTTP provider, log).
+//!
+//! A gateway submits one SMS and says what happened: accepted (with the
+//! SMSC's message id when the protocol gives one), rejected for good, or
+//! "try again" (connection down, window full, throttled). Delivery receipts
+//! and contacts' replies arrive later, asynchronously, on the `Inbound`
+//! channel each gateway is given at start. The dispatcher never blocks an
+//! HTTP handler: handlers persist, the dispatcher submits.
+
+pub mod http;
+pub mod log;
+pub mod smpp;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use vigie_core::gsm::Encoding;
+
+/// One SMS to submit.
+#[derive(Debug, Clone)]
+pub struct OutgoingSms {
+    /// The notification's id in the store, echoed in HTTP delivery callbacks.
+    pub notification_id: i64,
+    /// E.164 destination.
+    pub to: vigie_core::PhoneNumber,
+    pub text: String,
+    pub encoding: Encoding,
+}
+
+/// The SMSC took the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// The SMSC's id, used to match delivery receipts; HTTP providers that
+    /// call back with our own notification id return `None`.
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The SMSC refused this message for good (bad number, content): do not
+    /// retry it on this gateway.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Try again later or on another gateway (connection down, timeout).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The SMSC asks us to slow down (ESME_RTHROTTLED, HTTP 429).
+    #[error("throttled")]
+    Throttled,
+}
+
+/// A delivery receipt or a contact's reply, from whichever gateway heard it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    Receipt {
+        gateway: String,
+        reference: ReceiptRef,
+        delivered: bool,
+        detail: String,
+    },
+    Reply {
+        gateway: String,
+        from: String,
+        text: String,
+    },
+}
+
+/// How a receipt names the message it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptRef {
+    /// The SMSC's message id (SMPP).
+    MessageId(String),
+    /// Our own notification id (HTTP providers that echo our reference).
+    Notification(i64),
+}
+
+pub type InboundTx = mpsc::Sender<Inbound>;
+
+/// Inbound events waiting to be handled; past this, gateways wait.
+pub const INBOUND_QUEUE_MAX: usize = 4_096;
+
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    /// The name it is configured under; stored with each attempt.
+    fn name(&self) -> &str;
+    /// Whether contacts can reply to the SMS it sends (a short code or long
+    /// number, not an alphanumeric sender).
+    fn accepts_replies(&self) -> bool;
+    /// How many submits may be in flight at once.
+    fn window(&self) -> usize;
+    async fn submit(&self, sms: &OutgoingSms) -> Result<Submitted, GatewayError>;
+}

@@ -1,0 +1,838 @@
+//! Alarms: raise, escalate, answer, cancel, resolve, and SMS replies.
+//! Each operation is one transaction: load, decide with `vigie_core`,
+//! write the state, the SMS to send and the events together.
+
+use super::fleet::{CONTACT_COLUMNS, contact_from_row, load_contact, load_shop, set_consent};
+use super::model::*;
+use super::outbox::{
+    NOTIFICATION_COLUMNS, NewSms, PRIORITY_ADMIN, PRIORITY_ALERT, PRIORITY_FIRST_ALERT,
+    PRIORITY_NOTICE, notification_from_row, queue_sms,
+};
+use super::{Rules, Store, StoreError, random_token};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+use vigie_core::alarm::{self, LATE_PRESS_MS_MIN};
+use vigie_core::escalation::{self, Reachable, Step};
+use vigie_core::reply::{Reply, parse_reply};
+use vigie_core::sms::{self, AlertText, ShopLine};
+use vigie_core::{AlarmState, Answer, Outcome, PhoneNumber, Timestamp};
+use vigie_proto::{AlarmReceipt, CancelAlarm, RaiseAlarm};
+
+/// Characters of an answer link's token (~71 bits: unguessable, short enough for one SMS).
+const ANSWER_TOKEN_CHARS: usize = 12;
+/// A press stamped this far in the box's future is refused as nonsense.
+const PRESS_FUTURE_MS_MAX: i64 = 5 * 60_000;
+/// A press older than this is refused: it can no longer be helped by SMS.
+const PRESS_AGE_MS_MAX: i64 = 24 * 3_600_000;
+/// Alarms advanced per engine pass, so one pass stays short.
+pub const DUE_ALARMS_PER_PASS_MAX: usize = 512;
+
+const ALARM_COLUMNS: &str = "id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, exhausted, outcome, closed_at";
+
+fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
+    let id: String = r.get(0)?;
+    let state: String = r.get(4)?;
+    let outcome: Option<String> = r.get(13)?;
+    Ok(Alarm {
+        id: Uuid::parse_str(&id).unwrap_or_default(),
+        shop_id: r.get(1)?,
+        device_id: r.get(2)?,
+        code: r.get(3)?,
+        state: AlarmState::parse(&state).unwrap_or(AlarmState::Open),
+        pressed_at: Timestamp(r.get(5)?),
+        device_pressed_at: Timestamp(r.get(6)?),
+        received_at: Timestamp(r.get(7)?),
+        age_ms: r.get(8)?,
+        recording: r.get(9)?,
+        step: r.get(10)?,
+        next_step_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
+        exhausted: r.get(12)?,
+        outcome: outcome.as_deref().and_then(Outcome::parse),
+        closed_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+    })
+}
+
+fn load_alarm(c: &Connection, id: &str) -> Result<Option<Alarm>, StoreError> {
+    Ok(c.query_row(
+        &format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = ?1"),
+        params![id],
+        alarm_from_row,
+    )
+    .optional()?)
+}
+
+pub(crate) fn log_event(
+    c: &Connection,
+    alarm: Option<&str>,
+    at: Timestamp,
+    kind: &str,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO events (alarm_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![alarm, at.as_ms(), kind, detail.to_string()],
+    )?;
+    Ok(())
+}
+
+fn receipt(a: &Alarm, duplicate: bool, contacts_alerting: u32) -> AlarmReceipt {
+    AlarmReceipt {
+        alarm_id: a.id,
+        state: a.state.as_str().into(),
+        code: a.code.clone(),
+        duplicate,
+        late_by_ms: a.age_ms,
+        contacts_alerting,
+        durable: true,
+    }
+}
+
+/// "Marie D." from "Marie Dupont": enough for the others to know who.
+pub fn short_name(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    match words.as_slice() {
+        [] => "Un contact".into(),
+        [one] => (*one).to_string(),
+        [first, .., last] => format!("{first} {}.", last.chars().next().unwrap_or(' ')),
+    }
+}
+
+/// Contacts that may receive this shop's alarms: its own and the Region's,
+/// with consent given and a number that has not bounced out.
+fn reachable(c: &Connection, shop_id: i64) -> Result<Vec<Reachable>, StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT id, tier FROM contacts WHERE (shop_id = ?1 OR shop_id IS NULL) AND consent = 'yes'",
+    )?;
+    let rows = st
+        .query_map(params![shop_id], |r| {
+            Ok(Reachable {
+                contact_id: r.get(0)?,
+                tier: r.get(1)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+fn answer_link(
+    c: &Connection,
+    rules: &Rules,
+    alarm: &str,
+    contact: i64,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    let existing: Option<String> = c
+        .query_row(
+            "SELECT token FROM answer_links WHERE alarm_id = ?1 AND contact_id = ?2",
+            params![alarm, contact],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let token = match existing {
+        Some(t) => t,
+        None => {
+            let t = random_token(ANSWER_TOKEN_CHARS);
+            c.execute(
+                "INSERT INTO answer_links (token, alarm_id, contact_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![t, alarm, contact, now.as_ms()],
+            )?;
+            t
+        }
+    };
+    Ok(format!("{}/r/{token}", rules.public_url))
+}
+
+/// Run the escalation step that is due, if the alarm is still open.
+fn advance(
+    c: &Connection,
+    rules: &Rules,
+    alarm: &Alarm,
+    now: Timestamp,
+) -> Result<u32, StoreError> {
+    let due = alarm.next_step_at.is_some_and(|t| t <= now);
+    if alarm.state != AlarmState::Open || !due {
+        return Ok(0);
+    }
+    let id = alarm.id.to_string();
+    let contacts = reachable(c, alarm.shop_id)?;
+    match escalation::step(&rules.policy, &contacts, alarm.received_at, alarm.step, now) {
+        Step::Alert {
+            step,
+            round,
+            tier,
+            contacts,
+            next_step_at,
+        } => {
+            let shop = load_shop(c, alarm.shop_id)?;
+            for (i, contact_id) in contacts.iter().enumerate() {
+                let contact = load_contact(c, *contact_id)?;
+                let link = answer_link(c, rules, &id, *contact_id, now)?;
+                let text = sms::alert(&AlertText {
+                    shop: ShopLine {
+                        name: &shop.name,
+                        address: &shop.address,
+                        commune: &shop.commune,
+                    },
+                    pressed_at: alarm.pressed_at,
+                    age_ms: alarm.age_ms,
+                    link: &link,
+                    alarm_code: &alarm.code,
+                    replies_accepted: rules.replies_accepted,
+                    round,
+                });
+                let priority = if step == 0 && i == 0 {
+                    PRIORITY_FIRST_ALERT
+                } else {
+                    PRIORITY_ALERT
+                };
+                queue_sms(
+                    c,
+                    &NewSms {
+                        dedup_key: format!("alert:{id}:{step}:{contact_id}:0"),
+                        alarm_id: Some(&id),
+                        contact_id: Some(*contact_id),
+                        phone: contact.phone.as_e164(),
+                        purpose: "alert",
+                        step,
+                        attempt: 0,
+                        priority,
+                        text: &text.text,
+                    },
+                    now,
+                )?;
+            }
+            c.execute(
+                "UPDATE alarms SET step = ?1, next_step_at = ?2 WHERE id = ?3",
+                params![step + 1, next_step_at.as_ms(), id],
+            )?;
+            log_event(
+                c,
+                Some(&id),
+                now,
+                "escalated",
+                &serde_json::json!({ "step": step, "round": round, "tier": tier, "contacts": contacts }),
+            )?;
+            Ok(contacts.len() as u32)
+        }
+        Step::NoContact => {
+            c.execute(
+                "UPDATE alarms SET next_step_at = NULL, exhausted = 1 WHERE id = ?1",
+                params![id],
+            )?;
+            log_event(
+                c,
+                Some(&id),
+                now,
+                "no_contact",
+                &serde_json::json!({ "message": "aucun contact joignable / no reachable contact" }),
+            )?;
+            Ok(0)
+        }
+        Step::Exhausted => {
+            c.execute(
+                "UPDATE alarms SET next_step_at = NULL, exhausted = 1 WHERE id = ?1",
+                params![id],
+            )?;
+            log_event(
+                c,
+                Some(&id),
+                now,
+                "exhausted",
+                &serde_json::json!({ "steps": alarm.step }),
+            )?;
+            Ok(0)
+        }
+    }
+}
+
+/// Contacts alerted for this alarm so far.
+fn alerted_contacts(c: &Connection, alarm: &str) -> Result<Vec<Contact>, StoreError> {
+    let mut st = c.prepare(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN (SELECT contact_id FROM notifications WHERE alarm_id = ?1 AND purpose = 'alert' AND state <> 'withdrawn') ORDER BY tier, id"
+    ))?;
+    let rows = st
+        .query_map(params![alarm], contact_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Tell every alerted contact (but `except`) and, if set, the holder.
+fn broadcast(
+    c: &Connection,
+    alarm: &Alarm,
+    shop: &Shop,
+    except: Option<i64>,
+    key: &str,
+    purpose: &'static str,
+    priority: u8,
+    text: &str,
+    holder_too: bool,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let id = alarm.id.to_string();
+    for contact in alerted_contacts(c, &id)? {
+        if Some(contact.id) == except {
+            continue;
+        }
+        queue_sms(
+            c,
+            &NewSms {
+                dedup_key: format!("{key}:{}", contact.id),
+                alarm_id: Some(&id),
+                contact_id: Some(contact.id),
+                phone: contact.phone.as_e164(),
+                purpose,
+                step: alarm.step,
+                attempt: 0,
+                priority,
+                text,
+            },
+            now,
+        )?;
+    }
+    if holder_too && shop.holder_sms {
+        queue_sms(
+            c,
+            &NewSms {
+                dedup_key: format!("{key}:holder"),
+                alarm_id: Some(&id),
+                contact_id: None,
+                phone: shop.holder_phone.as_e164(),
+                purpose,
+                step: alarm.step,
+                attempt: 0,
+                priority,
+                text,
+            },
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Outcome of an answer, for the page or the SMS reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerResult {
+    Recorded {
+        state: AlarmState,
+    },
+    /// The contact had already given this very answer.
+    Unchanged,
+}
+
+fn apply_answer(
+    c: &Connection,
+    alarm: &Alarm,
+    contact: &Contact,
+    answer: Answer,
+    via: &str,
+    now: Timestamp,
+) -> Result<AnswerResult, StoreError> {
+    if !alarm.state.is_live() {
+        return Err(StoreError::refused(
+            "alarm_closed",
+            "cette alarme est close / this alarm is closed",
+        ));
+    }
+    let id = alarm.id.to_string();
+    let last: Option<String> = c
+        .query_row(
+            "SELECT answer FROM answers WHERE alarm_id = ?1 AND contact_id = ?2 ORDER BY id DESC LIMIT 1",
+            params![id, contact.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if last.as_deref() == Some(answer.as_str()) {
+        return Ok(AnswerResult::Unchanged);
+    }
+    let answer_id: i64 = c.query_row(
+        "INSERT INTO answers (alarm_id, contact_id, answer, via, at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        params![id, contact.id, answer.as_str(), via, now.as_ms()],
+        |r| r.get(0),
+    )?;
+    log_event(
+        c,
+        Some(&id),
+        now,
+        "answered",
+        &serde_json::json!({ "contact": contact.id, "name": contact.name, "answer": answer.as_str(), "via": via }),
+    )?;
+    let state = alarm::state_after_answer(alarm.state, answer);
+    if state != alarm.state {
+        c.execute(
+            "UPDATE alarms SET state = ?1, next_step_at = NULL WHERE id = ?2",
+            params![state.as_str(), id],
+        )?;
+        log_event(
+            c,
+            Some(&id),
+            now,
+            "acknowledged",
+            &serde_json::json!({ "by": contact.id }),
+        )?;
+    }
+    let shop = load_shop(c, alarm.shop_id)?;
+    let text = sms::answer_broadcast(&shop.name, &short_name(&contact.name), answer, now);
+    broadcast(
+        c,
+        alarm,
+        &shop,
+        Some(contact.id),
+        &format!("answer:{answer_id}"),
+        "answer",
+        PRIORITY_ALERT,
+        &text.text,
+        true,
+        now,
+    )?;
+    Ok(AnswerResult::Recorded { state })
+}
+
+fn reply_sms(
+    c: &Connection,
+    phone: &PhoneNumber,
+    key: String,
+    text: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    queue_sms(
+        c,
+        &NewSms {
+            dedup_key: key,
+            alarm_id: None,
+            contact_id: None,
+            phone: phone.as_e164(),
+            purpose: "reply",
+            step: 0,
+            attempt: 0,
+            priority: PRIORITY_ADMIN,
+            text,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Accept an alarm from a device: durable, planned, and its first SMS
+    /// queued, in one transaction. A retry with the same id is the same alarm.
+    pub async fn raise_alarm(
+        &self,
+        device_id: &str,
+        req: RaiseAlarm,
+        now: Timestamp,
+    ) -> Result<AlarmReceipt, StoreError> {
+        let rules = self.rules.clone();
+        let device_id = device_id.to_string();
+        self.db
+            .write(move |c| {
+                let id = req.alarm_id.to_string();
+                if let Some(existing) = load_alarm(c, &id)? {
+                    if existing.device_id != device_id {
+                        return Err(StoreError::refused("alarm_id_taken", "cet identifiant d'alarme appartient à un autre boîtier / alarm id belongs to another device"));
+                    }
+                    return Ok(receipt(&existing, true, 0));
+                }
+                let shop_id: i64 = c
+                    .query_row("SELECT shop_id FROM devices WHERE id = ?1 AND state IN ('enrolled', 'active')", params![device_id], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| StoreError::refused("unknown_device", "boîtier inconnu ou retiré / unknown or retired device"))?;
+                if req.pressed_at_ms > req.sent_at_ms.saturating_add(PRESS_FUTURE_MS_MAX) {
+                    return Err(StoreError::refused("press_in_future", "l'heure de l'appui est postérieure à l'envoi / press time is after send time"));
+                }
+                let age = alarm::press_age_ms(Timestamp(req.pressed_at_ms), Timestamp(req.sent_at_ms));
+                if age > PRESS_AGE_MS_MAX {
+                    return Err(StoreError::refused("press_too_old", "appui de plus de 24 h / press older than 24 h"));
+                }
+                let late = (age >= LATE_PRESS_MS_MIN).then_some(age);
+                let code = unique_code(c)?;
+                let pressed_at = now.plus_ms(-age);
+                c.execute(
+                    "INSERT INTO alarms (id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at)
+                     VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, 0, ?7)",
+                    params![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late, req.recording],
+                )?;
+                c.execute("UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2", params![now.as_ms(), device_id])?;
+                log_event(c, Some(&id), now, "raised", &serde_json::json!({ "device": device_id, "late_by_ms": late, "recording": req.recording }))?;
+                let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
+                let alerting = advance(c, &rules, &alarm, now)?;
+                let shop = load_shop(c, shop_id)?;
+                if shop.holder_sms {
+                    let text = sms::holder_confirmation(pressed_at, alerting as usize);
+                    queue_sms(
+                        c,
+                        &NewSms {
+                            dedup_key: format!("holder:{id}"),
+                            alarm_id: Some(&id),
+                            contact_id: None,
+                            phone: shop.holder_phone.as_e164(),
+                            purpose: "holder",
+                            step: 0,
+                            attempt: 0,
+                            priority: PRIORITY_NOTICE,
+                            text: &text.text,
+                        },
+                        now,
+                    )?;
+                }
+                let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
+                Ok(receipt(&alarm, false, alerting))
+            })
+            .await
+    }
+
+    /// A long press within the cancel window: stop, withdraw what is not
+    /// sent yet, and tell those already alerted that it was a false alarm.
+    pub async fn cancel_alarm(
+        &self,
+        device_id: &str,
+        alarm_id: Uuid,
+        req: CancelAlarm,
+        now: Timestamp,
+    ) -> Result<AlarmReceipt, StoreError> {
+        let rules = self.rules.clone();
+        let device_id = device_id.to_string();
+        self.db
+            .write(move |c| {
+                let id = alarm_id.to_string();
+                let alarm = load_alarm(c, &id)?
+                    .filter(|a| a.device_id == device_id)
+                    .ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue pour ce boîtier / unknown alarm for this device"))?;
+                if alarm.state == AlarmState::Cancelled {
+                    return Ok(receipt(&alarm, true, 0));
+                }
+                alarm::check_cancel(alarm.state, alarm.device_pressed_at, Timestamp(req.cancel_pressed_at_ms), rules.cancel_window_ms)
+                    .map_err(|e| match e {
+                        alarm::TransitionError::AlreadyClosed => StoreError::refused("alarm_closed", e.to_string()),
+                        alarm::TransitionError::CancelWindowPassed { .. } => StoreError::refused("cancel_window_passed", e.to_string()),
+                    })?;
+                c.execute(
+                    "UPDATE alarms SET state = 'cancelled', next_step_at = NULL, outcome = 'false_alarm', closed_at = ?1, closed_by = 'holder' WHERE id = ?2",
+                    params![now.as_ms(), id],
+                )?;
+                let withdrawn = c.execute(
+                    "UPDATE notifications SET state = 'withdrawn', done_at = ?1 WHERE alarm_id = ?2 AND state = 'pending' AND purpose = 'alert'",
+                    params![now.as_ms(), id],
+                )?;
+                log_event(c, Some(&id), now, "cancelled", &serde_json::json!({ "by": "holder", "withdrawn": withdrawn }))?;
+                let shop = load_shop(c, alarm.shop_id)?;
+                let text = sms::cancelled(&shop.name, alarm.pressed_at);
+                broadcast(c, &alarm, &shop, None, &format!("cancel:{id}"), "cancel", PRIORITY_ALERT, &text.text, false, now)?;
+                let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
+                Ok(receipt(&alarm, false, 0))
+            })
+            .await
+    }
+
+    /// A double press on an open alarm: recording is asked for.
+    pub async fn request_recording(
+        &self,
+        device_id: &str,
+        alarm_id: Uuid,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let device_id = device_id.to_string();
+        self.db
+            .write(move |c| {
+                let id = alarm_id.to_string();
+                let n = c.execute(
+                    "UPDATE alarms SET recording = 1 WHERE id = ?1 AND device_id = ?2",
+                    params![id, device_id],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::refused(
+                        "unknown_alarm",
+                        "alarme inconnue pour ce boîtier / unknown alarm for this device",
+                    ));
+                }
+                log_event(
+                    c,
+                    Some(&id),
+                    now,
+                    "recording_requested",
+                    &serde_json::json!({}),
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Alarms whose next escalation step is due.
+    pub async fn due_alarms(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id FROM alarms WHERE next_step_at IS NOT NULL AND next_step_at <= ?1 AND state = 'open' ORDER BY next_step_at LIMIT ?2",
+                )?;
+                let ids = st
+                    .query_map(params![now.as_ms(), DUE_ALARMS_PER_PASS_MAX as i64], |r| r.get::<_, String>(0))?
+                    .filter_map(|r| r.ok().and_then(|s| Uuid::parse_str(&s).ok()))
+                    .collect();
+                Ok(ids)
+            })
+            .await
+    }
+
+    /// When the next escalation step of any alarm is due.
+    pub async fn next_step_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.db
+            .read(|c| {
+                let t: Option<i64> =
+                    c.query_row("SELECT MIN(next_step_at) FROM alarms WHERE next_step_at IS NOT NULL AND state = 'open'", [], |r| r.get(0))?;
+                Ok(t.map(Timestamp))
+            })
+            .await
+    }
+
+    /// Run the due escalation steps of these alarms, in one transaction.
+    pub async fn advance_alarms(&self, ids: Vec<Uuid>, now: Timestamp) -> Result<u32, StoreError> {
+        let rules = self.rules.clone();
+        self.db
+            .write(move |c| {
+                let mut queued = 0;
+                for id in ids {
+                    if let Some(alarm) = load_alarm(c, &id.to_string())? {
+                        queued += advance(c, &rules, &alarm, now)?;
+                    }
+                }
+                Ok(queued)
+            })
+            .await
+    }
+
+    /// A contact answers through their link.
+    pub async fn answer_by_token(
+        &self,
+        token: &str,
+        answer: Answer,
+        now: Timestamp,
+    ) -> Result<AnswerResult, StoreError> {
+        let token = token.to_string();
+        self.db
+            .write(move |c| {
+                let (alarm_id, contact_id) = link_target(c, &token)?;
+                let alarm = load_alarm(c, &alarm_id)?.ok_or_else(|| {
+                    StoreError::refused("unknown_link", "lien inconnu / unknown link")
+                })?;
+                let contact = load_contact(c, contact_id)?;
+                apply_answer(c, &alarm, &contact, answer, "web", now)
+            })
+            .await
+    }
+
+    pub async fn answer_page(&self, token: &str) -> Result<AnswerPage, StoreError> {
+        let token = token.to_string();
+        self.db
+            .read(move |c| {
+                let (alarm_id, contact_id) = link_target(c, &token)?;
+                let alarm = load_alarm(c, &alarm_id)?.ok_or_else(|| {
+                    StoreError::refused("unknown_link", "lien inconnu / unknown link")
+                })?;
+                Ok(AnswerPage {
+                    shop: load_shop(c, alarm.shop_id)?,
+                    contact: load_contact(c, contact_id)?,
+                    answers: answers(c, &alarm_id)?,
+                    alarm,
+                })
+            })
+            .await
+    }
+
+    /// The holder or an operator closes the alarm with an outcome.
+    pub async fn resolve_alarm(
+        &self,
+        alarm_id: Uuid,
+        outcome: Outcome,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Alarm, StoreError> {
+        let by = by.to_string();
+        self.db
+            .write(move |c| {
+                let id = alarm_id.to_string();
+                let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"))?;
+                if !alarm.state.is_live() {
+                    return Err(StoreError::refused("alarm_closed", "cette alarme est déjà close / this alarm is already closed"));
+                }
+                c.execute(
+                    "UPDATE alarms SET state = 'resolved', next_step_at = NULL, outcome = ?1, closed_at = ?2, closed_by = ?3 WHERE id = ?4",
+                    params![outcome.as_str(), now.as_ms(), by, id],
+                )?;
+                c.execute(
+                    "UPDATE notifications SET state = 'withdrawn', done_at = ?1 WHERE alarm_id = ?2 AND state = 'pending' AND purpose = 'alert'",
+                    params![now.as_ms(), id],
+                )?;
+                log_event(c, Some(&id), now, "resolved", &serde_json::json!({ "outcome": outcome.as_str(), "by": by }))?;
+                let shop = load_shop(c, alarm.shop_id)?;
+                let text = sms::resolved(&shop.name, alarm.pressed_at, outcome);
+                broadcast(c, &alarm, &shop, None, &format!("resolved:{id}"), "resolved", PRIORITY_NOTICE, &text.text, false, now)?;
+                load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))
+            })
+            .await
+    }
+
+    /// An SMS from a contact: an answer, consent, STOP, or something to help with.
+    pub async fn handle_reply(
+        &self,
+        gateway: &str,
+        from: &str,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<Reply, StoreError> {
+        let (gateway, from, text) = (gateway.to_string(), from.to_string(), text.to_string());
+        self.db
+            .write(move |c| {
+                let reply = parse_reply(&text);
+                let Ok(phone) = PhoneNumber::parse(&from) else {
+                    c.execute(
+                        "INSERT INTO inbound_sms (gateway, phone, text, at, understood) VALUES (?1, ?2, ?3, ?4, 'bad_sender')",
+                        params![gateway, from, text, now.as_ms()],
+                    )?;
+                    return Ok(Reply::Unknown);
+                };
+                let understood = match &reply {
+                    Reply::Answer { .. } => "answer",
+                    Reply::ConsentYes => "consent_yes",
+                    Reply::ConsentNo => "consent_no",
+                    Reply::Stop => "stop",
+                    Reply::Unknown => "unknown",
+                };
+                let inbound: i64 = c.query_row(
+                    "INSERT INTO inbound_sms (gateway, phone, text, at, understood) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    params![gateway, phone.as_e164(), text, now.as_ms(), understood],
+                    |r| r.get(0),
+                )?;
+                let mut st = c.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE phone = ?1"))?;
+                let contacts = st.query_map(params![phone.as_e164()], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                if contacts.is_empty() {
+                    // Not one of ours: say nothing, so no SMS loop with a stranger.
+                    return Ok(reply);
+                }
+                let key = format!("reply:{inbound}");
+                match &reply {
+                    Reply::Answer { answer, alarm_code } => {
+                        let mut open: Vec<(Alarm, Contact)> = Vec::new();
+                        for contact in &contacts {
+                            let mut st = c.prepare(&format!(
+                                "SELECT {ALARM_COLUMNS} FROM alarms WHERE state IN ('open', 'acknowledged') AND id IN (SELECT alarm_id FROM answer_links WHERE contact_id = ?1)"
+                            ))?;
+                            for a in st.query_map(params![contact.id], alarm_from_row)? {
+                                open.push((a?, contact.clone()));
+                            }
+                        }
+                        if let Some(code) = alarm_code {
+                            open.retain(|(a, _)| &a.code == code);
+                        }
+                        match open.as_slice() {
+                            [] => reply_sms(c, &phone, key, &sms::reply_no_open_alarm().text, now)?,
+                            [(alarm, contact)] => {
+                                apply_answer(c, alarm, contact, *answer, "sms", now)?;
+                            }
+                            many => {
+                                let codes: Vec<String> = many.iter().map(|(a, _)| a.code.clone()).collect();
+                                reply_sms(c, &phone, key, &sms::reply_which_alarm(&codes).text, now)?;
+                            }
+                        }
+                    }
+                    Reply::ConsentYes => {
+                        for contact in contacts.iter().filter(|k| k.consent != Consent::Yes) {
+                            set_consent(c, contact.id, Consent::Yes, "sms", now)?;
+                        }
+                        let shop_name = match contacts.iter().find_map(|k| k.shop_id) {
+                            Some(s) => load_shop(c, s)?.name,
+                            None => "votre Région".into(),
+                        };
+                        reply_sms(c, &phone, key, &sms::consent_confirmed(&shop_name).text, now)?;
+                    }
+                    Reply::ConsentNo | Reply::Stop => {
+                        for contact in contacts.iter().filter(|k| !k.relation.pre_approved()) {
+                            set_consent(c, contact.id, Consent::No, "sms", now)?;
+                        }
+                        reply_sms(c, &phone, key, &sms::consent_withdrawn().text, now)?;
+                    }
+                    Reply::Unknown => reply_sms(c, &phone, key, &sms::reply_help().text, now)?,
+                }
+                Ok(reply)
+            })
+            .await
+    }
+
+    pub async fn alarm(&self, alarm_id: Uuid) -> Result<AlarmDetail, StoreError> {
+        self.db
+            .read(move |c| {
+                let id = alarm_id.to_string();
+                let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"))?;
+                let mut st = c.prepare("SELECT id, at, kind, detail FROM events WHERE alarm_id = ?1 ORDER BY id")?;
+                let events = st
+                    .query_map(params![id], |r| {
+                        let detail: String = r.get(3)?;
+                        Ok(Event { id: r.get(0)?, at: Timestamp(r.get(1)?), kind: r.get(2)?, detail: serde_json::from_str(&detail).unwrap_or_default() })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut st = c.prepare(&format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE alarm_id = ?1 ORDER BY id"))?;
+                let notifications = st.query_map(params![id], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                Ok(AlarmDetail { shop: load_shop(c, alarm.shop_id)?, answers: answers(c, &id)?, alarm, events, notifications })
+            })
+            .await
+    }
+
+    pub async fn alarms(&self, limit: usize) -> Result<Vec<Alarm>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare(&format!(
+                    "SELECT {ALARM_COLUMNS} FROM alarms ORDER BY received_at DESC LIMIT ?1"
+                ))?;
+                let rows = st
+                    .query_map(params![limit as i64], alarm_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+}
+
+fn link_target(c: &Connection, token: &str) -> Result<(String, i64), StoreError> {
+    c.query_row(
+        "SELECT alarm_id, contact_id FROM answer_links WHERE token = ?1",
+        params![token],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::refused("unknown_link", "lien inconnu / unknown link"))
+}
+
+fn answers(c: &Connection, alarm: &str) -> Result<Vec<AnswerRow>, StoreError> {
+    let mut st = c.prepare(
+        "SELECT a.contact_id, k.name, a.answer, a.via, a.at FROM answers a JOIN contacts k ON k.id = a.contact_id WHERE a.alarm_id = ?1 ORDER BY a.id",
+    )?;
+    let rows = st
+        .query_map(params![alarm], |r| {
+            let answer: String = r.get(2)?;
+            Ok(AnswerRow {
+                contact_id: r.get(0)?,
+                contact_name: r.get(1)?,
+                answer: Answer::parse(&answer).unwrap_or(Answer::Unavailable),
+                via: r.get(3)?,
+                at: Timestamp(r.get(4)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A reply code not shared with another live alarm.
+fn unique_code(c: &Connection) -> Result<String, StoreError> {
+    let mut code = String::new();
+    for _ in 0..8 {
+        code = alarm::alarm_code_from_bytes(rand::random());
+        let taken: bool = c.query_row(
+            "SELECT EXISTS (SELECT 1 FROM alarms WHERE code = ?1 AND state IN ('open', 'acknowledged'))",
+            params![code],
+            |r| r.get(0),
+        )?;
+        if !taken {
+            break;
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,156 @@
+//! SQLite connections: one writer thread with group commit, and readers.
+//!
+//! Every write is a closure run by the single writer thread inside a
+//! savepoint of the current batch; the thread commits the batch (one fsync,
+//! `synchronous = FULL` in WAL mode) and only then answers each caller. So
+//! "the hub has it" always means "it is on disk", and a storm of alarms
+//! costs one fsync per batch, not one per alarm. Readers use their own WAL
+//! connections and never wait for the writer.
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+/// Writes waiting for the writer thread; callers wait past this.
+const WRITE_QUEUE_MAX: usize = 8_192;
+/// Writes committed together at most (bounds a batch's latency).
+const WRITE_BATCH_MAX: usize = 512;
+/// Reader connections kept open for reuse.
+const READERS_KEPT_MAX: usize = 8;
+/// How long a connection waits on a lock held by another process (the
+/// admin CLI) before giving up.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A write: run on the connection (`Some`), or told it cannot run (`None`).
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
+
+pub struct Db {
+    jobs: mpsc::Sender<Job>,
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Open (creating if needed) the database at `path` and migrate it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = open_connection(path)?;
+        conn.execute_batch(include_str!("schema.sql"))?;
+        let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE_MAX);
+        std::thread::Builder::new()
+            .name("vigie-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Unexpected(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            jobs: tx,
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Run `f` in the writer's transaction; returns once it is committed.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let job: Job = Box::new(move |conn: Option<&Connection>| -> Reply {
+            let result = match conn {
+                Some(conn) => in_savepoint(conn, f),
+                None => Err(StoreError::Unexpected(
+                    "the database could not begin a transaction".into(),
+                )),
+            };
+            Box::new(move |committed: Result<(), StoreError>| {
+                let _ = tx.send(committed.and(result));
+            })
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Run `f` on a reader connection, on a blocking thread.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let conn = match self.readers.lock().ok().and_then(|mut r| r.pop()) {
+            Some(c) => c,
+            None => open_connection(&self.path)?,
+        };
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            (conn, r)
+        })
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("reader task failed: {e}")))?;
+        if let Ok(mut readers) = self.readers.lock() {
+            if readers.len() < READERS_KEPT_MAX {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let result = f(conn);
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    conn.execute_batch(end)?;
+    result
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut replies = Vec::with_capacity(16);
+        let began = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from);
+        if let Err(e) = began {
+            // Answer everyone waiting in this batch with the error; nothing was written.
+            tracing::error!(error = %e, "store: cannot begin a write transaction");
+            first(None)(Err(e));
+            continue;
+        }
+        replies.push(first(Some(&conn)));
+        while replies.len() < WRITE_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(job) => replies.push(job(Some(&conn))),
+                Err(_) => break,
+            }
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(
+                committed
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Unexpected(e.to_string())),
+            );
+        }
+    }
+}

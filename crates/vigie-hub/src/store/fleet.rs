@@ -1,0 +1,440 @@
+//! Shops, contacts, enrolment codes and devices.
+
+use super::model::*;
+use super::{Rules, Store, StoreError, random_token};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use vigie_core::{PhoneNumber, Timestamp, sms};
+
+pub(crate) const SHOP_COLUMNS: &str = "id, reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, holder_sms, opening_hours";
+pub(crate) const CONTACT_COLUMNS: &str =
+    "id, shop_id, name, phone, relation, tier, consent, bounced";
+/// Characters of a consent link's token (~71 bits).
+const CONSENT_TOKEN_CHARS: usize = 12;
+/// Enrolment codes: 8 characters from the alarm-code alphabet, shown as XXXX-XXXX.
+const ENROLMENT_CODE_CHARS: usize = 8;
+
+fn phone_col(row: &Row<'_>, i: usize) -> rusqlite::Result<PhoneNumber> {
+    let s: String = row.get(i)?;
+    PhoneNumber::parse(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+pub(crate) fn shop_from_row(row: &Row<'_>) -> rusqlite::Result<Shop> {
+    Ok(Shop {
+        id: row.get(0)?,
+        reference: row.get(1)?,
+        name: row.get(2)?,
+        address: row.get(3)?,
+        insee: row.get(4)?,
+        commune: row.get(5)?,
+        postcode: row.get(6)?,
+        departement: row.get(7)?,
+        lat: row.get(8)?,
+        lon: row.get(9)?,
+        rural: row.get(10)?,
+        holder_name: row.get(11)?,
+        holder_phone: phone_col(row, 12)?,
+        holder_sms: row.get(13)?,
+        opening_hours: row.get(14)?,
+    })
+}
+
+pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
+    let relation: String = row.get(4)?;
+    let consent: String = row.get(6)?;
+    Ok(Contact {
+        id: row.get(0)?,
+        shop_id: row.get(1)?,
+        name: row.get(2)?,
+        phone: phone_col(row, 3)?,
+        relation: Relation::parse(&relation).unwrap_or(Relation::Friend),
+        tier: row.get(5)?,
+        consent: Consent::parse(&consent).unwrap_or(Consent::Pending),
+        bounced: row.get(7)?,
+    })
+}
+
+pub(crate) fn load_shop(conn: &Connection, id: i64) -> Result<Shop, StoreError> {
+    conn.query_row(
+        &format!("SELECT {SHOP_COLUMNS} FROM shops WHERE id = ?1"),
+        params![id],
+        shop_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| {
+        StoreError::refused(
+            "unknown_shop",
+            format!("aucun commerce n°{id} / no shop {id}"),
+        )
+    })
+}
+
+pub(crate) fn load_contact(conn: &Connection, id: i64) -> Result<Contact, StoreError> {
+    conn.query_row(
+        &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
+        params![id],
+        contact_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| {
+        StoreError::refused(
+            "unknown_contact",
+            format!("aucun contact n°{id} / no contact {id}"),
+        )
+    })
+}
+
+fn insert_shop(conn: &Connection, s: &NewShop, now: Timestamp) -> Result<i64, StoreError> {
+    let id = conn
+        .query_row(
+            "INSERT INTO shops (reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, opening_hours, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (reference) DO NOTHING RETURNING id",
+            params![
+                s.reference, s.name, s.address, s.insee, s.commune, s.postcode, s.departement, s.lat, s.lon, s.rural,
+                s.holder_name, s.holder_phone.as_e164(), s.opening_hours, now.as_ms()
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.ok_or_else(|| {
+        StoreError::refused(
+            "duplicate_shop",
+            format!(
+                "le commerce « {} » existe déjà / shop reference already exists",
+                s.reference
+            ),
+        )
+    })
+}
+
+impl Store {
+    pub async fn add_shop(&self, shop: NewShop, now: Timestamp) -> Result<i64, StoreError> {
+        self.db.write(move |c| insert_shop(c, &shop, now)).await
+    }
+
+    /// All or nothing: one bad shop and none is imported.
+    pub async fn import_shops(
+        &self,
+        shops: Vec<NewShop>,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        self.db
+            .write(move |c| {
+                for (i, s) in shops.iter().enumerate() {
+                    insert_shop(c, s, now).map_err(|e| match e {
+                        StoreError::Refused { code, message } => StoreError::Refused {
+                            code,
+                            message: format!("commerce {} ({}): {message}", i + 1, s.reference),
+                        },
+                        other => other,
+                    })?;
+                }
+                Ok(shops.len())
+            })
+            .await
+    }
+
+    pub async fn shops(&self) -> Result<Vec<Shop>, StoreError> {
+        self.db
+            .read(|c| {
+                let mut st = c.prepare(&format!("SELECT {SHOP_COLUMNS} FROM shops ORDER BY id"))?;
+                let rows = st
+                    .query_map([], shop_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    pub async fn shop(&self, id: i64) -> Result<Shop, StoreError> {
+        self.db.read(move |c| load_shop(c, id)).await
+    }
+
+    pub async fn shop_by_reference(&self, reference: &str) -> Result<Shop, StoreError> {
+        let reference = reference.to_string();
+        self.db
+            .read(move |c| {
+                c.query_row(
+                    &format!("SELECT {SHOP_COLUMNS} FROM shops WHERE reference = ?1"),
+                    params![reference],
+                    shop_from_row,
+                )
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::refused(
+                        "unknown_shop",
+                        format!("aucun commerce « {reference} » / no such shop"),
+                    )
+                })
+            })
+            .await
+    }
+
+    /// Register a contact. Friends and neighbours get an opt-in SMS and
+    /// receive alarms only after saying yes; police and desk contacts,
+    /// registered by the Region, are approved at once.
+    pub async fn add_contact(
+        &self,
+        contact: NewContact,
+        now: Timestamp,
+    ) -> Result<Contact, StoreError> {
+        let rules = self.rules.clone();
+        self.db
+            .write(move |c| add_contact_tx(c, &rules, &contact, now))
+            .await
+    }
+
+    pub async fn contacts(&self, shop_id: Option<i64>) -> Result<Vec<Contact>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare(&format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE (?1 IS NULL AND shop_id IS NULL) OR shop_id = ?1 ORDER BY tier, id"
+                ))?;
+                let rows = st.query_map(params![shop_id], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    /// The consent page's data: which contact and which shop.
+    pub async fn consent_page(&self, token: &str) -> Result<(Contact, Option<Shop>), StoreError> {
+        let token = token.to_string();
+        self.db
+            .read(move |c| {
+                let id: i64 = c
+                    .query_row(
+                        "SELECT id FROM contacts WHERE consent_token = ?1",
+                        params![token],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .ok_or_else(|| {
+                        StoreError::refused("unknown_link", "lien inconnu / unknown link")
+                    })?;
+                let contact = load_contact(c, id)?;
+                let shop = contact.shop_id.map(|s| load_shop(c, s)).transpose()?;
+                Ok((contact, shop))
+            })
+            .await
+    }
+
+    /// A contact answers the opt-in through their link.
+    pub async fn set_consent_by_token(
+        &self,
+        token: &str,
+        yes: bool,
+        now: Timestamp,
+    ) -> Result<Contact, StoreError> {
+        let token = token.to_string();
+        self.db
+            .write(move |c| {
+                let id: i64 = c
+                    .query_row(
+                        "SELECT id FROM contacts WHERE consent_token = ?1",
+                        params![token],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .ok_or_else(|| {
+                        StoreError::refused("unknown_link", "lien inconnu / unknown link")
+                    })?;
+                set_consent(
+                    c,
+                    id,
+                    if yes { Consent::Yes } else { Consent::No },
+                    "web",
+                    now,
+                )?;
+                load_contact(c, id)
+            })
+            .await
+    }
+
+    /// A one-time code to enrol a box for `shop_id`.
+    pub async fn new_enrolment_code(
+        &self,
+        shop_id: i64,
+        now: Timestamp,
+    ) -> Result<String, StoreError> {
+        let ttl = self.rules.enrolment_code_ttl_ms;
+        self.db
+            .write(move |c| {
+                load_shop(c, shop_id)?;
+                let raw: Vec<u8> = (0..ENROLMENT_CODE_CHARS).map(|_| rand::random::<u8>()).collect();
+                let chars: String = raw
+                    .iter()
+                    .map(|b| vigie_core::alarm::ALARM_CODE_ALPHABET[*b as usize % vigie_core::alarm::ALARM_CODE_ALPHABET.len()] as char)
+                    .collect();
+                let code = format!("{}-{}", &chars[..4], &chars[4..]);
+                c.execute(
+                    "INSERT INTO enrolment_codes (code, shop_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![code, shop_id, now.as_ms(), now.plus_ms(ttl).as_ms()],
+                )?;
+                Ok(code)
+            })
+            .await
+    }
+
+    /// Enrol a box: the code is used once; the device's key is registered.
+    pub async fn enroll(
+        &self,
+        code: &str,
+        public_key: &str,
+        version: &str,
+        now: Timestamp,
+    ) -> Result<(Device, Shop), StoreError> {
+        let code = code.trim().to_ascii_uppercase();
+        let (public_key, version) = (public_key.to_string(), version.to_string());
+        self.db
+            .write(move |c| {
+                let row: Option<(i64, i64, Option<i64>)> = c
+                    .query_row("SELECT shop_id, expires_at, used_at FROM enrolment_codes WHERE code = ?1", params![code], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()?;
+                let (shop_id, expires_at, used_at) =
+                    row.ok_or_else(|| StoreError::refused("unknown_code", "code d'enrôlement inconnu / unknown enrolment code"))?;
+                if used_at.is_some() {
+                    return Err(StoreError::refused("code_used", "ce code a déjà servi / this enrolment code was already used"));
+                }
+                if now.as_ms() > expires_at {
+                    return Err(StoreError::refused("code_expired", "ce code a expiré, demandez-en un nouveau / this code has expired"));
+                }
+                let device_id = format!("dev-{}", uuid::Uuid::now_v7().simple());
+                c.execute(
+                    "INSERT INTO devices (id, shop_id, public_key, state, version, enrolled_at) VALUES (?1, ?2, ?3, 'enrolled', ?4, ?5)",
+                    params![device_id, shop_id, public_key, version, now.as_ms()],
+                )?;
+                c.execute("UPDATE enrolment_codes SET used_at = ?1, device_id = ?2 WHERE code = ?3", params![now.as_ms(), device_id, code])?;
+                let device = Device { id: device_id, shop_id, state: "enrolled".into(), version, enrolled_at: now, last_seen_at: None };
+                Ok((device, load_shop(c, shop_id)?))
+            })
+            .await
+    }
+
+    /// The public key and shop of a device, to check its signatures.
+    pub async fn device_key(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<(String, i64, String)>, StoreError> {
+        let device_id = device_id.to_string();
+        self.db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT public_key, shop_id, state FROM devices WHERE id = ?1",
+                    params![device_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?)
+            })
+            .await
+    }
+
+    pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        self.db
+            .read(|c| {
+                let mut st = c.prepare("SELECT id, shop_id, state, version, enrolled_at, last_seen_at FROM devices ORDER BY enrolled_at")?;
+                let rows = st
+                    .query_map([], |r| {
+                        Ok(Device {
+                            id: r.get(0)?,
+                            shop_id: r.get(1)?,
+                            state: r.get(2)?,
+                            version: r.get(3)?,
+                            enrolled_at: Timestamp(r.get(4)?),
+                            last_seen_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+}
+
+fn add_contact_tx(
+    c: &Connection,
+    rules: &Rules,
+    n: &NewContact,
+    now: Timestamp,
+) -> Result<Contact, StoreError> {
+    let shop = n.shop_id.map(|id| load_shop(c, id)).transpose()?;
+    if n.tier == 0 {
+        return Err(StoreError::refused(
+            "bad_tier",
+            "le niveau d'escalade commence à 1 / tiers start at 1",
+        ));
+    }
+    let consent = if n.relation.pre_approved() {
+        Consent::Yes
+    } else {
+        Consent::Pending
+    };
+    let token = random_token(CONSENT_TOKEN_CHARS);
+    let id: Option<i64> = c
+        .query_row(
+            "INSERT INTO contacts (shop_id, name, phone, relation, tier, consent, consent_at, consent_token, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING RETURNING id",
+            params![
+                n.shop_id,
+                n.name,
+                n.phone.as_e164(),
+                n.relation.as_str(),
+                n.tier,
+                consent.as_str(),
+                (consent == Consent::Yes).then_some(now.as_ms()),
+                token,
+                now.as_ms()
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let id = id.ok_or_else(|| {
+        StoreError::refused(
+            "duplicate_contact",
+            "ce numéro est déjà un contact de ce commerce / this number is already a contact",
+        )
+    })?;
+    if let (Consent::Pending, Some(shop)) = (consent, &shop) {
+        let link = format!("{}/c/{token}", rules.public_url);
+        let text = sms::consent_request(&shop.holder_name, &shop.name, &shop.commune, &link);
+        super::outbox::queue_sms(
+            c,
+            &super::outbox::NewSms {
+                dedup_key: format!("consent:{id}:{}", now.as_ms()),
+                alarm_id: None,
+                contact_id: Some(id),
+                phone: n.phone.as_e164(),
+                purpose: "consent",
+                step: 0,
+                attempt: 0,
+                priority: super::outbox::PRIORITY_ADMIN,
+                text: &text.text,
+            },
+            now,
+        )?;
+    }
+    load_contact(c, id)
+}
+
+pub(crate) fn set_consent(
+    c: &Connection,
+    contact_id: i64,
+    consent: Consent,
+    via: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE contacts SET consent = ?1, consent_at = ?2 WHERE id = ?3",
+        params![consent.as_str(), now.as_ms(), contact_id],
+    )?;
+    super::alarms::log_event(
+        c,
+        None,
+        now,
+        "consent",
+        &serde_json::json!({ "contact": contact_id, "consent": consent.as_str(), "via": via }),
+    )?;
+    Ok(())
+}

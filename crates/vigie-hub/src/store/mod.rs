@@ -1,0 +1,104 @@
+//! The store: everything the hub knows, behind one interface.
+//!
+//! SQLite (embedded, WAL, group commit) is the default backend; the SQL is
+//! kept portable (numbered parameters, `ON CONFLICT DO NOTHING`,
+//! `RETURNING`) so a PostgreSQL backend can pass the same tests. Each
+//! operation that changes an alarm is one transaction that loads the state,
+//! asks `vigie_core` what to do, and writes the outcome, the SMS to send and
+//! the event log together: there is no moment where an alarm is stored
+//! without its next step.
+
+mod alarms;
+pub mod db;
+mod fleet;
+mod model;
+mod outbox;
+
+pub use alarms::{AnswerResult, DUE_ALARMS_PER_PASS_MAX};
+pub use model::*;
+pub use outbox::SubmitOutcome;
+
+use db::Db;
+use std::path::Path;
+use std::sync::Arc;
+use vigie_core::escalation::Policy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A request the domain refuses, with a stable code for the API.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    #[error("the store is shut down")]
+    Closed,
+    #[error("unexpected store error: {0}")]
+    Unexpected(String),
+}
+
+impl StoreError {
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Refused {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The rules a Region runs by, needed to decide and to render texts.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub policy: Policy,
+    pub cancel_window_ms: i64,
+    /// Base of the links in SMS, e.g. `https://vigie.example.fr`.
+    pub public_url: String,
+    /// Whether the sending gateway lets contacts reply by SMS.
+    pub replies_accepted: bool,
+    /// How long an enrolment code stays valid.
+    pub enrolment_code_ttl_ms: i64,
+    /// How many attempts an alert gets (each on the next gateway).
+    pub attempts_max: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            cancel_window_ms: vigie_core::alarm::CANCEL_WINDOW_MS_DEFAULT,
+            public_url: "http://127.0.0.1:8080".into(),
+            replies_accepted: true,
+            enrolment_code_ttl_ms: 30 * 24 * 3_600_000,
+            attempts_max: 3,
+        }
+    }
+}
+
+/// The hub's store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Db>,
+    rules: Arc<Rules>,
+}
+
+impl Store {
+    pub fn open_sqlite(path: &Path, rules: Rules) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: Arc::new(Db::open(path)?),
+            rules: Arc::new(rules),
+        })
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+}
+
+/// A random token from an unambiguous base-62 alphabet.
+pub(crate) fn random_token(chars: usize) -> String {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..chars)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}

@@ -1,0 +1,329 @@
+//! The SMS outbox: every message to send, one row per attempt, in the
+//! order the dispatcher must send them, and what became of each.
+
+use super::model::Notification;
+use super::{Store, StoreError};
+use crate::gateway::ReceiptRef;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use vigie_core::Timestamp;
+
+/// An alarm's first SMS: before anything else, so that in a storm every
+/// alarm reaches someone before any alarm reaches a second person.
+pub const PRIORITY_FIRST_ALERT: u8 = 0;
+/// The other alerts, answers broadcast, cancellations.
+pub const PRIORITY_ALERT: u8 = 1;
+/// Confirmations to the holder, closing notices.
+pub const PRIORITY_NOTICE: u8 = 2;
+/// Consent requests and replies to stray SMS.
+pub const PRIORITY_ADMIN: u8 = 3;
+
+/// Back-off after a "try again", doubled per try up to the maximum.
+const RETRY_BACKOFF_MS_MIN: i64 = 200;
+const RETRY_BACKOFF_MS_MAX: i64 = 30_000;
+
+pub(crate) const NOTIFICATION_COLUMNS: &str = "id, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, tries, gateway, message_id, error, created_at, submitted_at, done_at";
+
+pub(crate) fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
+    let alarm: Option<String> = r.get(1)?;
+    Ok(Notification {
+        id: r.get(0)?,
+        alarm_id: alarm.and_then(|a| uuid::Uuid::parse_str(&a).ok()),
+        contact_id: r.get(2)?,
+        phone: r.get(3)?,
+        purpose: r.get(4)?,
+        step: r.get(5)?,
+        attempt: r.get(6)?,
+        priority: r.get(7)?,
+        text: r.get(8)?,
+        state: r.get(9)?,
+        tries: r.get(10)?,
+        gateway: r.get(11)?,
+        message_id: r.get(12)?,
+        error: r.get(13)?,
+        created_at: Timestamp(r.get(14)?),
+        submitted_at: r.get::<_, Option<i64>>(15)?.map(Timestamp),
+        done_at: r.get::<_, Option<i64>>(16)?.map(Timestamp),
+    })
+}
+
+pub(crate) struct NewSms<'a> {
+    pub dedup_key: String,
+    pub alarm_id: Option<&'a str>,
+    pub contact_id: Option<i64>,
+    pub phone: &'a str,
+    pub purpose: &'static str,
+    pub step: u32,
+    pub attempt: u32,
+    pub priority: u8,
+    pub text: &'a str,
+}
+
+/// Queue an SMS; returns false if one with the same key was already queued.
+pub(crate) fn queue_sms(
+    c: &Connection,
+    s: &NewSms<'_>,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = c.execute(
+        "INSERT INTO notifications (dedup_key, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, created_at, not_before)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10) ON CONFLICT (dedup_key) DO NOTHING",
+        params![s.dedup_key, s.alarm_id, s.contact_id, s.phone, s.purpose, s.step, s.attempt, s.priority, s.text, now.as_ms()],
+    )?;
+    Ok(n == 1)
+}
+
+/// What the dispatcher learnt from one submit.
+#[derive(Debug, Clone)]
+pub enum SubmitOutcome {
+    Submitted {
+        gateway: String,
+        message_id: Option<String>,
+    },
+    /// Try again after a back-off (transient error or throttling).
+    Retry { gateway: String, error: String },
+    /// The gateway refused it for good.
+    Rejected { gateway: String, error: String },
+}
+
+impl Store {
+    /// SMS due now, most urgent first.
+    pub async fn pending_notifications(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE state = 'pending' AND not_before <= ?1 ORDER BY priority, id LIMIT ?2"
+                ))?;
+                let rows = st.query_map(params![now.as_ms(), limit as i64], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    /// When the next deferred SMS becomes due, if any.
+    pub async fn next_notification_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.db
+            .read(|c| {
+                let t: Option<i64> = c.query_row(
+                    "SELECT MIN(not_before) FROM notifications WHERE state = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                Ok(t.map(Timestamp))
+            })
+            .await
+    }
+
+    /// Record a batch of submit outcomes in one transaction.
+    pub async fn record_submits(
+        &self,
+        outcomes: Vec<(i64, SubmitOutcome)>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let rules = self.rules.clone();
+        self.db
+            .write(move |c| {
+                for (id, outcome) in &outcomes {
+                    match outcome {
+                        SubmitOutcome::Submitted { gateway, message_id } => {
+                            c.execute(
+                                "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1, error = NULL WHERE id = ?4 AND state = 'pending'",
+                                params![gateway, message_id, now.as_ms(), id],
+                            )?;
+                            if let Some(mid) = message_id {
+                                let early: Option<(bool, String)> = c
+                                    .query_row(
+                                        "DELETE FROM early_receipts WHERE gateway = ?1 AND message_id = ?2 RETURNING delivered, detail",
+                                        params![gateway, mid],
+                                        |r| Ok((r.get(0)?, r.get(1)?)),
+                                    )
+                                    .optional()?;
+                                if let Some((delivered, detail)) = early {
+                                    apply_receipt(c, &rules, *id, delivered, &detail, now)?;
+                                }
+                            }
+                        }
+                        SubmitOutcome::Retry { gateway, error } => {
+                            let tries: i64 = c.query_row("SELECT tries FROM notifications WHERE id = ?1", params![id], |r| r.get(0))?;
+                            let backoff = (RETRY_BACKOFF_MS_MIN << tries.clamp(0, 16)).min(RETRY_BACKOFF_MS_MAX);
+                            c.execute(
+                                "UPDATE notifications SET tries = tries + 1, error = ?1, gateway = ?2, not_before = ?3 WHERE id = ?4 AND state = 'pending'",
+                                params![error, gateway, now.plus_ms(backoff).as_ms(), id],
+                            )?;
+                        }
+                        SubmitOutcome::Rejected { gateway, error } => {
+                            c.execute("UPDATE notifications SET gateway = ?1, tries = tries + 1 WHERE id = ?2", params![gateway, id])?;
+                            fail_notification(c, &rules, *id, &format!("refusé par {gateway}: {error}"), now)?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// A delivery receipt from a gateway.
+    pub async fn record_receipt(
+        &self,
+        gateway: String,
+        reference: ReceiptRef,
+        delivered: bool,
+        detail: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let rules = self.rules.clone();
+        self.db
+            .write(move |c| {
+                let id: Option<i64> = match &reference {
+                    ReceiptRef::MessageId(mid) => c
+                        .query_row("SELECT id FROM notifications WHERE gateway = ?1 AND message_id = ?2", params![gateway, mid], |r| r.get(0))
+                        .optional()?,
+                    ReceiptRef::Notification(id) => {
+                        c.query_row("SELECT id FROM notifications WHERE id = ?1", params![id], |r| r.get(0)).optional()?
+                    }
+                };
+                match (id, &reference) {
+                    (Some(id), _) => apply_receipt(c, &rules, id, delivered, &detail, now),
+                    // The receipt beat the submit's answer to the store: keep it for then.
+                    (None, ReceiptRef::MessageId(mid)) => {
+                        c.execute(
+                            "INSERT INTO early_receipts (gateway, message_id, delivered, detail, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                            params![gateway, mid, delivered, detail, now.as_ms()],
+                        )?;
+                        Ok(())
+                    }
+                    (None, ReceiptRef::Notification(id)) => {
+                        Err(StoreError::refused("unknown_notification", format!("no notification {id}")))
+                    }
+                }
+            })
+            .await
+    }
+
+    pub async fn notifications_for_phone(
+        &self,
+        phone: &str,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let phone = phone.to_string();
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare(&format!(
+                    "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE phone = ?1 ORDER BY id"
+                ))?;
+                let rows = st
+                    .query_map(params![phone], notification_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+}
+
+fn apply_receipt(
+    c: &Connection,
+    rules: &super::Rules,
+    id: i64,
+    delivered: bool,
+    detail: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if delivered {
+        let alarm: Option<Option<String>> = c
+            .query_row(
+                "UPDATE notifications SET state = 'delivered', done_at = ?1 WHERE id = ?2 AND state IN ('submitted', 'pending') RETURNING alarm_id",
+                params![now.as_ms(), id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(Some(alarm)) = alarm {
+            super::alarms::log_event(
+                c,
+                Some(&alarm),
+                now,
+                "delivered",
+                &serde_json::json!({ "notification": id }),
+            )?;
+        }
+        Ok(())
+    } else {
+        fail_notification(c, rules, id, &format!("non distribué: {detail}"), now)
+    }
+}
+
+/// Mark an attempt failed, make it visible, and retry an alert on the next
+/// gateway while attempts remain and the alarm is live.
+fn fail_notification(
+    c: &Connection,
+    rules: &super::Rules,
+    id: i64,
+    error: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let n = c
+        .query_row(
+            &format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = ?1"),
+            params![id],
+            notification_from_row,
+        )
+        .optional()?;
+    let Some(n) = n else { return Ok(()) };
+    if n.state == "failed" || n.state == "delivered" {
+        return Ok(());
+    }
+    c.execute(
+        "UPDATE notifications SET state = 'failed', error = ?1, done_at = ?2 WHERE id = ?3",
+        params![error, now.as_ms(), id],
+    )?;
+    let alarm = n.alarm_id.map(|a| a.to_string());
+    if let Some(contact) = n.contact_id {
+        c.execute(
+            "UPDATE contacts SET bounced = 1 WHERE id = ?1",
+            params![contact],
+        )?;
+    }
+    let retry = n.purpose == "alert" && n.attempt + 1 < rules.attempts_max;
+    let live = match &alarm {
+        Some(a) => c
+            .query_row("SELECT state FROM alarms WHERE id = ?1", params![a], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+            .is_some_and(|s| s == "open" || s == "acknowledged"),
+        None => false,
+    };
+    super::alarms::log_event(
+        c,
+        alarm.as_deref(),
+        now,
+        "delivery_failed",
+        &serde_json::json!({ "notification": id, "contact": n.contact_id, "error": error, "retry": retry && live }),
+    )?;
+    if retry && live {
+        let key = format!(
+            "alert:{}:{}:{}:{}",
+            alarm.as_deref().unwrap_or("-"),
+            n.step,
+            n.contact_id.unwrap_or(0),
+            n.attempt + 1
+        );
+        queue_sms(
+            c,
+            &NewSms {
+                dedup_key: key,
+                alarm_id: alarm.as_deref(),
+                contact_id: n.contact_id,
+                phone: &n.phone,
+                purpose: "alert",
+                step: n.step,
+                attempt: n.attempt + 1,
+                priority: n.priority,
+                text: &n.text,
+            },
+            now,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+-- Vigie hub schema, version 1. Portable SQL: INTEGER/TEXT/REAL columns,
+-- times as INTEGER milliseconds since the Unix epoch (UTC), booleans as 0/1,
+-- ids of alarms as TEXT UUIDs minted by the box.
+
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS shops (
+    id INTEGER PRIMARY KEY,
+    reference TEXT NOT NULL UNIQUE,          -- the Region's own reference for the shop
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    insee TEXT NOT NULL,                     -- commune's INSEE code
+    commune TEXT NOT NULL,
+    postcode TEXT NOT NULL,
+    departement TEXT NOT NULL,
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    rural INTEGER NOT NULL,
+    holder_name TEXT NOT NULL,
+    holder_phone TEXT NOT NULL,
+    holder_sms INTEGER NOT NULL DEFAULT 1,   -- confirm alarms to the holder's phone by SMS
+    opening_hours TEXT NOT NULL,             -- e.g. "mo-sa 07:00-19:30"
+    created_at INTEGER NOT NULL
+);
+
+-- A contact with shop_id NULL is registered by the Region for every shop
+-- (police, desk) at its tier.
+CREATE TABLE IF NOT EXISTS contacts (
+    id INTEGER PRIMARY KEY,
+    shop_id INTEGER REFERENCES shops(id),
+    name TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    relation TEXT NOT NULL,                  -- friend | neighbour | police | desk
+    tier INTEGER NOT NULL,
+    consent TEXT NOT NULL,                   -- pending | yes | no | lapsed
+    consent_at INTEGER,
+    consent_token TEXT NOT NULL UNIQUE,
+    bounced INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS contacts_shop_phone ON contacts(shop_id, phone);
+CREATE INDEX IF NOT EXISTS contacts_phone ON contacts(phone);
+
+CREATE TABLE IF NOT EXISTS enrolment_codes (
+    code TEXT PRIMARY KEY,
+    shop_id INTEGER NOT NULL REFERENCES shops(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    device_id TEXT
+);
+
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    shop_id INTEGER NOT NULL REFERENCES shops(id),
+    public_key TEXT NOT NULL,
+    state TEXT NOT NULL,                     -- enrolled | active | faulty | returned
+    version TEXT NOT NULL,
+    enrolled_at INTEGER NOT NULL,
+    last_seen_at INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS alarms (
+    id TEXT PRIMARY KEY,
+    shop_id INTEGER NOT NULL REFERENCES shops(id),
+    device_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    state TEXT NOT NULL,                     -- open | acknowledged | resolved | cancelled
+    pressed_at INTEGER NOT NULL,             -- on the hub's clock: received_at - age
+    device_pressed_at INTEGER NOT NULL,      -- on the box's clock, for the cancel window
+    received_at INTEGER NOT NULL,
+    age_ms INTEGER,                          -- set when the press arrived late
+    recording INTEGER NOT NULL,
+    step INTEGER NOT NULL,                   -- the next escalation step
+    next_step_at INTEGER,                    -- NULL: no further step planned
+    exhausted INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT,
+    closed_at INTEGER,
+    closed_by TEXT
+);
+CREATE INDEX IF NOT EXISTS alarms_due ON alarms(next_step_at) WHERE next_step_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alarms_shop ON alarms(shop_id, received_at);
+
+-- Links in SMS: one unguessable token per (alarm, contact).
+CREATE TABLE IF NOT EXISTS answer_links (
+    token TEXT PRIMARY KEY,
+    alarm_id TEXT NOT NULL REFERENCES alarms(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS answer_links_alarm_contact ON answer_links(alarm_id, contact_id);
+
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY,
+    alarm_id TEXT NOT NULL REFERENCES alarms(id),
+    contact_id INTEGER NOT NULL REFERENCES contacts(id),
+    answer TEXT NOT NULL,                    -- coming | calling_police | unavailable
+    via TEXT NOT NULL,                       -- web | sms
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_alarm ON answers(alarm_id);
+
+-- Every SMS, one row per attempt. dedup_key names what the message is for
+-- (alarm, step, contact, attempt): planning the same step twice inserts nothing.
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY,
+    dedup_key TEXT NOT NULL UNIQUE,
+    alarm_id TEXT REFERENCES alarms(id),
+    contact_id INTEGER REFERENCES contacts(id),
+    phone TEXT NOT NULL,
+    purpose TEXT NOT NULL,                   -- alert | answer | cancel | resolved | holder | consent | reply
+    step INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    priority INTEGER NOT NULL,               -- 0 = an alarm's first SMS; lower goes first
+    text TEXT NOT NULL,
+    state TEXT NOT NULL,                     -- pending | submitted | delivered | failed
+    tries INTEGER NOT NULL DEFAULT 0,
+    gateway TEXT,
+    message_id TEXT,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    not_before INTEGER NOT NULL,
+    submitted_at INTEGER,
+    done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS notifications_pending ON notifications(priority, id) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS notifications_message ON notifications(gateway, message_id);
+CREATE INDEX IF NOT EXISTS notifications_alarm ON notifications(alarm_id);
+
+-- Receipts that arrived before the submit's answer was stored.
+CREATE TABLE IF NOT EXISTS early_receipts (
+    gateway TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    delivered INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (gateway, message_id)
+);
+
+-- The append-only log of everything that happens to an alarm.
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    alarm_id TEXT,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL                     -- JSON
+);
+CREATE INDEX IF NOT EXISTS events_alarm ON events(alarm_id, id);
+
+CREATE TABLE IF NOT EXISTS inbound_sms (
+    id INTEGER PRIMARY KEY,
+    gateway TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    understood TEXT NOT NULL
+);

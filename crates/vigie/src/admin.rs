@@ -1,0 +1,384 @@
+//! `vigie admin`: shops, contacts, enrolment codes, devices and alarms,
+//! working on the hub's database (the running hub picks changes up).
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use std::path::Path;
+use vigie_core::{Outcome, PhoneNumber, Timestamp};
+use vigie_hub::config::Config;
+use vigie_hub::store::{NewContact, Relation, Store};
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Shops.
+    Shop {
+        #[command(subcommand)]
+        command: ShopCommand,
+    },
+    /// Contacts of a shop, or of the Region (police, desk).
+    Contact {
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
+    /// One-time enrolment codes.
+    Code {
+        #[command(subcommand)]
+        command: CodeCommand,
+    },
+    /// Enrolled devices.
+    Devices,
+    /// Alarms.
+    Alarm {
+        #[command(subcommand)]
+        command: AlarmCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ShopCommand {
+    Add {
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        address: String,
+        /// The commune's INSEE code (e.g. 63430 for Thiers).
+        #[arg(long)]
+        insee: String,
+        #[arg(long)]
+        holder_name: String,
+        #[arg(long)]
+        holder_phone: String,
+        #[arg(long, default_value = "")]
+        opening_hours: String,
+    },
+    /// Import the Region's list (CSV); every bad line is reported and nothing is imported unless all are good.
+    Import {
+        file: std::path::PathBuf,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum ContactCommand {
+    Add {
+        /// The shop's reference; omit with --region for a Region-wide contact.
+        #[arg(long)]
+        shop: Option<String>,
+        #[arg(long)]
+        region: bool,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        phone: String,
+        /// friend, neighbour, police or desk.
+        #[arg(long, default_value = "friend")]
+        relation: String,
+        #[arg(long, default_value_t = 1)]
+        tier: u8,
+    },
+    List {
+        #[arg(long)]
+        shop: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CodeCommand {
+    New {
+        #[arg(long)]
+        shop: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AlarmCommand {
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// The full timeline of one alarm.
+    Show { id: uuid::Uuid },
+    /// Close an alarm: incident, false_alarm or test.
+    Resolve {
+        id: uuid::Uuid,
+        #[arg(long)]
+        outcome: String,
+    },
+}
+
+fn now() -> Timestamp {
+    Timestamp(crate::device::now_ms())
+}
+
+fn print<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyhow::Result<()> {
+    let config = if config_path.exists() {
+        Config::load(config_path)?
+    } else {
+        Config::parse("", std::env::vars())?
+    };
+    let rules = vigie_hub::app::rules_from(&config, true);
+    let store = Store::open_sqlite(&config.store.sqlite_path, rules)
+        .with_context(|| format!("opening {}", config.store.sqlite_path.display()))?;
+    match command {
+        AdminCommand::Shop { command } => match command {
+            ShopCommand::Add {
+                reference,
+                name,
+                address,
+                insee,
+                holder_name,
+                holder_phone,
+                opening_hours,
+            } => {
+                let text = format!(
+                    "{}\n{},{},{},{},{},{},{}\n",
+                    crate::region::SHOP_CSV_HEADER,
+                    csv(&reference),
+                    csv(&name),
+                    csv(&address),
+                    csv(&insee),
+                    csv(&holder_name),
+                    csv(&holder_phone),
+                    csv(&opening_hours)
+                );
+                let shops = crate::region::parse_shop_csv(&text)
+                    .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
+                let n = store.import_shops(shops, now()).await?;
+                print(json, &n, || {
+                    format!("commerce ajouté / shop added: {reference}")
+                })?;
+            }
+            ShopCommand::Import { file } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let shops = match crate::region::parse_shop_csv(&text) {
+                    Ok(s) => s,
+                    Err(errors) => {
+                        for e in &errors {
+                            eprintln!("{e}");
+                        }
+                        bail!(
+                            "{} ligne(s) en erreur, rien n'a été importé / {} bad line(s), nothing imported",
+                            errors.len(),
+                            errors.len()
+                        );
+                    }
+                };
+                let n = store.import_shops(shops, now()).await?;
+                print(json, &n, || {
+                    format!("{n} commerces importés / shops imported")
+                })?;
+            }
+            ShopCommand::List => {
+                let shops = store.shops().await?;
+                print(json, &shops, || {
+                    shops
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{}\t{}\t{} {}\t{}",
+                                s.reference,
+                                s.name,
+                                s.postcode,
+                                s.commune,
+                                if s.rural { "rural" } else { "urbain" }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?;
+            }
+        },
+        AdminCommand::Contact { command } => match command {
+            ContactCommand::Add {
+                shop,
+                region,
+                name,
+                phone,
+                relation,
+                tier,
+            } => {
+                let shop_id = match (shop, region) {
+                    (Some(r), false) => Some(store.shop_by_reference(&r).await?.id),
+                    (None, true) => None,
+                    _ => bail!("give either --shop REFERENCE or --region"),
+                };
+                let phone =
+                    PhoneNumber::parse(&phone).map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+                let relation = Relation::parse(&relation)
+                    .context("--relation must be friend, neighbour, police or desk")?;
+                let contact = store
+                    .add_contact(
+                        NewContact {
+                            shop_id,
+                            name,
+                            phone,
+                            relation,
+                            tier,
+                        },
+                        now(),
+                    )
+                    .await?;
+                print(json, &contact, || {
+                    format!(
+                        "contact ajouté / contact added: {} ({}), consentement / consent: {}",
+                        contact.name,
+                        contact.phone.national_display(),
+                        contact.consent.as_str()
+                    )
+                })?;
+            }
+            ContactCommand::List { shop } => {
+                let shop_id = match shop {
+                    Some(r) => Some(store.shop_by_reference(&r).await?.id),
+                    None => None,
+                };
+                let contacts = store.contacts(shop_id).await?;
+                print(json, &contacts, || {
+                    contacts
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{}\tniveau {}\t{}\t{}\t{}{}",
+                                c.id,
+                                c.tier,
+                                c.name,
+                                c.phone.national_display(),
+                                c.consent.as_str(),
+                                if c.bounced {
+                                    "\tnuméro en échec / bouncing"
+                                } else {
+                                    ""
+                                }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?;
+            }
+        },
+        AdminCommand::Code {
+            command: CodeCommand::New { shop },
+        } => {
+            let shop = store.shop_by_reference(&shop).await?;
+            let code = store.new_enrolment_code(shop.id, now()).await?;
+            print(json, &code, || {
+                format!(
+                    "code d'enrôlement / enrolment code for {}: {code}",
+                    shop.name
+                )
+            })?;
+        }
+        AdminCommand::Devices => {
+            let devices = store.devices().await?;
+            print(json, &devices, || {
+                devices
+                    .iter()
+                    .map(|d| format!("{}\tshop {}\t{}\t{}", d.id, d.shop_id, d.state, d.version))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        AdminCommand::Alarm { command } => match command {
+            AlarmCommand::List { limit } => {
+                let alarms = store.alarms(limit).await?;
+                print(json, &alarms, || {
+                    alarms
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "{}\t{}\t{}\tshop {}\t{}",
+                                a.id,
+                                a.code,
+                                a.state.as_str(),
+                                a.shop_id,
+                                a.received_at.to_rfc3339()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?;
+            }
+            AlarmCommand::Show { id } => {
+                let d = store.alarm(id).await?;
+                print(json, &d, || timeline(&d))?;
+            }
+            AlarmCommand::Resolve { id, outcome } => {
+                let outcome = Outcome::parse(&outcome)
+                    .context("--outcome must be incident, false_alarm or test")?;
+                let a = store.resolve_alarm(id, outcome, "admin", now()).await?;
+                print(json, &a, || {
+                    format!(
+                        "alarme close / alarm closed: {} ({})",
+                        a.id,
+                        outcome.as_str()
+                    )
+                })?;
+            }
+        },
+    }
+    Ok(())
+}
+
+fn csv(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A readable timeline: events, then each SMS with its fate.
+pub fn timeline(d: &vigie_hub::store::AlarmDetail) -> String {
+    let mut out = format!(
+        "Alarme {} ({}) — {} — {}, {}\nÉtat / state: {}{}\n",
+        d.alarm.id,
+        d.alarm.code,
+        d.shop.name,
+        d.shop.address,
+        d.shop.commune,
+        d.alarm.state.as_str(),
+        d.alarm
+            .outcome
+            .map(|o| format!(" ({})", o.as_str()))
+            .unwrap_or_default()
+    );
+    for e in &d.events {
+        out.push_str(&format!(
+            "  {}  {:<20} {}\n",
+            e.at.paris().hour_minute_fr(),
+            e.kind,
+            e.detail
+        ));
+    }
+    out.push_str("SMS:\n");
+    for n in &d.notifications {
+        let phone = PhoneNumber::parse(&n.phone)
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  #{:<5} {:<8} {:<10} {:<10} {}\n",
+            n.id,
+            n.purpose,
+            n.state,
+            phone,
+            n.error.clone().unwrap_or_default()
+        ));
+    }
+    out
+}

@@ -1,0 +1,460 @@
+//! `vigie demo`: a whole Region on one machine. A hub on embedded SQLite in
+//! a temporary folder, shops in real communes (45% rural), contacts who
+//! accept by SMS, a button that enrols and presses, and the story told step
+//! by step: SMS shown (not sent), escalation after a minute without answer,
+//! a contact who answers through the link, the alarm closed; then a false
+//! alarm cancelled by a long press. Time runs on a manual clock so the
+//! minute of escalation passes at once. `--scenario` checks every step and
+//! exits non-zero if one did not happen.
+
+use crate::device::Button;
+use anyhow::{Context as _, bail};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+use vigie_core::{Outcome, PhoneNumber, Timestamp};
+use vigie_hub::app::RunningHub;
+use vigie_hub::clock::ManualClock;
+use vigie_hub::config::Config;
+use vigie_hub::gateway::log::{LogGateway, LoggedSms};
+use vigie_hub::store::{NewContact, Relation};
+
+/// How long the demo waits for an SMS to be sent before calling the step failed.
+const STEP_DEADLINE_MS: u64 = 10_000;
+
+struct Demo {
+    hub: RunningHub,
+    clock: Arc<ManualClock>,
+    phones: LogGateway2,
+    failures: Vec<String>,
+    names: Vec<(String, String)>,
+}
+
+/// The demo's view of the log gateway: what was printed so far.
+struct LogGateway2 {
+    gateway: Arc<LogGateway>,
+    shown: usize,
+}
+
+impl Demo {
+    fn say(&self, text: &str) {
+        println!("\n▶ {text}");
+    }
+
+    fn who(&self, phone: &str) -> String {
+        let name = self
+            .names
+            .iter()
+            .find(|(p, _)| p == phone)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+        let display = PhoneNumber::parse(phone)
+            .map(|p| p.national_display())
+            .unwrap_or_default();
+        format!("{name} ({display})")
+    }
+
+    /// Print the SMS sent since last time.
+    fn show_sms(&mut self) -> Vec<LoggedSms> {
+        let sent = self.phones.gateway.sent();
+        let new: Vec<LoggedSms> = sent[self.phones.shown.min(sent.len())..].to_vec();
+        for s in &new {
+            println!("   📱 → {:<34} « {} »", self.who(&s.to), s.text);
+        }
+        self.phones.shown = sent.len();
+        new
+    }
+
+    /// Wait until SMS matching `want` have been sent to each phone; print them.
+    async fn expect_sms(&mut self, step: &str, phones: &[&str], contains: &str) -> Vec<LoggedSms> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(STEP_DEADLINE_MS);
+        let start = self.phones.shown;
+        loop {
+            let sent = self.phones.gateway.sent();
+            let since = &sent[start.min(sent.len())..];
+            let all = phones.iter().all(|p| {
+                since
+                    .iter()
+                    .any(|s| &s.to == p && s.text.contains(contains))
+            });
+            if all || tokio::time::Instant::now() > deadline {
+                let new = self.show_sms();
+                if !all {
+                    self.fail(step);
+                }
+                return new;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn check(&mut self, ok: bool, step: &str) {
+        if ok {
+            println!("   ✔ {step}");
+        } else {
+            self.fail(step);
+        }
+    }
+
+    fn fail(&mut self, step: &str) {
+        println!("   ✘ ÉCHEC / FAILED: {step}");
+        self.failures.push(step.to_string());
+    }
+
+    fn now(&self) -> Timestamp {
+        use vigie_hub::clock::Clock as _;
+        self.clock.now()
+    }
+
+    async fn pass_time(&mut self, seconds: i64) -> anyhow::Result<()> {
+        self.clock.advance_ms(seconds * 1_000);
+        self.hub.engine.tick(self.now()).await?;
+        Ok(())
+    }
+}
+
+fn link_token(text: &str) -> Option<String> {
+    let i = text.find("/r/")?;
+    Some(
+        text[i + 3..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect(),
+    )
+}
+
+pub async fn run(scenario: bool, port: u16) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("vigie-demo-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(l) => l,
+        Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?,
+    };
+    let addr = listener.local_addr()?;
+    let config = Config::parse(
+        &format!(
+            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"demo\"\n",
+            dir.join("vigie.db").display()
+        ),
+        [],
+    )?;
+    let clock = ManualClock::new(Timestamp(crate::device::now_ms()));
+    let hub = vigie_hub::app::start(&config, clock.clone(), listener).await?;
+    let gateway = hub
+        .log_gateway("demo")
+        .context("the demo gateway is missing")?;
+    println!("Vigie — démonstration / demo");
+    println!("Hub : {} (SQLite dans / in {})", hub.url(), dir.display());
+    let mut demo = Demo {
+        hub,
+        clock,
+        phones: LogGateway2 { gateway, shown: 0 },
+        failures: Vec::new(),
+        names: Vec::new(),
+    };
+    let result = story(&mut demo).await;
+    if let Err(e) = &result {
+        demo.fail(&format!("{e:#}"));
+    }
+    if scenario {
+        demo.hub.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        if demo.failures.is_empty() {
+            println!(
+                "\nScénario réussi : toutes les étapes ont eu lieu. / Scenario passed: every step happened."
+            );
+            return Ok(());
+        }
+        bail!(
+            "{} étape(s) en échec / step(s) failed: {}",
+            demo.failures.len(),
+            demo.failures.join("; ")
+        );
+    }
+    interactive(demo).await
+}
+
+async fn story(d: &mut Demo) -> anyhow::Result<()> {
+    let store = d.hub.store.clone();
+    let now = d.now();
+
+    d.say("La Région enregistre ses commerces (communes réelles, 45 % rurales) et ses contacts. / The Region registers its shops and contacts.");
+    let shops = crate::region::synthetic_shops(12);
+    let shop = shops[0].clone();
+    let n = store.import_shops(shops, now).await?;
+    let shop_row = store.shop_by_reference(&shop.reference).await?;
+    println!(
+        "   {n} commerces ; le nôtre : {} — {}, {} {} ({}), tenu par {}",
+        shop.name,
+        shop.address,
+        shop.postcode,
+        shop.commune,
+        if shop.rural {
+            "commune rurale"
+        } else {
+            "commune urbaine"
+        },
+        shop.holder_name
+    );
+    d.names.push((
+        shop.holder_phone.as_e164().to_string(),
+        format!("{} (commerçante)", shop.holder_name),
+    ));
+    let people = [
+        (
+            "Marie Dupont",
+            "06 11 22 33 44",
+            Relation::Friend,
+            1,
+            Some(shop_row.id),
+        ),
+        (
+            "Ahmed Benali",
+            "06 55 66 77 88",
+            Relation::Neighbour,
+            1,
+            Some(shop_row.id),
+        ),
+        (
+            "Luc Fabre",
+            "07 12 12 12 12",
+            Relation::Friend,
+            1,
+            Some(shop_row.id),
+        ),
+        (
+            "Gendarmerie de proximité",
+            "04 73 00 00 17",
+            Relation::Police,
+            2,
+            None,
+        ),
+        (
+            "Région, poste de sécurité",
+            "04 26 73 40 00",
+            Relation::Desk,
+            3,
+            None,
+        ),
+    ];
+    let mut phones = Vec::new();
+    for (name, phone, relation, tier, shop_id) in people {
+        let phone = PhoneNumber::parse(phone).map_err(|e| anyhow::anyhow!("{e}"))?;
+        d.names
+            .push((phone.as_e164().to_string(), name.to_string()));
+        phones.push(phone.as_e164().to_string());
+        store
+            .add_contact(
+                NewContact {
+                    shop_id,
+                    name: name.into(),
+                    phone,
+                    relation,
+                    tier,
+                },
+                now,
+            )
+            .await?;
+    }
+    d.hub.engine.wake_dispatch();
+    let (marie, ahmed, luc, police, desk) = (
+        phones[0].clone(),
+        phones[1].clone(),
+        phones[2].clone(),
+        phones[3].clone(),
+        phones[4].clone(),
+    );
+    let holder = shop.holder_phone.as_e164().to_string();
+    d.say("Chaque ami ou voisin reçoit une demande de consentement. / Friends and neighbours are asked for consent.");
+    d.expect_sms(
+        "demandes de consentement envoyées",
+        &[&marie, &ahmed, &luc],
+        "contact d'urgence",
+    )
+    .await;
+    d.say("Marie et Ahmed répondent OUI ; Luc ne répond pas (il ne recevra pas d'alerte). / Marie and Ahmed reply YES; Luc does not.");
+    store.handle_reply("demo", &marie, "oui", d.now()).await?;
+    store.handle_reply("demo", &ahmed, "OUI", d.now()).await?;
+    d.hub.engine.wake_dispatch();
+    d.expect_sms("consentements confirmés", &[&marie, &ahmed], "merci")
+        .await;
+
+    d.say("Le bouton du commerce s'enrôle avec un code à usage unique. / The shop's button enrols with a one-time code.");
+    let code = store.new_enrolment_code(shop_row.id, d.now()).await?;
+    let (button, enrolled) = Button::enroll(reqwest::Client::new(), &d.hub.url(), &code).await?;
+    println!(
+        "   code {code} → boîtier {} ({} contacts joignables en direct)",
+        enrolled.device_id,
+        enrolled.direct_contacts.len()
+    );
+
+    d.say(&format!(
+        "{} appuie sur le bouton. / The shopkeeper presses the button.",
+        shop.holder_name
+    ));
+    let t = d.now().as_ms();
+    let alarm_id = Uuid::now_v7();
+    let receipt = button.raise(alarm_id, t, false, t).await?;
+    println!(
+        "   le hub répond / hub answers: alarme {} enregistrée (durable={}), code {}, {} contact(s) alerté(s)",
+        receipt.state, receipt.durable, receipt.code, receipt.contacts_alerting
+    );
+    d.check(
+        receipt.durable && receipt.contacts_alerting == 2,
+        "alarme durable, 2 contacts de niveau 1 alertés",
+    );
+    let sent = d
+        .expect_sms(
+            "alerte aux contacts de niveau 1",
+            &[&marie, &ahmed],
+            "ALERTE",
+        )
+        .await;
+    d.check(
+        !sent
+            .iter()
+            .any(|s| s.to == luc && s.text.contains("ALERTE")),
+        "Luc, sans consentement, n'est pas alerté",
+    );
+    let again = button.raise(alarm_id, t, false, t).await?;
+    d.check(
+        again.duplicate,
+        "le même appui renvoyé (réseau instable) reste la même alarme",
+    );
+
+    d.say("Une minute passe sans réponse : l'alarme monte au niveau 2 (gendarmerie). / A minute without answer: escalation to tier 2.");
+    d.pass_time(60).await?;
+    d.expect_sms("escalade vers la gendarmerie", &[&police], "ALERTE")
+        .await;
+
+    d.say("Marie ouvre le lien de son SMS et appuie sur « J'arrive ». / Marie opens her link and answers \"I'm coming\".");
+    let marie_sms = sent
+        .iter()
+        .find(|s| s.to == marie && s.text.contains("ALERTE"))
+        .context("Marie got no alert")?;
+    let token = link_token(&marie_sms.text).context("no link in Marie's SMS")?;
+    let page = reqwest::get(format!("{}/r/{token}", d.hub.url()))
+        .await?
+        .text()
+        .await?;
+    d.check(
+        page.contains(&shop.name) && page.contains("J'arrive"),
+        "la page de réponse montre le commerce et les boutons",
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .post(format!("{}/r/{token}", d.hub.url()))
+        .form(&[("answer", "coming")])
+        .send()
+        .await?;
+    d.check(resp.status().is_redirection(), "réponse enregistrée");
+    d.expect_sms(
+        "les autres et la commerçante savent que Marie arrive",
+        &[&ahmed, &police, &holder],
+        "Marie D. arrive",
+    )
+    .await;
+
+    d.say("Encore une minute : plus d'escalade, quelqu'un est en route. / Another minute: no more escalation.");
+    let before = d.phones.gateway.sent().len();
+    d.pass_time(60).await?;
+    d.hub.engine.wake_dispatch();
+    let detail = store.alarm(alarm_id).await?;
+    d.check(
+        detail.alarm.next_step_at.is_none()
+            && !d.phones.gateway.sent()[before..]
+                .iter()
+                .any(|s| s.to == desk),
+        "le poste régional n'est pas dérangé",
+    );
+
+    d.say("Le poste de sécurité clôt l'alarme : incident traité. / The desk closes the alarm.");
+    store
+        .resolve_alarm(alarm_id, Outcome::Incident, "operator", d.now())
+        .await?;
+    d.hub.engine.wake_dispatch();
+    d.expect_sms(
+        "clôture annoncée aux contacts alertés",
+        &[&marie, &ahmed, &police],
+        "close",
+    )
+    .await;
+
+    d.say("Fausse alerte : un appui par erreur, puis un appui long dans la minute. / False alarm: a press, then a long press.");
+    d.pass_time(600).await?;
+    let t = d.now().as_ms();
+    let second = Uuid::now_v7();
+    button.raise(second, t, false, t).await?;
+    d.expect_sms("deuxième alerte", &[&marie, &ahmed], "ALERTE")
+        .await;
+    d.clock.advance_ms(8_000);
+    let t2 = d.now().as_ms();
+    let cancelled = button.cancel(second, t2 - 3_000, t2).await?;
+    d.check(cancelled.state == "cancelled", "alarme annulée");
+    d.expect_sms(
+        "contacts prévenus de la fausse alerte",
+        &[&marie, &ahmed],
+        "fausse alerte",
+    )
+    .await;
+
+    d.say("Chronologie de la première alarme / Timeline of the first alarm:");
+    println!("{}", crate::admin::timeline(&store.alarm(alarm_id).await?));
+    Ok(())
+}
+
+/// After the story: the hub keeps running; Enter presses the button again.
+async fn interactive(mut demo: Demo) -> anyhow::Result<()> {
+    println!(
+        "\nLe hub continue de tourner sur {} — Entrée = appuyer sur le bouton, q puis Entrée = quitter.",
+        demo.hub.url()
+    );
+    println!("The hub keeps running — Enter = press the button, q then Enter = quit.");
+    let clock = demo.clock.clone();
+    let engine = demo.hub.engine.clone();
+    tokio::spawn(async move {
+        use vigie_hub::clock::Clock as _;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            clock.advance_ms(1_000);
+            let _ = engine.tick(clock.now()).await;
+        }
+    });
+    let store = demo.hub.store.clone();
+    let shop = store.shop_by_reference("ARA-00001").await?;
+    let code = store.new_enrolment_code(shop.id, demo.now()).await?;
+    let (button, _) = Button::enroll(reqwest::Client::new(), &demo.hub.url(), &code).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(8);
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while std::io::stdin()
+            .read_line(&mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            if tx.blocking_send(line.trim().to_string()).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    let mut show = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line.as_deref() {
+                None | Some("q") => break,
+                Some(_) => {
+                    let t = demo.now().as_ms();
+                    let r = button.raise(Uuid::now_v7(), t, false, t).await?;
+                    println!("▶ Appui ! alarme {} ({}), {} contact(s) alerté(s)", r.alarm_id, r.code, r.contacts_alerting);
+                }
+            },
+            _ = show.tick() => { demo.show_sms(); }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    demo.hub.shutdown().await;
+    Ok(())
+}

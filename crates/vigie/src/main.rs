@@ -1,0 +1,116 @@
+//! `vigie`: the one binary. A thin command line over the libraries:
+//! `serve` (the hub), `demo` (a whole Region on one machine), `admin`
+//! (shops, contacts, devices, alarms), `device` (a command-line button),
+//! and `bench` (the quality bars' benchmarks).
+
+mod admin;
+mod bench;
+mod demo;
+mod device;
+mod region;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "vigie",
+    version,
+    about = "Vigie — alerte discrète pour commerçants seuls / silent alarm for shopkeepers who work alone"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub.
+    Serve {
+        #[arg(long, default_value = "vigie.toml")]
+        config: PathBuf,
+    },
+    /// A whole Region on this machine: hub on SQLite, shops, buttons, phones.
+    Demo {
+        /// Run the story without waiting for a person, and exit 0 only if every step happened.
+        #[arg(long)]
+        scenario: bool,
+        /// Port for the demo hub (0 = any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Manage shops, contacts, devices and alarms (works on the hub's database).
+    Admin {
+        #[arg(long, default_value = "vigie.toml")]
+        config: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+    /// A button on the command line: enrol it, then press.
+    Device {
+        /// Where the device keeps its identity and key.
+        #[arg(long, default_value = "vigie-device.json")]
+        state: PathBuf,
+        #[command(subcommand)]
+        command: device::DeviceCommand,
+    },
+    /// Benchmarks of the quality bars; figures go to docs/benchmarks.md.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+fn init_logs() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("VIGIE_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            init_logs();
+            let config = vigie_hub::config::Config::load(&config)?;
+            let listener = tokio::net::TcpListener::bind(config.server.listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {} (server.listen)", config.server.listen)
+                })?;
+            let clock: vigie_hub::clock::SharedClock =
+                std::sync::Arc::new(vigie_hub::clock::SystemClock);
+            let hub = vigie_hub::app::start(&config, clock, listener).await?;
+            println!("Vigie hub à l'écoute sur / listening on {}", hub.url());
+            tokio::signal::ctrl_c().await?;
+            hub.shutdown().await;
+            Ok(())
+        }
+        Command::Demo { scenario, port } => {
+            if std::env::var("VIGIE_LOG").is_ok() {
+                init_logs();
+            }
+            demo::run(scenario, port).await
+        }
+        Command::Admin {
+            config,
+            json,
+            command,
+        } => admin::run(&config, json, command).await,
+        Command::Device { state, command } => device::run(&state, command).await,
+        Command::Bench { command } => {
+            if std::env::var("VIGIE_LOG").is_ok() {
+                init_logs();
+            }
+            bench::run(command).await
+        }
+    }
+}
