@@ -746,7 +746,8 @@ mod tests {
 
     #[test]
     fn bad_configuration_names_the_key() {
-        let cases: Vec<(&str, fn(&mut HttpConfig))> = vec![
+        type Mutate = fn(&mut HttpConfig);
+        let cases: Vec<(&str, Mutate)> = vec![
             ("name:", |c| c.name = "a b".into()),
             ("url:", |c| c.url = "ftp://x/{to}".into()),
             ("body:", |c| c.method = HttpMethod::Post),

@@ -1,0 +1,165 @@
+// SMSC simulator for Vigie's SMPP gateway tests: an SMPP 3.4 server (npm
+// `smpp`) plus a small JSON control server to inspect and steer it.
+//
+//   node smsc.js --port 0 --system-id vigie --password secret
+//   → prints {"smpp_port":P,"control_port":C} once both listen on 127.0.0.1
+//
+// SMPP: checks the bind credentials, answers submit_sm with a fresh
+// message_id and, when a receipt is requested, pushes a deliver_sm receipt
+// from a separate task (never inside the submit handler).
+// Control (HTTP, JSON): GET /messages (accepted submits, in order),
+// POST /reply {from,to,text}, POST /config {throttle_per_s, undeliverable,
+// reject, garbage_next}, POST /drop (destroy every socket), POST /reset.
+// Only accepted submits are recorded (not throttled, rejected or garbled
+// ones); garbage_next answers the next submit_sm with 16 random bytes.
+'use strict';
+const http = require('http');
+const smpp = require('smpp');
+
+// Keep short_message as raw bytes: this simulator decodes them itself, with
+// the full GSM 03.38 table (the library's decoder is not what we test against).
+smpp.filters.message.decode = (value) => value;
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+};
+const SYSTEM_ID = arg('--system-id', 'vigie');
+const PASSWORD = arg('--password', 'secret');
+
+// GSM 03.38 basic table (0x1B = escape) and extension table.
+const GSM_BASIC =
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?' +
+  '¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
+const GSM_EXT = { 0x0a: '\f', 0x14: '^', 0x28: '{', 0x29: '}', 0x2f: '\\', 0x3c: '[', 0x3d: '~', 0x3e: ']', 0x40: '|', 0x65: '€' };
+const BASIC = [...GSM_BASIC];
+
+function decodeText(buf, dataCoding) {
+  if ((dataCoding & 0x0f) === 0x08) {
+    return Buffer.from(buf.subarray(0, buf.length & ~1)).swap16().toString('utf16le');
+  }
+  let out = '';
+  for (let i = 0; i < buf.length; i++) {
+    if (buf[i] === 0x1b && i + 1 < buf.length) {
+      i += 1;
+      out += GSM_EXT[buf[i]] !== undefined ? GSM_EXT[buf[i]] : BASIC[buf[i] & 0x7f];
+    } else {
+      out += BASIC[buf[i] & 0x7f];
+    }
+  }
+  return out;
+}
+
+// Unpacked GSM septets if every character fits, else UCS-2 big-endian.
+function encodeText(text) {
+  const bytes = [];
+  for (const c of text) {
+    const basic = BASIC.indexOf(c);
+    const ext = Object.keys(GSM_EXT).find((k) => GSM_EXT[k] === c);
+    if (basic >= 0 && c !== '\x1b') bytes.push(basic);
+    else if (ext !== undefined) bytes.push(0x1b, Number(ext));
+    else return { data_coding: 8, short_message: Buffer.from(text, 'utf16le').swap16() };
+  }
+  return { data_coding: 0, short_message: Buffer.from(bytes) };
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+const smppDate = (d) =>
+  pad(d.getFullYear() % 100) + pad(d.getMonth() + 1) + pad(d.getDate()) + pad(d.getHours()) + pad(d.getMinutes());
+
+let messages = [];
+let nextId = 0;
+let config = { throttle_per_s: null, undeliverable: [], reject: [], garbage_next: false };
+let accepted = []; // Date.now() of recent accepted submits, for throttling
+const sockets = new Set();
+const bound = new Set();
+
+const server = smpp.createServer({}, (session) => {
+  sockets.add(session.socket);
+  session.socket.on('close', () => { sockets.delete(session.socket); bound.delete(session); });
+  session.on('error', () => session.destroy());
+  session.on('bind_transceiver', (pdu) => {
+    if (pdu.system_id !== SYSTEM_ID || pdu.password !== PASSWORD) {
+      session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
+      return session.close();
+    }
+    bound.add(session);
+    session.send(pdu.response({ system_id: 'VIGIE-SMSC' }));
+  });
+  session.on('enquire_link', (pdu) => session.send(pdu.response()));
+  session.on('unbind', (pdu) => { session.send(pdu.response()); session.close(); });
+  session.on('deliver_sm_resp', () => {});
+  session.on('submit_sm', (pdu) => {
+    if (!bound.has(session)) return session.send(pdu.response({ command_status: smpp.ESME_RINVBNDSTS }));
+    if (config.garbage_next) {
+      config.garbage_next = false;
+      const junk = require('crypto').randomBytes(16);
+      junk[0] = 0xff; // command_length ≥ 0xFF000000: past any client's PDU limit
+      return session.socket.write(junk);
+    }
+    const to = pdu.destination_addr;
+    if (config.reject.includes(to)) return session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
+    const now = Date.now();
+    accepted = accepted.filter((t) => now - t < 1000);
+    if (config.throttle_per_s != null && accepted.length >= config.throttle_per_s) {
+      return session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
+    }
+    accepted.push(now);
+    const id = (++nextId).toString(16).padStart(8, '0');
+    messages.push({
+      seq: messages.length + 1, at_ms: now, to, from: pdu.source_addr,
+      text: decodeText(pdu.short_message, pdu.data_coding), data_coding: pdu.data_coding,
+      message_id: id, registered_delivery: pdu.registered_delivery,
+    });
+    session.send(pdu.response({ message_id: id }));
+    if (pdu.registered_delivery & 0x03) {
+      setTimeout(() => {
+        const ok = !config.undeliverable.includes(to);
+        const d = smppDate(new Date(now));
+        const text = `id:${id} sub:001 dlvrd:${ok ? '001' : '000'} submit date:${d} done date:${smppDate(new Date())} ` +
+          `stat:${ok ? 'DELIVRD' : 'UNDELIV'} err:000 text:`;
+        session.deliver_sm({
+          source_addr_ton: pdu.dest_addr_ton, source_addr_npi: pdu.dest_addr_npi, source_addr: to,
+          dest_addr_ton: pdu.source_addr_ton, dest_addr_npi: pdu.source_addr_npi, destination_addr: pdu.source_addr,
+          esm_class: 4, data_coding: 0, short_message: Buffer.from(text, 'ascii'),
+          receipted_message_id: id, message_state: ok ? 2 : 5,
+        });
+      }, 0);
+    }
+  });
+});
+
+const digits = (n) => String(n).replace(/^\+/, '');
+const control = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk) => { body += chunk; });
+  req.on('end', () => {
+    let input = {};
+    try { input = body ? JSON.parse(body) : {}; } catch (e) { res.writeHead(400); return res.end('{"error":"bad json"}'); }
+    let out = { ok: true };
+    const route = `${req.method} ${req.url}`;
+    if (route === 'GET /messages') out = messages;
+    else if (route === 'POST /reply') {
+      const coded = encodeText(String(input.text));
+      for (const s of bound) {
+        s.deliver_sm({ source_addr_ton: 1, source_addr_npi: 1, source_addr: digits(input.from),
+          dest_addr_ton: /^\+?\d+$/.test(input.to) ? 1 : 5, dest_addr_npi: 1, destination_addr: digits(input.to),
+          esm_class: 0, ...coded });
+      }
+    } else if (route === 'POST /config') {
+      for (const key of ['throttle_per_s', 'undeliverable', 'reject', 'garbage_next']) {
+        if (key in input) config[key] = key === 'undeliverable' || key === 'reject' ? input[key].map(digits) : input[key];
+      }
+    } else if (route === 'POST /drop') for (const s of sockets) s.destroy();
+    else if (route === 'POST /reset') messages = [];
+    else { res.writeHead(404); return res.end('{"error":"not found"}'); }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(out));
+  });
+});
+
+server.listen(Number(arg('--port', '0')), '127.0.0.1', () => {
+  control.listen(0, '127.0.0.1', () => {
+    console.log(JSON.stringify({ smpp_port: server.address().port, control_port: control.address().port }));
+  });
+});
