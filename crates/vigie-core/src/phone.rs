@@ -81,11 +81,10 @@ impl PhoneNumber {
             }
             format!("33{}", &digits[1..])
         };
-        if international.starts_with("33") {
-            let national = &international[2..];
-            if national.len() != 9 || national.starts_with('0') {
-                return Err(PhoneError::BadFrenchNumber);
-            }
+        if let Some(national) = international.strip_prefix("33")
+            && (national.len() != 9 || national.starts_with('0'))
+        {
+            return Err(PhoneError::BadFrenchNumber);
         }
         if !(E164_DIGITS_MIN..=E164_DIGITS_MAX).contains(&international.len())
             || international.starts_with('0')

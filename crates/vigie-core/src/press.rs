@@ -89,10 +89,11 @@ impl PressMachine {
 
     /// Feed one edge; returns what it means, if anything.
     pub fn edge(&mut self, edge: Edge, at: Timestamp) -> Option<PressEvent> {
-        if let Some(last) = self.last_edge_at {
-            if at.ms_since(last) < self.settings.debounce_ms {
-                return None;
-            }
+        if self
+            .last_edge_at
+            .is_some_and(|last| at.ms_since(last) < self.settings.debounce_ms)
+        {
+            return None;
         }
         match (edge, self.down_since) {
             (Edge::Down, None) => {
@@ -144,10 +145,11 @@ impl PressMachine {
     }
 
     fn expire(&mut self, now: Timestamp) {
-        if let Some(s) = self.alarm {
-            if now.ms_since(s.raised_at) > self.settings.alarm_session_ms_max {
-                self.alarm = None;
-            }
+        if self
+            .alarm
+            .is_some_and(|s| now.ms_since(s.raised_at) > self.settings.alarm_session_ms_max)
+        {
+            self.alarm = None;
         }
     }
 
@@ -210,7 +212,8 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: Vec<(&str, Vec<(Edge, i64)>, Vec<PressEvent>)> = vec![
+        type Case = (&'static str, Vec<(Edge, i64)>, Vec<PressEvent>);
+        let cases: Vec<Case> = vec![
             (
                 "single press raises at once, on the down edge",
                 vec![(D, 1000), (U, 1120)],

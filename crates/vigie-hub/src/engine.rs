@@ -277,10 +277,10 @@ impl Engine {
                     )),
                 }
             }
-            if !outcomes.is_empty() {
-                if let Err(e) = self.store.record_submits(outcomes, self.clock.now()).await {
-                    tracing::error!(error = %e, "cannot record submit outcomes; the SMS will be sent again");
-                }
+            if !outcomes.is_empty()
+                && let Err(e) = self.store.record_submits(outcomes, self.clock.now()).await
+            {
+                tracing::error!(error = %e, "cannot record submit outcomes; the SMS will be sent again");
             }
         }
     }

@@ -65,25 +65,37 @@ impl Smsc {
         }
         let mut child = Command::new("node")
             .arg(dir.join("smsc.js"))
-            .args(["--port", "0", "--system-id", system_id, "--password", password])
+            .args([
+                "--port",
+                "0",
+                "--system-id",
+                system_id,
+                "--password",
+                password,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .context("starting `node` for the SMSC simulator (is Node.js installed?)")?;
-        let stdout = child.stdout.take().context("simulator stdout not captured")?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("simulator stdout not captured")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_millis(READY_TIMEOUT_MS), lines.next_line())
             .await
             .context("the SMSC simulator did not print its ports in time")?
             .context("reading the SMSC simulator's stdout")?
             .context("the SMSC simulator exited before it was ready")?;
-        let ready: Ready =
-            serde_json::from_str(&line).with_context(|| format!("unexpected ready line from the simulator: {line}"))?;
+        let ready: Ready = serde_json::from_str(&line)
+            .with_context(|| format!("unexpected ready line from the simulator: {line}"))?;
         // Keep draining stdout so the simulator never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let http = reqwest::Client::builder().timeout(Duration::from_millis(CONTROL_TIMEOUT_MS)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(CONTROL_TIMEOUT_MS))
+            .build()?;
         Ok(Smsc {
             _child: child,
             smpp_port: ready.smpp_port,
@@ -98,13 +110,21 @@ impl Smsc {
 
     /// Every `submit_sm` accepted so far, in order.
     pub async fn messages(&self) -> anyhow::Result<Vec<SmscMessage>> {
-        let resp = self.http.get(format!("{}/messages", self.control)).send().await?;
+        let resp = self
+            .http
+            .get(format!("{}/messages", self.control))
+            .send()
+            .await?;
         Ok(resp.error_for_status()?.json().await?)
     }
 
     /// A contact's mobile-originated SMS, pushed to every bound session.
     pub async fn reply(&self, from: &str, to: &str, text: &str) -> anyhow::Result<()> {
-        self.post("/reply", serde_json::json!({ "from": from, "to": to, "text": text })).await
+        self.post(
+            "/reply",
+            serde_json::json!({ "from": from, "to": to, "text": text }),
+        )
+        .await
     }
 
     /// `{throttle_per_s, undeliverable, reject, garbage_next}`, any subset.
@@ -123,7 +143,11 @@ impl Smsc {
     }
 
     /// Poll until at least `n` messages were accepted, or fail at `deadline`.
-    pub async fn wait_for_messages(&self, n: usize, deadline: Duration) -> anyhow::Result<Vec<SmscMessage>> {
+    pub async fn wait_for_messages(
+        &self,
+        n: usize,
+        deadline: Duration,
+    ) -> anyhow::Result<Vec<SmscMessage>> {
         let until = tokio::time::Instant::now() + deadline;
         loop {
             let messages = self.messages().await?;
@@ -131,15 +155,24 @@ impl Smsc {
                 return Ok(messages);
             }
             if tokio::time::Instant::now() >= until {
-                bail!("the SMSC received {} messages, expected {n} within {deadline:?}", messages.len());
+                bail!(
+                    "the SMSC received {} messages, expected {n} within {deadline:?}",
+                    messages.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
         }
     }
 
     async fn post(&self, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
-        let resp = self.http.post(format!("{}{path}", self.control)).json(&body).send().await?;
-        resp.error_for_status().with_context(|| format!("SMSC control {path}"))?;
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.control))
+            .json(&body)
+            .send()
+            .await?;
+        resp.error_for_status()
+            .with_context(|| format!("SMSC control {path}"))?;
         Ok(())
     }
 }

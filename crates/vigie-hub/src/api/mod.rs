@@ -74,10 +74,10 @@ impl NonceCache {
         if self.seen.contains(&key) {
             return false;
         }
-        if self.order.len() >= NONCES_REMEMBERED_MAX {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.order.len() >= NONCES_REMEMBERED_MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         self.seen.insert(key.clone());
         self.order.push_back(key);

@@ -257,18 +257,33 @@ fn alerted_contacts(c: &Connection, alarm: &str) -> Result<Vec<Contact>, StoreEr
 }
 
 /// Tell every alerted contact (but `except`) and, if set, the holder.
+/// One message told to everyone concerned by an alarm.
+struct Notice<'a> {
+    /// Prefix of each recipient's dedup key.
+    key: String,
+    purpose: &'static str,
+    priority: u8,
+    text: &'a str,
+    /// The contact who caused it, who is not told.
+    except: Option<i64>,
+    holder_too: bool,
+}
+
 fn broadcast(
     c: &Connection,
     alarm: &Alarm,
     shop: &Shop,
-    except: Option<i64>,
-    key: &str,
-    purpose: &'static str,
-    priority: u8,
-    text: &str,
-    holder_too: bool,
+    notice: Notice<'_>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let Notice {
+        key,
+        purpose,
+        priority,
+        text,
+        except,
+        holder_too,
+    } = notice;
     let id = alarm.id.to_string();
     for contact in alerted_contacts(c, &id)? {
         if Some(contact.id) == except {
@@ -373,18 +388,15 @@ fn apply_answer(
     }
     let shop = load_shop(c, alarm.shop_id)?;
     let text = sms::answer_broadcast(&shop.name, &short_name(&contact.name), answer, now);
-    broadcast(
-        c,
-        alarm,
-        &shop,
-        Some(contact.id),
-        &format!("answer:{answer_id}"),
-        "answer",
-        PRIORITY_ALERT,
-        &text.text,
-        true,
-        now,
-    )?;
+    let notice = Notice {
+        key: format!("answer:{answer_id}"),
+        purpose: "answer",
+        priority: PRIORITY_ALERT,
+        text: &text.text,
+        except: Some(contact.id),
+        holder_too: true,
+    };
+    broadcast(c, alarm, &shop, notice, now)?;
     Ok(AnswerResult::Recorded { state })
 }
 
@@ -517,7 +529,8 @@ impl Store {
                 log_event(c, Some(&id), now, "cancelled", &serde_json::json!({ "by": "holder", "withdrawn": withdrawn }))?;
                 let shop = load_shop(c, alarm.shop_id)?;
                 let text = sms::cancelled(&shop.name, alarm.pressed_at);
-                broadcast(c, &alarm, &shop, None, &format!("cancel:{id}"), "cancel", PRIORITY_ALERT, &text.text, false, now)?;
+                let notice = Notice { key: format!("cancel:{id}"), purpose: "cancel", priority: PRIORITY_ALERT, text: &text.text, except: None, holder_too: false };
+                broadcast(c, &alarm, &shop, notice, now)?;
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
                 Ok(receipt(&alarm, false, 0))
             })
@@ -665,7 +678,8 @@ impl Store {
                 log_event(c, Some(&id), now, "resolved", &serde_json::json!({ "outcome": outcome.as_str(), "by": by }))?;
                 let shop = load_shop(c, alarm.shop_id)?;
                 let text = sms::resolved(&shop.name, alarm.pressed_at, outcome);
-                broadcast(c, &alarm, &shop, None, &format!("resolved:{id}"), "resolved", PRIORITY_NOTICE, &text.text, false, now)?;
+                let notice = Notice { key: format!("resolved:{id}"), purpose: "resolved", priority: PRIORITY_NOTICE, text: &text.text, except: None, holder_too: false };
+                broadcast(c, &alarm, &shop, notice, now)?;
                 load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))
             })
             .await

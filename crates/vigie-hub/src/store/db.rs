@@ -97,10 +97,10 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Unexpected(format!("reader task failed: {e}")))?;
-        if let Ok(mut readers) = self.readers.lock() {
-            if readers.len() < READERS_KEPT_MAX {
-                readers.push(conn);
-            }
+        if let Ok(mut readers) = self.readers.lock()
+            && readers.len() < READERS_KEPT_MAX
+        {
+            readers.push(conn);
         }
         result
     }

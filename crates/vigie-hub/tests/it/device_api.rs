@@ -7,14 +7,22 @@ use vigie_proto::signature::{DeviceKey, new_nonce};
 
 async fn hub_with_device() -> (TestHub, Device) {
     let h = spawn_hub("").await;
-    let shop = h.seed_shop("D1", "06 99 88 77 66", &[(1, "Marie Dupont", "06 11 22 33 44")]).await;
+    let shop = h
+        .seed_shop(
+            "D1",
+            "06 99 88 77 66",
+            &[(1, "Marie Dupont", "06 11 22 33 44")],
+        )
+        .await;
     let dev = h.enroll(shop).await;
     (h, dev)
 }
 
 fn raise_body(h: &TestHub, id: Uuid) -> Vec<u8> {
     let t = h.now().as_ms();
-    serde_json::json!({ "alarm_id": id, "pressed_at_ms": t, "sent_at_ms": t }).to_string().into_bytes()
+    serde_json::json!({ "alarm_id": id, "pressed_at_ms": t, "sent_at_ms": t })
+        .to_string()
+        .into_bytes()
 }
 
 #[tokio::test]
@@ -24,32 +32,85 @@ async fn signatures_replays_and_stale_times_are_refused() {
     let accepted = Uuid::now_v7();
     let body = raise_body(&h, accepted);
     let nonce = new_nonce();
-    let (s, _) = h.signed_post(&dev, "/v1/alarms", &body, now_s, &nonce).await;
+    let (s, _) = h
+        .signed_post(&dev, "/v1/alarms", &body, now_s, &nonce)
+        .await;
     assert_eq!(s, 201);
 
     // The same signed request again: a replay.
-    let (s, r) = h.signed_post(&dev, "/v1/alarms", &body, now_s, &nonce).await;
-    assert_eq!((s, r["code"].as_str()), (401, Some("replayed_request")), "{r}");
+    let (s, r) = h
+        .signed_post(&dev, "/v1/alarms", &body, now_s, &nonce)
+        .await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (401, Some("replayed_request")),
+        "{r}"
+    );
 
     // Signed 6 minutes ago, or 6 minutes ahead: stale.
     for skew in [-360, 360] {
-        let (s, r) = h.signed_post(&dev, "/v1/alarms", &raise_body(&h, Uuid::now_v7()), now_s + skew, &new_nonce()).await;
-        assert_eq!((s, r["code"].as_str()), (401, Some("stale_signature")), "{r}");
+        let (s, r) = h
+            .signed_post(
+                &dev,
+                "/v1/alarms",
+                &raise_body(&h, Uuid::now_v7()),
+                now_s + skew,
+                &new_nonce(),
+            )
+            .await;
+        assert_eq!(
+            (s, r["code"].as_str()),
+            (401, Some("stale_signature")),
+            "{r}"
+        );
         assert!(r["message"].as_str().unwrap_or("").contains("clock"), "{r}");
     }
 
     // Signed by a key that is not the device's: forged.
-    let forger = Device { id: dev.id.clone(), key: DeviceKey::generate() };
-    let (s, r) = h.signed_post(&forger, "/v1/alarms", &raise_body(&h, Uuid::now_v7()), now_s, &new_nonce()).await;
+    let forger = Device {
+        id: dev.id.clone(),
+        key: DeviceKey::generate(),
+    };
+    let (s, r) = h
+        .signed_post(
+            &forger,
+            "/v1/alarms",
+            &raise_body(&h, Uuid::now_v7()),
+            now_s,
+            &new_nonce(),
+        )
+        .await;
     assert_eq!((s, r["code"].as_str()), (401, Some("bad_signature")), "{r}");
 
     // An unknown device.
-    let stranger = Device { id: "dev-unknown".into(), key: DeviceKey::generate() };
-    let (s, r) = h.signed_post(&stranger, "/v1/alarms", &raise_body(&h, Uuid::now_v7()), now_s, &new_nonce()).await;
-    assert_eq!((s, r["code"].as_str()), (401, Some("unknown_device")), "{r}");
+    let stranger = Device {
+        id: "dev-unknown".into(),
+        key: DeviceKey::generate(),
+    };
+    let (s, r) = h
+        .signed_post(
+            &stranger,
+            "/v1/alarms",
+            &raise_body(&h, Uuid::now_v7()),
+            now_s,
+            &new_nonce(),
+        )
+        .await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (401, Some("unknown_device")),
+        "{r}"
+    );
 
     // A body changed after signing.
-    let signed = dev.key.sign(&dev.id, "POST", "/v1/alarms", &raise_body(&h, Uuid::now_v7()), now_s, &new_nonce());
+    let signed = dev.key.sign(
+        &dev.id,
+        "POST",
+        "/v1/alarms",
+        &raise_body(&h, Uuid::now_v7()),
+        now_s,
+        &new_nonce(),
+    );
     let r = h
         .http
         .post(format!("{}/v1/alarms", h.url()))
@@ -65,7 +126,13 @@ async fn signatures_replays_and_stale_times_are_refused() {
     assert_eq!(r["code"], "digest_mismatch");
 
     // Unsigned.
-    let r = h.http.post(format!("{}/v1/alarms", h.url())).body(raise_body(&h, Uuid::now_v7())).send().await.expect("post");
+    let r = h
+        .http
+        .post(format!("{}/v1/alarms", h.url()))
+        .body(raise_body(&h, Uuid::now_v7()))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 401);
     let r: serde_json::Value = r.json().await.expect("json");
     assert_eq!(r["code"], "unsigned_request");
@@ -84,10 +151,19 @@ async fn signatures_replays_and_stale_times_are_refused() {
     assert_eq!(r.status(), 401);
 
     // Through all of it, the accepted alarm stands and was sent.
-    let detail = h.hub.store.alarm(accepted).await.expect("the accepted alarm");
+    let detail = h
+        .hub
+        .store
+        .alarm(accepted)
+        .await
+        .expect("the accepted alarm");
     assert_eq!(detail.alarm.id, accepted);
     h.sms_to("06 11 22 33 44", "ALERTE").await;
-    assert_eq!(h.hub.store.alarms(10).await.expect("alarms").len(), 1, "no refused request created an alarm");
+    assert_eq!(
+        h.hub.store.alarms(10).await.expect("alarms").len(),
+        1,
+        "no refused request created an alarm"
+    );
 }
 
 #[tokio::test]
@@ -101,25 +177,56 @@ async fn malformed_and_oversized_bodies_get_specific_errors() {
         (b"{\"alarm_id\": \"0190f1a2-0000-7000-8000-000000000000\", \"pressed_at_ms\": 1, \"sent_at_ms\": 1, \"extra\": 1}".to_vec(), 400, "malformed_body"),
     ];
     for (body, status, code) in cases {
-        let (s, r) = h.signed_post(&dev, "/v1/alarms", &body, now_s, &new_nonce()).await;
-        assert_eq!((s, r["code"].as_str()), (status, Some(code)), "{}", String::from_utf8_lossy(&body));
+        let (s, r) = h
+            .signed_post(&dev, "/v1/alarms", &body, now_s, &new_nonce())
+            .await;
+        assert_eq!(
+            (s, r["code"].as_str()),
+            (status, Some(code)),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
     }
     // A press dated two days before it was sent cannot be helped by SMS any more.
     let t = h.now().as_ms();
     let body = serde_json::json!({ "alarm_id": Uuid::now_v7(), "pressed_at_ms": t - 48 * 3_600_000, "sent_at_ms": t }).to_string();
-    let (s, r) = h.signed_post(&dev, "/v1/alarms", body.as_bytes(), now_s, &new_nonce()).await;
+    let (s, r) = h
+        .signed_post(&dev, "/v1/alarms", body.as_bytes(), now_s, &new_nonce())
+        .await;
     assert_eq!((s, r["code"].as_str()), (400, Some("press_too_old")), "{r}");
 
     // Oversized: refused before parsing, with 413.
     let big = vec![b'x'; vigie_proto::REQUEST_BODY_BYTES_MAX + 1];
-    let (s, r) = h.signed_post(&dev, "/v1/alarms", &big, now_s, &new_nonce()).await;
-    assert_eq!((s, r["code"].as_str()), (413, Some("body_too_large")), "{r}");
+    let (s, r) = h
+        .signed_post(&dev, "/v1/alarms", &big, now_s, &new_nonce())
+        .await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{r}"
+    );
 
     // Cancel: not a UUID, unknown alarm.
     let body = serde_json::json!({ "cancel_pressed_at_ms": t, "sent_at_ms": t }).to_string();
-    let (s, r) = h.signed_post(&dev, "/v1/alarms/nope/cancel", body.as_bytes(), now_s, &new_nonce()).await;
+    let (s, r) = h
+        .signed_post(
+            &dev,
+            "/v1/alarms/nope/cancel",
+            body.as_bytes(),
+            now_s,
+            &new_nonce(),
+        )
+        .await;
     assert_eq!((s, r["code"].as_str()), (400, Some("bad_alarm_id")), "{r}");
-    let (s, r) = h.signed_post(&dev, &format!("/v1/alarms/{}/cancel", Uuid::now_v7()), body.as_bytes(), now_s, &new_nonce()).await;
+    let (s, r) = h
+        .signed_post(
+            &dev,
+            &format!("/v1/alarms/{}/cancel", Uuid::now_v7()),
+            body.as_bytes(),
+            now_s,
+            &new_nonce(),
+        )
+        .await;
     assert_eq!((s, r["code"].as_str()), (404, Some("unknown_alarm")), "{r}");
 
     // The hub still serves a good alarm after all that.
@@ -131,7 +238,12 @@ async fn malformed_and_oversized_bodies_get_specific_errors() {
 async fn enrolment_codes_are_single_use_and_checked() {
     let h = spawn_hub("").await;
     let shop = h.seed_shop("E1", "06 99 88 77 66", &[]).await;
-    let code = h.hub.store.new_enrolment_code(shop, h.now()).await.expect("code");
+    let code = h
+        .hub
+        .store
+        .new_enrolment_code(shop, h.now())
+        .await
+        .expect("code");
     let key = DeviceKey::generate();
     let enroll = |code: String, pk: String| {
         let (http, url) = (h.http.clone(), h.url());
@@ -147,7 +259,11 @@ async fn enrolment_codes_are_single_use_and_checked() {
         }
     };
     let (s, r) = enroll(code.clone(), "bm90IGEga2V5".into()).await;
-    assert_eq!((s, r["code"].as_str()), (400, Some("bad_public_key")), "{r}");
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (400, Some("bad_public_key")),
+        "{r}"
+    );
     let (s, r) = enroll("ZZZZ-ZZZZ".into(), key.public_key_b64()).await;
     assert_eq!((s, r["code"].as_str()), (401, Some("unknown_code")), "{r}");
     let (s, _) = enroll(code.to_lowercase(), key.public_key_b64()).await;
@@ -155,7 +271,12 @@ async fn enrolment_codes_are_single_use_and_checked() {
     let (s, r) = enroll(code.clone(), key.public_key_b64()).await;
     assert_eq!((s, r["code"].as_str()), (401, Some("code_used")), "{r}");
     // Expired after its 30 days.
-    let late = h.hub.store.new_enrolment_code(shop, h.now()).await.expect("code");
+    let late = h
+        .hub
+        .store
+        .new_enrolment_code(shop, h.now())
+        .await
+        .expect("code");
     h.clock.advance_ms(31 * 86_400_000);
     let (s, r) = enroll(late, key.public_key_b64()).await;
     assert_eq!((s, r["code"].as_str()), (401, Some("code_expired")), "{r}");
@@ -166,8 +287,11 @@ async fn a_late_press_is_flagged_with_its_age() {
     let (h, dev) = hub_with_device().await;
     let t = h.now().as_ms();
     let id = Uuid::now_v7();
-    let body = serde_json::json!({ "alarm_id": id, "pressed_at_ms": t - 185_000, "sent_at_ms": t }).to_string();
-    let (s, r) = h.signed_post(&dev, "/v1/alarms", body.as_bytes(), t / 1000, &new_nonce()).await;
+    let body = serde_json::json!({ "alarm_id": id, "pressed_at_ms": t - 185_000, "sent_at_ms": t })
+        .to_string();
+    let (s, r) = h
+        .signed_post(&dev, "/v1/alarms", body.as_bytes(), t / 1000, &new_nonce())
+        .await;
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["late_by_ms"], 185_000);
     h.sms_to("06 11 22 33 44", "déclenchée il y a 3 min").await;
@@ -177,6 +301,14 @@ async fn a_late_press_is_flagged_with_its_age() {
 async fn gateway_callbacks_need_the_secret() {
     let h = spawn_hub("").await;
     // The log gateway is not an HTTP gateway: its callbacks do not exist.
-    let r = h.http.get(format!("{}/v1/gateways/phones/receipt?secret=x&ref=1&status=1", h.url())).send().await.expect("get");
+    let r = h
+        .http
+        .get(format!(
+            "{}/v1/gateways/phones/receipt?secret=x&ref=1&status=1",
+            h.url()
+        ))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 404);
 }

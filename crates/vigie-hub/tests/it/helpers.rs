@@ -44,7 +44,9 @@ impl Drop for TempDir {
 
 pub async fn spawn_hub(extra_toml: &str) -> TestHub {
     let dir = TempDir::new("vigie-test");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let toml = format!(
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n{extra_toml}",
@@ -52,9 +54,17 @@ pub async fn spawn_hub(extra_toml: &str) -> TestHub {
     );
     let config = Config::parse(&toml, []).expect("test config");
     let clock = ManualClock::new(T0);
-    let hub = vigie_hub::app::start(&config, clock.clone(), listener).await.expect("hub starts");
+    let hub = vigie_hub::app::start(&config, clock.clone(), listener)
+        .await
+        .expect("hub starts");
     let phones = hub.log_gateway("phones").expect("log gateway");
-    TestHub { hub, clock, phones, http: reqwest::Client::new(), _dir: dir }
+    TestHub {
+        hub,
+        clock,
+        phones,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
 }
 
 /// Poll `f` until it gives a value, or fail the test after a deadline.
@@ -68,7 +78,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -106,42 +119,96 @@ impl TestHub {
     }
 
     /// Add a shop and contacts who have all said yes (tier, name, phone).
-    pub async fn seed_shop(&self, reference: &str, holder: &str, contacts: &[(u8, &str, &str)]) -> i64 {
+    pub async fn seed_shop(
+        &self,
+        reference: &str,
+        holder: &str,
+        contacts: &[(u8, &str, &str)],
+    ) -> i64 {
         let store = &self.hub.store;
-        let shop_id = store.add_shop(shop(reference, holder), self.now()).await.expect("shop");
+        let shop_id = store
+            .add_shop(shop(reference, holder), self.now())
+            .await
+            .expect("shop");
         for (tier, name, phone) in contacts {
-            let relation = if *tier == 1 { Relation::Friend } else { Relation::Police };
+            let relation = if *tier == 1 {
+                Relation::Friend
+            } else {
+                Relation::Police
+            };
             let phone = PhoneNumber::parse(phone).expect("phone");
             let c = store
-                .add_contact(NewContact { shop_id: Some(shop_id), name: (*name).into(), phone: phone.clone(), relation, tier: *tier }, self.now())
+                .add_contact(
+                    NewContact {
+                        shop_id: Some(shop_id),
+                        name: (*name).into(),
+                        phone: phone.clone(),
+                        relation,
+                        tier: *tier,
+                    },
+                    self.now(),
+                )
                 .await
                 .expect("contact");
             if relation == Relation::Friend {
-                store.handle_reply("phones", phone.as_e164(), "OUI", self.now()).await.expect("consent");
-                assert_eq!(store.contacts(Some(shop_id)).await.expect("contacts").iter().find(|k| k.id == c.id).map(|k| k.consent), Some(vigie_hub::store::Consent::Yes));
+                store
+                    .handle_reply("phones", phone.as_e164(), "OUI", self.now())
+                    .await
+                    .expect("consent");
+                assert_eq!(
+                    store
+                        .contacts(Some(shop_id))
+                        .await
+                        .expect("contacts")
+                        .iter()
+                        .find(|k| k.id == c.id)
+                        .map(|k| k.consent),
+                    Some(vigie_hub::store::Consent::Yes)
+                );
             }
         }
         shop_id
     }
 
     pub async fn enroll(&self, shop_id: i64) -> Device {
-        let code = self.hub.store.new_enrolment_code(shop_id, self.now()).await.expect("code");
+        let code = self
+            .hub
+            .store
+            .new_enrolment_code(shop_id, self.now())
+            .await
+            .expect("code");
         let key = DeviceKey::generate();
         let resp = self
             .http
             .post(format!("{}/v1/enroll", self.url()))
-            .json(&EnrollRequest { code, public_key: key.public_key_b64(), version: "test".into() })
+            .json(&EnrollRequest {
+                code,
+                public_key: key.public_key_b64(),
+                version: "test".into(),
+            })
             .send()
             .await
             .expect("enroll");
         assert_eq!(resp.status(), 201);
         let e: EnrollResponse = resp.json().await.expect("enroll body");
-        Device { id: e.device_id, key }
+        Device {
+            id: e.device_id,
+            key,
+        }
     }
 
     /// A signed POST from `device`, with its clock at `now_s`.
-    pub async fn signed_post(&self, device: &Device, path: &str, body: &[u8], now_s: i64, nonce: &str) -> (u16, serde_json::Value) {
-        let h = device.key.sign(&device.id, "POST", path, body, now_s, nonce);
+    pub async fn signed_post(
+        &self,
+        device: &Device,
+        path: &str,
+        body: &[u8],
+        now_s: i64,
+        nonce: &str,
+    ) -> (u16, serde_json::Value) {
+        let h = device
+            .key
+            .sign(&device.id, "POST", path, body, now_s, nonce);
         let resp = self
             .http
             .post(format!("{}{path}", self.url()))
@@ -162,7 +229,14 @@ impl TestHub {
     pub async fn press(&self, device: &Device, id: uuid::Uuid) -> (u16, serde_json::Value) {
         let t = self.now().as_ms();
         let body = serde_json::json!({ "alarm_id": id, "pressed_at_ms": t, "sent_at_ms": t, "recording": false }).to_string();
-        self.signed_post(device, "/v1/alarms", body.as_bytes(), t / 1000, &new_nonce()).await
+        self.signed_post(
+            device,
+            "/v1/alarms",
+            body.as_bytes(),
+            t / 1000,
+            &new_nonce(),
+        )
+        .await
     }
 
     /// Move the clock and run the escalation that is due.
@@ -173,9 +247,17 @@ impl TestHub {
 
     /// Wait until `phone` has received an SMS containing `needle`; return every SMS it got.
     pub async fn sms_to(&self, phone: &str, needle: &str) -> Vec<LoggedSms> {
-        let e164 = PhoneNumber::parse(phone).expect("phone").as_e164().to_string();
+        let e164 = PhoneNumber::parse(phone)
+            .expect("phone")
+            .as_e164()
+            .to_string();
         eventually(&format!("an SMS to {phone} containing {needle:?}"), || {
-            let sent: Vec<LoggedSms> = self.phones.sent().into_iter().filter(|s| s.to == e164).collect();
+            let sent: Vec<LoggedSms> = self
+                .phones
+                .sent()
+                .into_iter()
+                .filter(|s| s.to == e164)
+                .collect();
             let ok = sent.iter().any(|s| s.text.contains(needle));
             async move { ok.then_some(sent) }
         })
@@ -183,15 +265,27 @@ impl TestHub {
     }
 
     pub fn sms_count(&self, phone: &str, needle: &str) -> usize {
-        let e164 = PhoneNumber::parse(phone).expect("phone").as_e164().to_string();
-        self.phones.sent().iter().filter(|s| s.to == e164 && s.text.contains(needle)).count()
+        let e164 = PhoneNumber::parse(phone)
+            .expect("phone")
+            .as_e164()
+            .to_string();
+        self.phones
+            .sent()
+            .iter()
+            .filter(|s| s.to == e164 && s.text.contains(needle))
+            .count()
     }
 
     /// Wait until no SMS is pending or in flight (a submitted SMS stays
     /// pending until its outcome is recorded).
     pub async fn settled(&self) {
         eventually("the outbox to drain", || async {
-            let pending = self.hub.store.pending_notifications(Timestamp(i64::MAX), 1).await.expect("pending");
+            let pending = self
+                .hub
+                .store
+                .pending_notifications(Timestamp(i64::MAX), 1)
+                .await
+                .expect("pending");
             pending.is_empty().then_some(())
         })
         .await;
@@ -200,5 +294,8 @@ impl TestHub {
 
 pub fn link_token(text: &str) -> String {
     let i = text.find("/r/").expect("a link in the SMS");
-    text[i + 3..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect()
+    text[i + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect()
 }

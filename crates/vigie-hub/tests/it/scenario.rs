@@ -11,7 +11,16 @@ const POLICE: &str = "04 73 00 00 17";
 const HOLDER: &str = "06 99 88 77 66";
 
 async fn shop_with_two_tiers(h: &TestHub, reference: &str) -> i64 {
-    h.seed_shop(reference, HOLDER, &[(1, "Marie Dupont", MARIE), (1, "Ahmed Benali", AHMED), (2, "Gendarmerie", POLICE)]).await
+    h.seed_shop(
+        reference,
+        HOLDER,
+        &[
+            (1, "Marie Dupont", MARIE),
+            (1, "Ahmed Benali", AHMED),
+            (2, "Gendarmerie", POLICE),
+        ],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -28,7 +37,12 @@ async fn press_escalates_until_an_sms_reply_then_everyone_is_told() {
 
     // Tier 1 at once, with the shop, the time and a link; the holder is told discreetly.
     let marie = h.sms_to(MARIE, "ALERTE").await;
-    assert!(marie.iter().any(|s| s.text.contains("Tabac du Centre") && s.text.contains("14h32") && s.text.contains("/r/")), "{marie:?}");
+    assert!(
+        marie.iter().any(|s| s.text.contains("Tabac du Centre")
+            && s.text.contains("14h32")
+            && s.text.contains("/r/")),
+        "{marie:?}"
+    );
     h.sms_to(AHMED, "ALERTE").await;
     h.sms_to(HOLDER, "2 contacts prévenus").await;
     h.settled().await;
@@ -42,13 +56,21 @@ async fn press_escalates_until_an_sms_reply_then_everyone_is_told() {
     h.sms_to(POLICE, "ALERTE").await;
 
     // Ahmed replies by SMS "1": acknowledged, everyone else and the holder told.
-    h.hub.store.handle_reply("phones", "+33655667788", " 1 ", h.now()).await.expect("reply");
+    h.hub
+        .store
+        .handle_reply("phones", "+33655667788", " 1 ", h.now())
+        .await
+        .expect("reply");
     h.hub.engine.wake();
     h.sms_to(MARIE, "Ahmed B. arrive").await;
     h.sms_to(POLICE, "Ahmed B. arrive").await;
     h.sms_to(HOLDER, "Ahmed B. arrive").await;
     h.settled().await;
-    assert_eq!(h.sms_count(AHMED, "Ahmed B. arrive"), 0, "the one who answered is not told his own answer");
+    assert_eq!(
+        h.sms_count(AHMED, "Ahmed B. arrive"),
+        0,
+        "the one who answered is not told his own answer"
+    );
     let detail = h.hub.store.alarm(id).await.expect("alarm");
     assert_eq!(detail.alarm.state, AlarmState::Acknowledged);
     assert_eq!(detail.alarm.code, code);
@@ -57,20 +79,55 @@ async fn press_escalates_until_an_sms_reply_then_everyone_is_told() {
     let before = h.phones.sent().len();
     h.pass_secs(120).await;
     h.settled().await;
-    assert_eq!(h.phones.sent().len(), before, "no SMS after the alarm was taken in charge");
+    assert_eq!(
+        h.phones.sent().len(),
+        before,
+        "no SMS after the alarm was taken in charge"
+    );
 
     // The operator closes it; those alerted are told.
-    h.hub.store.resolve_alarm(id, Outcome::Incident, "operator", h.now()).await.expect("resolve");
+    h.hub
+        .store
+        .resolve_alarm(id, Outcome::Incident, "operator", h.now())
+        .await
+        .expect("resolve");
     h.hub.engine.wake();
     h.sms_to(MARIE, "est close").await;
     h.sms_to(POLICE, "est close").await;
-    let kinds: Vec<String> = h.hub.store.alarm(id).await.expect("alarm").events.into_iter().map(|e| e.kind).collect();
-    for k in ["raised", "escalated", "answered", "acknowledged", "resolved"] {
+    let kinds: Vec<String> = h
+        .hub
+        .store
+        .alarm(id)
+        .await
+        .expect("alarm")
+        .events
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for k in [
+        "raised",
+        "escalated",
+        "answered",
+        "acknowledged",
+        "resolved",
+    ] {
         assert!(kinds.contains(&k.to_string()), "{k} missing from {kinds:?}");
     }
     // The link stops taking answers once the alarm is closed.
-    let token = link_token(&marie.iter().find(|s| s.text.contains("ALERTE")).expect("alert").text);
-    let resp = h.http.post(format!("{}/r/{token}", h.url())).form(&[("answer", "coming")]).send().await.expect("post");
+    let token = link_token(
+        &marie
+            .iter()
+            .find(|s| s.text.contains("ALERTE"))
+            .expect("alert")
+            .text,
+    );
+    let resp = h
+        .http
+        .post(format!("{}/r/{token}", h.url()))
+        .form(&[("answer", "coming")])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 409);
 }
 
@@ -82,26 +139,82 @@ async fn answering_through_the_link_acknowledges_and_repeats_are_ignored() {
     let id = Uuid::now_v7();
     h.press(&dev, id).await;
     let marie = h.sms_to(MARIE, "ALERTE").await;
-    let token = link_token(&marie.iter().find(|s| s.text.contains("ALERTE")).expect("alert").text);
-    let page = h.http.get(format!("{}/r/{token}", h.url())).send().await.expect("page").text().await.expect("text");
-    assert!(page.contains("Tabac du Centre") && page.contains("J'arrive") && page.contains("geo:45.894"), "{page}");
-    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let token = link_token(
+        &marie
+            .iter()
+            .find(|s| s.text.contains("ALERTE"))
+            .expect("alert")
+            .text,
+    );
+    let page = h
+        .http
+        .get(format!("{}/r/{token}", h.url()))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("Tabac du Centre")
+            && page.contains("J'arrive")
+            && page.contains("geo:45.894"),
+        "{page}"
+    );
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     for _ in 0..2 {
-        let r = no_redirect.post(format!("{}/r/{token}", h.url())).form(&[("answer", "calling_police")]).send().await.expect("post");
+        let r = no_redirect
+            .post(format!("{}/r/{token}", h.url()))
+            .form(&[("answer", "calling_police")])
+            .send()
+            .await
+            .expect("post");
         assert_eq!(r.status(), 303);
     }
     h.sms_to(AHMED, "Marie D. appelle le 17").await;
     h.settled().await;
-    assert_eq!(h.sms_count(AHMED, "Marie D. appelle le 17"), 1, "the same answer twice is broadcast once");
-    let page = h.http.get(format!("{}/r/{token}", h.url())).send().await.expect("page").text().await.expect("text");
-    assert!(page.contains("Marie Dupont (vous) : J&#39;appelle le 17"), "{page}");
-    assert_eq!(h.hub.store.alarm(id).await.expect("alarm").alarm.state, AlarmState::Acknowledged);
+    assert_eq!(
+        h.sms_count(AHMED, "Marie D. appelle le 17"),
+        1,
+        "the same answer twice is broadcast once"
+    );
+    let page = h
+        .http
+        .get(format!("{}/r/{token}", h.url()))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        page.contains("Marie Dupont (vous) : J&#39;appelle le 17"),
+        "{page}"
+    );
+    assert_eq!(
+        h.hub.store.alarm(id).await.expect("alarm").alarm.state,
+        AlarmState::Acknowledged
+    );
     // An unknown or malformed token is a plain 404, never a server error.
     for bad in ["AAAAAAAAAAAA", "<script>", "x".repeat(500).as_str()] {
-        let r = h.http.get(format!("{}/r/{bad}", h.url())).send().await.expect("get");
+        let r = h
+            .http
+            .get(format!("{}/r/{bad}", h.url()))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 404, "{bad}");
     }
-    let r = h.http.post(format!("{}/r/{token}", h.url())).form(&[("answer", "maybe")]).send().await.expect("post");
+    let r = h
+        .http
+        .post(format!("{}/r/{token}", h.url()))
+        .form(&[("answer", "maybe")])
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 400);
 }
 
@@ -113,11 +226,18 @@ async fn unavailable_does_not_stop_escalation() {
     let id = Uuid::now_v7();
     h.press(&dev, id).await;
     h.sms_to(MARIE, "ALERTE").await;
-    h.hub.store.handle_reply("phones", "+33611223344", "3", h.now()).await.expect("reply");
+    h.hub
+        .store
+        .handle_reply("phones", "+33611223344", "3", h.now())
+        .await
+        .expect("reply");
     h.pass_secs(60).await;
     h.sms_to(POLICE, "ALERTE").await;
     h.sms_to(AHMED, "Marie D. n'est pas disponible").await;
-    assert_eq!(h.hub.store.alarm(id).await.expect("alarm").alarm.state, AlarmState::Open);
+    assert_eq!(
+        h.hub.store.alarm(id).await.expect("alarm").alarm.state,
+        AlarmState::Open
+    );
 }
 
 #[tokio::test]
@@ -132,16 +252,33 @@ async fn cancel_within_the_window_tells_those_alerted_and_withdraws_the_rest() {
     h.settled().await;
     h.clock.advance_ms(10_000);
     let t = h.now().as_ms();
-    let body = serde_json::json!({ "cancel_pressed_at_ms": pressed + 7_000, "sent_at_ms": t }).to_string();
-    let (status, r) = h.signed_post(&dev, &format!("/v1/alarms/{id}/cancel"), body.as_bytes(), t / 1000, &vigie_proto::signature::new_nonce()).await;
+    let body =
+        serde_json::json!({ "cancel_pressed_at_ms": pressed + 7_000, "sent_at_ms": t }).to_string();
+    let (status, r) = h
+        .signed_post(
+            &dev,
+            &format!("/v1/alarms/{id}/cancel"),
+            body.as_bytes(),
+            t / 1000,
+            &vigie_proto::signature::new_nonce(),
+        )
+        .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["state"], "cancelled");
     h.sms_to(MARIE, "fausse alerte").await;
     h.sms_to(AHMED, "fausse alerte").await;
     h.pass_secs(120).await;
     h.settled().await;
-    assert_eq!(h.sms_count(POLICE, "ALERTE"), 0, "a cancelled alarm does not escalate");
-    assert_eq!(h.sms_count(POLICE, "fausse alerte"), 0, "nobody who was not alerted is bothered");
+    assert_eq!(
+        h.sms_count(POLICE, "ALERTE"),
+        0,
+        "a cancelled alarm does not escalate"
+    );
+    assert_eq!(
+        h.sms_count(POLICE, "fausse alerte"),
+        0,
+        "nobody who was not alerted is bothered"
+    );
 
     // A second alarm, cancelled too late (61 s after the press), is refused and keeps going.
     let id2 = Uuid::now_v7();
@@ -149,11 +286,23 @@ async fn cancel_within_the_window_tells_those_alerted_and_withdraws_the_rest() {
     h.press(&dev, id2).await;
     h.clock.advance_ms(61_000);
     let t = h.now().as_ms();
-    let body = serde_json::json!({ "cancel_pressed_at_ms": pressed + 61_000, "sent_at_ms": t }).to_string();
-    let (status, r) = h.signed_post(&dev, &format!("/v1/alarms/{id2}/cancel"), body.as_bytes(), t / 1000, &vigie_proto::signature::new_nonce()).await;
+    let body = serde_json::json!({ "cancel_pressed_at_ms": pressed + 61_000, "sent_at_ms": t })
+        .to_string();
+    let (status, r) = h
+        .signed_post(
+            &dev,
+            &format!("/v1/alarms/{id2}/cancel"),
+            body.as_bytes(),
+            t / 1000,
+            &vigie_proto::signature::new_nonce(),
+        )
+        .await;
     assert_eq!(status, 409, "{r}");
     assert_eq!(r["code"], "cancel_window_passed");
-    assert_eq!(h.hub.store.alarm(id2).await.expect("alarm").alarm.state, AlarmState::Open);
+    assert_eq!(
+        h.hub.store.alarm(id2).await.expect("alarm").alarm.state,
+        AlarmState::Open
+    );
 }
 
 #[tokio::test]
@@ -181,24 +330,56 @@ async fn a_replayed_alarm_id_is_the_same_alarm() {
 #[tokio::test]
 async fn a_contact_of_two_shops_with_two_open_alarms_is_asked_which() {
     let h = spawn_hub("").await;
-    let a = h.seed_shop("B1", HOLDER, &[(1, "Marie Dupont", MARIE)]).await;
-    let b = h.seed_shop("B2", "06 44 44 44 44", &[(1, "Marie Dupont", MARIE)]).await;
+    let a = h
+        .seed_shop("B1", HOLDER, &[(1, "Marie Dupont", MARIE)])
+        .await;
+    let b = h
+        .seed_shop("B2", "06 44 44 44 44", &[(1, "Marie Dupont", MARIE)])
+        .await;
     let (da, db) = (h.enroll(a).await, h.enroll(b).await);
     let (ia, ib) = (Uuid::now_v7(), Uuid::now_v7());
     let (_, ra) = h.press(&da, ia).await;
     h.press(&db, ib).await;
-    eventually("two alerts to Marie", || async { (h.sms_count(MARIE, "ALERTE") == 2).then_some(()) }).await;
-    h.hub.store.handle_reply("phones", "+33611223344", "1", h.now()).await.expect("reply");
+    eventually("two alerts to Marie", || async {
+        (h.sms_count(MARIE, "ALERTE") == 2).then_some(())
+    })
+    .await;
+    h.hub
+        .store
+        .handle_reply("phones", "+33611223344", "1", h.now())
+        .await
+        .expect("reply");
     h.hub.engine.wake();
     h.sms_to(MARIE, "2 alertes en cours").await;
-    assert_eq!(h.hub.store.alarm(ia).await.expect("a").alarm.state, AlarmState::Open);
+    assert_eq!(
+        h.hub.store.alarm(ia).await.expect("a").alarm.state,
+        AlarmState::Open
+    );
     let code = ra["code"].as_str().expect("code").to_lowercase();
-    h.hub.store.handle_reply("phones", "+33611223344", &format!("1 {code}"), h.now()).await.expect("reply");
-    assert_eq!(h.hub.store.alarm(ia).await.expect("a").alarm.state, AlarmState::Acknowledged);
-    assert_eq!(h.hub.store.alarm(ib).await.expect("b").alarm.state, AlarmState::Open);
+    h.hub
+        .store
+        .handle_reply("phones", "+33611223344", &format!("1 {code}"), h.now())
+        .await
+        .expect("reply");
+    assert_eq!(
+        h.hub.store.alarm(ia).await.expect("a").alarm.state,
+        AlarmState::Acknowledged
+    );
+    assert_eq!(
+        h.hub.store.alarm(ib).await.expect("b").alarm.state,
+        AlarmState::Open
+    );
     // Gibberish gets the help text; a stranger's SMS gets nothing.
-    h.hub.store.handle_reply("phones", "+33611223344", "j'arrive !!", h.now()).await.expect("reply");
-    h.hub.store.handle_reply("phones", "+33600000001", "1", h.now()).await.expect("reply");
+    h.hub
+        .store
+        .handle_reply("phones", "+33611223344", "j'arrive !!", h.now())
+        .await
+        .expect("reply");
+    h.hub
+        .store
+        .handle_reply("phones", "+33600000001", "1", h.now())
+        .await
+        .expect("reply");
     h.hub.engine.wake();
     h.sms_to(MARIE, "réponse non comprise").await;
     h.settled().await;
@@ -208,28 +389,75 @@ async fn a_contact_of_two_shops_with_two_open_alarms_is_asked_which() {
 #[tokio::test]
 async fn consent_gates_alarms_and_stop_withdraws() {
     let h = spawn_hub("").await;
-    let shop = h.hub.store.add_shop(shop("C1", HOLDER), h.now()).await.expect("shop");
+    let shop = h
+        .hub
+        .store
+        .add_shop(shop("C1", HOLDER), h.now())
+        .await
+        .expect("shop");
     let phone = vigie_core::PhoneNumber::parse(MARIE).expect("phone");
-    let contact = vigie_hub::store::NewContact { shop_id: Some(shop), name: "Marie Dupont".into(), phone, relation: vigie_hub::store::Relation::Friend, tier: 1 };
-    h.hub.store.add_contact(contact, h.now()).await.expect("contact");
+    let contact = vigie_hub::store::NewContact {
+        shop_id: Some(shop),
+        name: "Marie Dupont".into(),
+        phone,
+        relation: vigie_hub::store::Relation::Friend,
+        tier: 1,
+    };
+    h.hub
+        .store
+        .add_contact(contact, h.now())
+        .await
+        .expect("contact");
     h.hub.engine.wake();
     let optin = h.sms_to(MARIE, "OUI pour accepter").await;
-    assert!(optin[0].text.contains("Jeanne Martin") && optin[0].text.contains("/c/"), "{optin:?}");
+    assert!(
+        optin[0].text.contains("Jeanne Martin") && optin[0].text.contains("/c/"),
+        "{optin:?}"
+    );
     // Without consent, an alarm reaches nobody, and says so.
     let dev = h.enroll(shop).await;
     let id = Uuid::now_v7();
     let (_, r) = h.press(&dev, id).await;
     assert_eq!(r["contacts_alerting"], 0);
-    let events: Vec<String> = h.hub.store.alarm(id).await.expect("alarm").events.into_iter().map(|e| e.kind).collect();
+    let events: Vec<String> = h
+        .hub
+        .store
+        .alarm(id)
+        .await
+        .expect("alarm")
+        .events
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert!(events.contains(&"no_contact".to_string()), "{events:?}");
-    h.hub.store.resolve_alarm(id, vigie_core::Outcome::Test, "operator", h.now()).await.expect("resolve");
+    h.hub
+        .store
+        .resolve_alarm(id, vigie_core::Outcome::Test, "operator", h.now())
+        .await
+        .expect("resolve");
     // Yes through the link page, then STOP by SMS.
-    let token = optin[0].text.split("/c/").nth(1).expect("link").trim().to_string();
-    let r = h.http.post(format!("{}/c/{token}", h.url())).form(&[("consent", "yes")]).send().await.expect("consent");
+    let token = optin[0]
+        .text
+        .split("/c/")
+        .nth(1)
+        .expect("link")
+        .trim()
+        .to_string();
+    let r = h
+        .http
+        .post(format!("{}/c/{token}", h.url()))
+        .form(&[("consent", "yes")])
+        .send()
+        .await
+        .expect("consent");
     assert!(r.status().is_success());
     let (_, r) = h.press(&dev, Uuid::now_v7()).await;
     assert_eq!(r["contacts_alerting"], 1);
-    h.hub.store.handle_reply("phones", "+33611223344", "STOP", h.now()).await.expect("stop");
+    h.hub
+        .store
+        .handle_reply("phones", "+33611223344", "STOP", h.now())
+        .await
+        .expect("stop");
     let (_, r) = h.press(&dev, Uuid::now_v7()).await;
     assert_eq!(r["contacts_alerting"], 0, "STOP is honoured at once");
 }

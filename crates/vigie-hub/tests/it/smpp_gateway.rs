@@ -9,7 +9,9 @@ use tokio::time::Instant;
 use vigie_core::PhoneNumber;
 use vigie_core::gsm::Encoding;
 use vigie_hub::gateway::smpp::{SmppConfig, SmppGateway};
-use vigie_hub::gateway::{Gateway, GatewayError, INBOUND_QUEUE_MAX, Inbound, OutgoingSms, ReceiptRef};
+use vigie_hub::gateway::{
+    Gateway, GatewayError, INBOUND_QUEUE_MAX, Inbound, OutgoingSms, ReceiptRef,
+};
 use vigie_testkit::smsc::{Smsc, SmscMessage};
 
 const SYSTEM_ID: &str = "vigie";
@@ -39,11 +41,17 @@ fn config(port: u16, password: &str) -> SmppConfig {
 
 /// A simulator and a gateway bound to it.
 async fn rig() -> Rig {
-    let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await.expect("SMSC simulator starts");
+    let smsc = Smsc::start(SYSTEM_ID, PASSWORD)
+        .await
+        .expect("SMSC simulator starts");
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE_MAX);
     let gateway = SmppGateway::start(config(smsc.smpp_port(), PASSWORD), tx);
     wait_until("bound", || gateway.is_bound()).await;
-    Rig { smsc, gateway, inbound }
+    Rig {
+        smsc,
+        gateway,
+        inbound,
+    }
 }
 
 async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
@@ -87,8 +95,12 @@ async fn next_inbound(inbound: &mut mpsc::Receiver<Inbound>) -> Inbound {
 /// The receipt for `message_id`, skipping receipts for other messages.
 async fn receipt_for(inbound: &mut mpsc::Receiver<Inbound>, message_id: &str) -> (bool, String) {
     loop {
-        if let Inbound::Receipt { gateway, reference: ReceiptRef::MessageId(id), delivered, detail } =
-            next_inbound(inbound).await
+        if let Inbound::Receipt {
+            gateway,
+            reference: ReceiptRef::MessageId(id),
+            delivered,
+            detail,
+        } = next_inbound(inbound).await
         {
             assert_eq!(gateway, "smsc-test");
             if id == message_id {
@@ -99,8 +111,15 @@ async fn receipt_for(inbound: &mut mpsc::Receiver<Inbound>, message_id: &str) ->
 }
 
 fn only(messages: &[SmscMessage], message_id: &str) -> SmscMessage {
-    let found: Vec<_> = messages.iter().filter(|m| m.message_id == message_id).collect();
-    assert_eq!(found.len(), 1, "message {message_id} recorded once: {messages:?}");
+    let found: Vec<_> = messages
+        .iter()
+        .filter(|m| m.message_id == message_id)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "message {message_id} recorded once: {messages:?}"
+    );
     found[0].clone()
 }
 
@@ -114,45 +133,81 @@ async fn smpp_gsm_and_ucs2_texts_arrive_as_written() {
 
     let id_gsm = submit_until_ok(&rig.gateway, &sms("+33600000001", gsm)).await;
     let id_ucs2 = submit_until_ok(&rig.gateway, &sms("+33600000002", ucs2)).await;
-    let messages = rig.smsc.wait_for_messages(2, DEADLINE).await.expect("messages");
+    let messages = rig
+        .smsc
+        .wait_for_messages(2, DEADLINE)
+        .await
+        .expect("messages");
 
     let m = only(&messages, &id_gsm);
-    assert_eq!((m.text.as_str(), m.data_coding, m.to.as_str()), (gsm, 0, "33600000001"));
+    assert_eq!(
+        (m.text.as_str(), m.data_coding, m.to.as_str()),
+        (gsm, 0, "33600000001")
+    );
     assert_eq!((m.from.as_str(), m.registered_delivery), ("VIGIE", 1));
     let m = only(&messages, &id_ucs2);
-    assert_eq!((m.text.as_str(), m.data_coding, m.to.as_str()), (ucs2, 8, "33600000002"));
+    assert_eq!(
+        (m.text.as_str(), m.data_coding, m.to.as_str()),
+        (ucs2, 8, "33600000002")
+    );
 }
 
 #[tokio::test]
 async fn smpp_receipts_match_submitted_ids() {
     let mut rig = rig().await;
-    rig.smsc.configure(serde_json::json!({ "undeliverable": ["+33600000003"] })).await.expect("configure");
+    rig.smsc
+        .configure(serde_json::json!({ "undeliverable": ["+33600000003"] }))
+        .await
+        .expect("configure");
 
     let delivered_id = submit_until_ok(&rig.gateway, &sms("+33600000002", "Alerte 1")).await;
-    assert_eq!(receipt_for(&mut rig.inbound, &delivered_id).await, (true, "DELIVRD".to_string()));
+    assert_eq!(
+        receipt_for(&mut rig.inbound, &delivered_id).await,
+        (true, "DELIVRD".to_string())
+    );
 
     let undelivered_id = submit_until_ok(&rig.gateway, &sms("+33600000003", "Alerte 2")).await;
     assert_ne!(delivered_id, undelivered_id);
-    assert_eq!(receipt_for(&mut rig.inbound, &undelivered_id).await, (false, "UNDELIV".to_string()));
+    assert_eq!(
+        receipt_for(&mut rig.inbound, &undelivered_id).await,
+        (false, "UNDELIV".to_string())
+    );
 }
 
 #[tokio::test]
 async fn smpp_contact_reply_arrives_with_e164_sender() {
     let mut rig = rig().await;
-    rig.smsc.reply("+33612345678", "VIGIE", "1 K7P").await.expect("reply");
-    let expected = Inbound::Reply { gateway: "smsc-test".into(), from: "+33612345678".into(), text: "1 K7P".into() };
+    rig.smsc
+        .reply("+33612345678", "VIGIE", "1 K7P")
+        .await
+        .expect("reply");
+    let expected = Inbound::Reply {
+        gateway: "smsc-test".into(),
+        from: "+33612345678".into(),
+        text: "1 K7P".into(),
+    };
     assert_eq!(next_inbound(&mut rig.inbound).await, expected);
 
-    rig.smsc.reply("+33612345678", "VIGIE", "2 Hôtel €").await.expect("reply");
-    let Inbound::Reply { text, .. } = next_inbound(&mut rig.inbound).await else { panic!("a reply") };
+    rig.smsc
+        .reply("+33612345678", "VIGIE", "2 Hôtel €")
+        .await
+        .expect("reply");
+    let Inbound::Reply { text, .. } = next_inbound(&mut rig.inbound).await else {
+        panic!("a reply")
+    };
     assert_eq!(text, "2 Hôtel €");
 }
 
 #[tokio::test]
 async fn smpp_throttled_submits_are_reported_and_never_recorded_twice() {
     let rig = rig().await;
-    rig.smsc.configure(serde_json::json!({ "throttle_per_s": 5 })).await.expect("configure");
-    let outgoing: Vec<_> = (0..20).map(|i| sms("+33600000004", &format!("Alerte {i}"))).collect();
+    rig.smsc
+        .configure(serde_json::json!({ "throttle_per_s": 5 }))
+        .await
+        .expect("configure");
+    let outgoing: Vec<_> = (0..20)
+        .map(|i| sms("+33600000004", &format!("Alerte {i}")))
+        .collect();
     let results = futures::future::join_all(outgoing.iter().map(|s| rig.gateway.submit(s))).await;
 
     let mut accepted = HashSet::new();
@@ -166,13 +221,26 @@ async fn smpp_throttled_submits_are_reported_and_never_recorded_twice() {
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
-    assert!(throttled > 0, "the SMSC throttled some of 20 quick submits: {results:?}");
+    assert!(
+        throttled > 0,
+        "the SMSC throttled some of 20 quick submits: {results:?}"
+    );
     assert!(!accepted.is_empty(), "the SMSC accepted some: {results:?}");
     let messages = rig.smsc.messages().await.expect("messages");
-    let recorded: Vec<_> = messages.iter().map(|m| (m.text.clone(), m.message_id.clone())).collect();
+    let recorded: Vec<_> = messages
+        .iter()
+        .map(|m| (m.text.clone(), m.message_id.clone()))
+        .collect();
     let distinct: HashSet<_> = recorded.iter().cloned().collect();
-    assert_eq!(distinct.len(), recorded.len(), "nothing recorded twice: {recorded:?}");
-    assert_eq!(distinct, accepted, "recorded = accepted, throttled ones are not");
+    assert_eq!(
+        distinct.len(),
+        recorded.len(),
+        "nothing recorded twice: {recorded:?}"
+    );
+    assert_eq!(
+        distinct, accepted,
+        "recorded = accepted, throttled ones are not"
+    );
 }
 
 #[tokio::test]
@@ -189,14 +257,20 @@ async fn smpp_dropped_link_is_transient_then_recovers() {
 
     wait_until("bound again", || rig.gateway.is_bound()).await;
     let id = submit_until_ok(&rig.gateway, &sms("+33600000005", "après")).await;
-    let messages = rig.smsc.wait_for_messages(2, DEADLINE).await.expect("messages");
+    let messages = rig
+        .smsc
+        .wait_for_messages(2, DEADLINE)
+        .await
+        .expect("messages");
     assert_eq!(only(&messages, &id).text, "après");
     assert!(messages.iter().all(|m| m.text != "pendant"), "{messages:?}");
 }
 
 #[tokio::test]
 async fn smpp_bad_password_is_transient_with_bind_failed() {
-    let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await.expect("SMSC simulator starts");
+    let smsc = Smsc::start(SYSTEM_ID, PASSWORD)
+        .await
+        .expect("SMSC simulator starts");
     let (tx, _inbound) = mpsc::channel(INBOUND_QUEUE_MAX);
     let gateway = SmppGateway::start(config(smsc.smpp_port(), "wrong"), tx);
     let until = Instant::now() + DEADLINE;
@@ -210,7 +284,10 @@ async fn smpp_bad_password_is_transient_with_bind_failed() {
             Err(GatewayError::Transient(_)) => {}
             other => panic!("expected Transient, got {other:?}"),
         }
-        assert!(Instant::now() < until, "no bind failure reported within {DEADLINE:?}");
+        assert!(
+            Instant::now() < until,
+            "no bind failure reported within {DEADLINE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!gateway.is_bound());
@@ -220,25 +297,38 @@ async fn smpp_bad_password_is_transient_with_bind_failed() {
 #[tokio::test]
 async fn smpp_rejected_number_is_rejected() {
     let rig = rig().await;
-    rig.smsc.configure(serde_json::json!({ "reject": ["+33600000009"] })).await.expect("configure");
+    rig.smsc
+        .configure(serde_json::json!({ "reject": ["+33600000009"] }))
+        .await
+        .expect("configure");
     match rig.gateway.submit(&sms("+33600000009", "Alerte")).await {
         Err(GatewayError::Rejected(why)) => assert!(why.contains("ESME_RINVDSTADR"), "{why}"),
         other => panic!("expected Rejected, got {other:?}"),
     }
     // The link is fine: the next message goes through.
-    rig.gateway.submit(&sms("+33600000008", "Alerte")).await.expect("next submit accepted");
+    rig.gateway
+        .submit(&sms("+33600000008", "Alerte"))
+        .await
+        .expect("next submit accepted");
 }
 
 #[tokio::test]
 async fn smpp_garbage_from_smsc_breaks_the_link_then_recovers() {
     let rig = rig().await;
-    rig.smsc.configure(serde_json::json!({ "garbage_next": true })).await.expect("configure");
+    rig.smsc
+        .configure(serde_json::json!({ "garbage_next": true }))
+        .await
+        .expect("configure");
     match rig.gateway.submit(&sms("+33600000007", "cassé")).await {
         Err(GatewayError::Transient(_)) => {}
         other => panic!("expected Transient after a broken frame, got {other:?}"),
     }
     let id = submit_until_ok(&rig.gateway, &sms("+33600000007", "réparé")).await;
-    let messages = rig.smsc.wait_for_messages(1, DEADLINE).await.expect("messages");
+    let messages = rig
+        .smsc
+        .wait_for_messages(1, DEADLINE)
+        .await
+        .expect("messages");
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(only(&messages, &id).text, "réparé");
 }
