@@ -93,7 +93,9 @@ pub async fn start(
             }
         }
     }
-    let replies_accepted = gateways.first().is_some_and(|g| g.accepts_replies());
+    // Texts are rendered before the gateway is chosen: invite SMS replies only if
+    // every gateway can carry them back (an alphanumeric sender cannot).
+    let replies_accepted = !gateways.is_empty() && gateways.iter().all(|g| g.accepts_replies());
     let rules = rules_from(config, replies_accepted);
     let path = config.store.sqlite_path.clone();
     let store = tokio::task::spawn_blocking(move || Store::open_sqlite(&path, rules))

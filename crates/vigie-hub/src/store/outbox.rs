@@ -148,7 +148,12 @@ impl Store {
                         }
                         SubmitOutcome::Retry { gateway, error } => {
                             let tries: i64 = c.query_row("SELECT tries FROM notifications WHERE id = ?1", params![id], |r| r.get(0))?;
-                            let backoff = (RETRY_BACKOFF_MS_MIN << tries.clamp(0, 16)).min(RETRY_BACKOFF_MS_MAX);
+                            // The first retry is immediate: the failing gateway is
+                            // paused, so it goes to the next one (failover).
+                            let backoff = match tries {
+                                0 => 0,
+                                n => (RETRY_BACKOFF_MS_MIN << (n - 1).clamp(0, 16)).min(RETRY_BACKOFF_MS_MAX),
+                            };
                             c.execute(
                                 "UPDATE notifications SET tries = tries + 1, error = ?1, gateway = ?2, not_before = ?3 WHERE id = ?4 AND state = 'pending'",
                                 params![error, gateway, now.plus_ms(backoff).as_ms(), id],

@@ -43,13 +43,18 @@ impl Drop for TempDir {
 }
 
 pub async fn spawn_hub(extra_toml: &str) -> TestHub {
+    spawn_hub_with(extra_toml, "").await
+}
+
+/// A hub whose gateways are `gateways_before` (TOML), then the log gateway "phones".
+pub async fn spawn_hub_with(extra_toml: &str, gateways_before: &str) -> TestHub {
     let dir = TempDir::new("vigie-test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let toml = format!(
-        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n{extra_toml}",
+        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{gateways_before}\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n{extra_toml}",
         dir.0.join("hub.db").display()
     );
     let config = Config::parse(&toml, []).expect("test config");

@@ -1,6 +1,7 @@
 //! The hub's integration tests: one binary, one module per concern.
 
 mod device_api;
+mod failover;
 mod helpers;
 mod http_gateway;
 mod scenario;
