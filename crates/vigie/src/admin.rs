@@ -57,6 +57,17 @@ pub enum ShopCommand {
     Import {
         file: std::path::PathBuf,
     },
+    /// This shop's own escalation policy (omit a value to use the Region's).
+    Policy {
+        #[arg(long)]
+        shop: String,
+        /// Seconds a tier has before the next is alerted.
+        #[arg(long)]
+        tier_timeout_s: Option<u32>,
+        /// Start over from the first tier after the last.
+        #[arg(long)]
+        repeat: Option<bool>,
+    },
     List,
 }
 
@@ -182,6 +193,22 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                 let n = store.import_shops(shops, now()).await?;
                 print(json, &n, || {
                     format!("{n} commerces importés / shops imported")
+                })?;
+            }
+            ShopCommand::Policy {
+                shop,
+                tier_timeout_s,
+                repeat,
+            } => {
+                let shop = store.shop_by_reference(&shop).await?;
+                store
+                    .set_shop_policy(shop.id, tier_timeout_s, repeat)
+                    .await?;
+                print(json, &(tier_timeout_s, repeat), || {
+                    format!(
+                        "politique d'escalade de {} : {tier_timeout_s:?} s, répétition {repeat:?} (None = celle de la Région)",
+                        shop.name
+                    )
                 })?;
             }
             ShopCommand::List => {

@@ -155,7 +155,16 @@ fn advance(
     }
     let id = alarm.id.to_string();
     let contacts = reachable(c, alarm.shop_id)?;
-    match escalation::step(&rules.policy, &contacts, alarm.received_at, alarm.step, now) {
+    let shop = load_shop(c, alarm.shop_id)?;
+    // The shop's own policy where it has one, the Region's otherwise.
+    let policy = escalation::Policy {
+        tier_timeout_ms: shop
+            .tier_timeout_s
+            .map_or(rules.policy.tier_timeout_ms, |s| i64::from(s) * 1_000),
+        repeat: shop.escalation_repeat.unwrap_or(rules.policy.repeat),
+        ..rules.policy
+    };
+    match escalation::step(&policy, &contacts, alarm.received_at, alarm.step, now) {
         Step::Alert {
             step,
             round,
@@ -163,7 +172,6 @@ fn advance(
             contacts,
             next_step_at,
         } => {
-            let shop = load_shop(c, alarm.shop_id)?;
             for (i, contact_id) in contacts.iter().enumerate() {
                 let contact = load_contact(c, *contact_id)?;
                 let link = answer_link(c, rules, &id, *contact_id, now)?;

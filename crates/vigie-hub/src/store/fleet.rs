@@ -5,7 +5,7 @@ use super::{Rules, Store, StoreError, random_token};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use vigie_core::{PhoneNumber, Timestamp, sms};
 
-pub(crate) const SHOP_COLUMNS: &str = "id, reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, holder_sms, opening_hours";
+pub(crate) const SHOP_COLUMNS: &str = "id, reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, holder_sms, opening_hours, tier_timeout_s, escalation_repeat";
 pub(crate) const CONTACT_COLUMNS: &str =
     "id, shop_id, name, phone, relation, tier, consent, bounced";
 /// Characters of a consent link's token (~71 bits).
@@ -37,6 +37,8 @@ pub(crate) fn shop_from_row(row: &Row<'_>) -> rusqlite::Result<Shop> {
         holder_phone: phone_col(row, 12)?,
         holder_sms: row.get(13)?,
         opening_hours: row.get(14)?,
+        tier_timeout_s: row.get(15)?,
+        escalation_repeat: row.get(16)?,
     })
 }
 
@@ -247,6 +249,28 @@ impl Store {
                     now,
                 )?;
                 load_contact(c, id)
+            })
+            .await
+    }
+
+    /// This shop's own escalation policy (`None`: the Region's).
+    pub async fn set_shop_policy(
+        &self,
+        shop_id: i64,
+        tier_timeout_s: Option<u32>,
+        repeat: Option<bool>,
+    ) -> Result<(), StoreError> {
+        self.db
+            .write(move |c| {
+                if tier_timeout_s == Some(0) {
+                    return Err(StoreError::refused("bad_policy", "le délai d'escalade est d'au moins 1 s / tier timeout must be at least 1 s"));
+                }
+                load_shop(c, shop_id)?;
+                c.execute(
+                    "UPDATE shops SET tier_timeout_s = ?1, escalation_repeat = ?2 WHERE id = ?3",
+                    params![tier_timeout_s, repeat, shop_id],
+                )?;
+                Ok(())
             })
             .await
     }

@@ -21,6 +21,9 @@ pub struct Shop {
     pub holder_phone: PhoneNumber,
     pub holder_sms: bool,
     pub opening_hours: String,
+    /// The shop's own escalation policy, if it differs from the Region's.
+    pub tier_timeout_s: Option<u32>,
+    pub escalation_repeat: Option<bool>,
 }
 
 /// A shop to register; `reference` is the Region's own id for it.

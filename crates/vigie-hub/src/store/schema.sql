@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS shops (
     holder_phone TEXT NOT NULL,
     holder_sms INTEGER NOT NULL DEFAULT 1,   -- confirm alarms to the holder's phone by SMS
     opening_hours TEXT NOT NULL,             -- e.g. "mo-sa 07:00-19:30"
+    tier_timeout_s INTEGER,                  -- this shop's escalation policy; NULL: the Region's
+    escalation_repeat INTEGER,
     created_at INTEGER NOT NULL
 );
 

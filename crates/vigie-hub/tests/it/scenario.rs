@@ -469,3 +469,35 @@ async fn invalid_phone_numbers_are_refused_with_a_clear_message() {
         assert!(!e.to_string().is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_shop_can_have_its_own_escalation_policy() {
+    let h = spawn_hub("").await;
+    let shop = shop_with_two_tiers(&h, "P1").await;
+    h.hub
+        .store
+        .set_shop_policy(shop, Some(20), Some(false))
+        .await
+        .expect("policy");
+    let dev = h.enroll(shop).await;
+    let id = Uuid::now_v7();
+    h.press(&dev, id).await;
+    h.sms_to(MARIE, "ALERTE").await;
+    h.pass_secs(20).await;
+    h.sms_to(POLICE, "ALERTE").await;
+    // No repeat for this shop: after the last tier, the alarm is flagged, not re-sent.
+    h.pass_secs(20).await;
+    h.settled().await;
+    assert_eq!(h.sms_count(MARIE, "ALERTE"), 1);
+    let detail = h.hub.store.alarm(id).await.expect("alarm");
+    assert!(detail.alarm.exhausted, "{:?}", detail.alarm);
+    assert!(detail.events.iter().any(|e| e.kind == "exhausted"));
+    assert!(
+        h.hub
+            .store
+            .set_shop_policy(shop, Some(0), None)
+            .await
+            .is_err(),
+        "a zero timeout is refused"
+    );
+}
