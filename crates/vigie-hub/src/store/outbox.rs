@@ -236,20 +236,20 @@ fn apply_receipt(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     if delivered {
-        let alarm: Option<Option<String>> = c
+        let row: Option<(Option<String>, Option<i64>, String)> = c
             .query_row(
-                "UPDATE notifications SET state = 'delivered', done_at = ?1 WHERE id = ?2 AND state IN ('submitted', 'pending') RETURNING alarm_id",
+                "UPDATE notifications SET state = 'delivered', done_at = ?1 WHERE id = ?2 AND state IN ('submitted', 'pending') RETURNING alarm_id, contact_id, purpose",
                 params![now.as_ms(), id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        if let Some(Some(alarm)) = alarm {
+        if let Some((Some(alarm), contact, purpose)) = row {
             super::alarms::log_event(
                 c,
                 Some(&alarm),
                 now,
                 "delivered",
-                &serde_json::json!({ "notification": id }),
+                &serde_json::json!({ "notification": id, "contact": contact, "purpose": purpose }),
             )?;
         }
         Ok(())
