@@ -33,13 +33,23 @@ say "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 say "tests"
-cargo test --workspace --quiet 2>&1 | tee /tmp/vigie-test.log | grep -vE '^(running [0-9]+ tests?|)$' | grep -vE '^test .* \.\.\. ok$' || true
-grep -q "FAILED\|error\[" /tmp/vigie-test.log && { echo "tests failed"; exit 1; }
-
-say "demo scenario"
-cargo run --quiet -p vigie -- demo --scenario --port 0 | tail -3
-
+set +e
+cargo test --workspace 2>&1 | tee /tmp/vigie-test.log | grep -E '^(test result|failures:|---- |thread .* panicked)'
+tests_rc=${PIPESTATUS[0]}
+set -e
 passed=$(grep -oE '[0-9]+ passed' /tmp/vigie-test.log | awk '{s+=$1} END {print s+0}')
 failed=$(grep -oE '[0-9]+ failed' /tmp/vigie-test.log | awk '{s+=$1} END {print s+0}')
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+
+say "demo scenario"
+demo_rc=0
+cargo run --quiet -p vigie -- demo --scenario --port 0 > /tmp/vigie-demo.log 2>&1 || demo_rc=$?
+tail -1 /tmp/vigie-demo.log
+if [ "$demo_rc" -ne 0 ]; then
+  grep -E 'ÉCHEC|FAILED|Error' /tmp/vigie-demo.log || true
+  failed=$((failed + 1))
+else
+  passed=$((passed + 1))
+fi
+
+echo "tests: $passed passed, $failed failed"
+[ "$tests_rc" -eq 0 ] && [ "$demo_rc" -eq 0 ]
