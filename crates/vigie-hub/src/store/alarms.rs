@@ -293,34 +293,26 @@ fn broadcast(
         holder_too,
     } = notice;
     let id = alarm.id.to_string();
-    for contact in alerted_contacts(c, &id)? {
-        if Some(contact.id) == except {
-            continue;
-        }
-        queue_sms(
-            c,
-            &NewSms {
-                dedup_key: format!("{key}:{}", contact.id),
-                alarm_id: Some(&id),
-                contact_id: Some(contact.id),
-                phone: contact.phone.as_e164(),
-                purpose,
-                step: alarm.step,
-                attempt: 0,
-                priority,
-                text,
-            },
-            now,
-        )?;
-    }
+    let mut recipients: Vec<(String, Option<i64>, String)> = alerted_contacts(c, &id)?
+        .into_iter()
+        .filter(|k| Some(k.id) != except)
+        .map(|k| (k.id.to_string(), Some(k.id), k.phone.as_e164().to_string()))
+        .collect();
     if holder_too && shop.holder_sms {
+        recipients.push((
+            "holder".into(),
+            None,
+            shop.holder_phone.as_e164().to_string(),
+        ));
+    }
+    for (who, contact_id, phone) in recipients {
         queue_sms(
             c,
             &NewSms {
-                dedup_key: format!("{key}:holder"),
+                dedup_key: format!("{key}:{who}"),
                 alarm_id: Some(&id),
-                contact_id: None,
-                phone: shop.holder_phone.as_e164(),
+                contact_id,
+                phone: &phone,
                 purpose,
                 step: alarm.step,
                 attempt: 0,

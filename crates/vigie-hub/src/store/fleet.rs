@@ -72,6 +72,16 @@ pub(crate) fn load_shop(conn: &Connection, id: i64) -> Result<Shop, StoreError> 
     })
 }
 
+fn contact_by_consent_token(c: &Connection, token: &str) -> Result<i64, StoreError> {
+    c.query_row(
+        "SELECT id FROM contacts WHERE consent_token = ?1",
+        params![token],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::refused("unknown_link", "lien inconnu / unknown link"))
+}
+
 pub(crate) fn load_contact(conn: &Connection, id: i64) -> Result<Contact, StoreError> {
     conn.query_row(
         &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
@@ -204,16 +214,7 @@ impl Store {
         let token = token.to_string();
         self.db
             .read(move |c| {
-                let id: i64 = c
-                    .query_row(
-                        "SELECT id FROM contacts WHERE consent_token = ?1",
-                        params![token],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .ok_or_else(|| {
-                        StoreError::refused("unknown_link", "lien inconnu / unknown link")
-                    })?;
+                let id = contact_by_consent_token(c, &token)?;
                 let contact = load_contact(c, id)?;
                 let shop = contact.shop_id.map(|s| load_shop(c, s)).transpose()?;
                 Ok((contact, shop))
@@ -231,16 +232,7 @@ impl Store {
         let token = token.to_string();
         self.db
             .write(move |c| {
-                let id: i64 = c
-                    .query_row(
-                        "SELECT id FROM contacts WHERE consent_token = ?1",
-                        params![token],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .ok_or_else(|| {
-                        StoreError::refused("unknown_link", "lien inconnu / unknown link")
-                    })?;
+                let id = contact_by_consent_token(c, &token)?;
                 set_consent(
                     c,
                     id,
