@@ -202,14 +202,29 @@ fn parse_answer<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> any
     }
 }
 
+/// Write the device's state, key included: created with mode 0600 so the
+/// key is never readable by others, not even for a moment.
 fn save(path: &Path, state: &DeviceState) -> anyhow::Result<()> {
+    use std::io::Write as _;
     let text = serde_json::to_string_pretty(state)?;
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
     }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        // An older file keeps its mode when truncated: tighten it too.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
     Ok(())
 }
 

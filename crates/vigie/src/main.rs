@@ -52,8 +52,8 @@ enum Command {
     },
     /// A button on the command line: enrol it, then press.
     Device {
-        /// Where the device keeps its identity and key.
-        #[arg(long, default_value = "vigie-device.json")]
+        /// Where the device keeps its identity and key (before or after the subcommand).
+        #[arg(long, default_value = "vigie-device.json", global = true)]
         state: PathBuf,
         #[command(subcommand)]
         command: device::DeviceCommand,

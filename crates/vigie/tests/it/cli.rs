@@ -1,0 +1,227 @@
+//! The command line as an operator and a tester use it: shop import (all
+//! or nothing), contacts, enrolment codes, a command-line button, alarm
+//! list and resolve, and `serve` refusing a bad configuration.
+
+use crate::hub::*;
+
+const HEADER: &str = "reference,name,address,insee,holder_name,holder_phone,opening_hours";
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Run `vigie ARGS…`, expect success, and return stdout.
+async fn ok(args: &[&str]) -> String {
+    let out = vigie(args).await;
+    assert!(
+        out.status.success(),
+        "vigie {args:?} failed ({}):\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+#[tokio::test]
+async fn admin_import_device_press_and_resolve_through_the_cli() {
+    let dir = TempDir::new("vigie-cli");
+    let port = free_port();
+    let config = write_config(
+        &dir,
+        port,
+        "[[gateways]]\nkind = \"log\"\nname = \"phones\"\n",
+    );
+    let cfg = config.to_str().expect("utf-8 path");
+
+    // One bad line (unknown INSEE code): nothing imported, the line named.
+    let bad = dir.path("bad.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "{HEADER}\nA1,Tabac du Centre,\"3, place de la Mairie\",63430,Jeanne Martin,06 12 34 56 78,\n\
+             A2,Le Balto,1 rue Neuve,99999,Jo Petit,06 12 34 56 79,\n\
+             A3,Le Narval,2 cours Berriat,38185,Lea Roux,06 12 34 56 80,\n"
+        ),
+    )
+    .expect("write csv");
+    let out = vigie(&[
+        "admin",
+        "--config",
+        cfg,
+        "shop",
+        "import",
+        bad.to_str().expect("path"),
+    ])
+    .await;
+    assert!(!out.status.success(), "a bad file is refused");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("ligne 3") && stderr.contains("99999"),
+        "the bad line is named: {stderr}"
+    );
+    assert!(
+        !stderr.contains("ligne 2") && !stderr.contains("ligne 4"),
+        "{stderr}"
+    );
+    let shops = json(&ok(&["admin", "--config", cfg, "--json", "shop", "list"]).await);
+    assert_eq!(shops, serde_json::json!([]), "nothing imported");
+
+    // The corrected file imports every shop.
+    let good = dir.path("good.csv");
+    std::fs::write(
+        &good,
+        std::fs::read_to_string(&bad)
+            .expect("csv")
+            .replace("99999", "63300"),
+    )
+    .expect("write csv");
+    ok(&[
+        "admin",
+        "--config",
+        cfg,
+        "shop",
+        "import",
+        good.to_str().expect("path"),
+    ])
+    .await;
+    let shops = json(&ok(&["admin", "--config", cfg, "--json", "shop", "list"]).await);
+    let refs: Vec<&str> = shops
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|s| s["reference"].as_str())
+        .collect();
+    assert_eq!(refs, ["A1", "A2", "A3"]);
+    assert_eq!(shops[0]["commune"], "Thiers");
+
+    ok(&[
+        "admin",
+        "--config",
+        cfg,
+        "contact",
+        "add",
+        "--shop",
+        "A1",
+        "--relation",
+        "police",
+        "--tier",
+        "1",
+        "--name",
+        "Marie Dupont",
+        "--phone",
+        "06 11 22 33 44",
+    ])
+    .await;
+    let code = json(
+        &ok(&[
+            "admin", "--config", cfg, "code", "new", "--shop", "A1", "--json",
+        ])
+        .await,
+    );
+    let code = code
+        .as_str()
+        .expect("the code as a JSON string")
+        .to_string();
+
+    // A command-line button: enrol, press, get a durable receipt.
+    let hub = HubProcess::start(&dir, &config, port).await;
+    let state = dir.path("device.json");
+    let state_arg = state.to_str().expect("path");
+    let enrolled = ok(&[
+        "device", "enroll", "--hub", &hub.url, "--code", &code, "--state", state_arg,
+    ])
+    .await;
+    assert!(enrolled.contains("Tabac du Centre"), "{enrolled}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&state)
+            .expect("state file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the device key is private");
+    }
+    let receipt = json(&ok(&["device", "--state", state_arg, "press"]).await);
+    assert_eq!(receipt["durable"], true, "{receipt}");
+    assert_eq!(receipt["state"], "open", "{receipt}");
+    assert_eq!(receipt["contacts_alerting"], 1, "{receipt}");
+    let alarm_id = receipt["alarm_id"].as_str().expect("alarm id").to_string();
+
+    let alarms = json(&ok(&["admin", "--config", cfg, "--json", "alarm", "list"]).await);
+    let listed = alarms
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|a| a["id"] == alarm_id.as_str())
+        .unwrap_or_else(|| panic!("alarm {alarm_id} listed: {alarms}"));
+    assert_eq!(listed["code"], receipt["code"]);
+
+    // Resolve once; a second time is refused with a clear message.
+    let closed = ok(&[
+        "admin",
+        "--config",
+        cfg,
+        "alarm",
+        "resolve",
+        &alarm_id,
+        "--outcome",
+        "false_alarm",
+    ])
+    .await;
+    assert!(
+        closed.contains(&alarm_id) && closed.contains("false_alarm"),
+        "{closed}"
+    );
+    let again = vigie(&[
+        "admin",
+        "--config",
+        cfg,
+        "alarm",
+        "resolve",
+        &alarm_id,
+        "--outcome",
+        "false_alarm",
+    ])
+    .await;
+    assert!(
+        !again.status.success(),
+        "a closed alarm cannot be resolved again"
+    );
+    let stderr = text(&again.stderr);
+    assert!(stderr.contains("already closed"), "{stderr}");
+    let alarms = json(&ok(&["admin", "--config", cfg, "--json", "alarm", "list"]).await);
+    assert_eq!(alarms[0]["state"], "resolved", "{alarms}");
+    assert_eq!(alarms[0]["outcome"], "false_alarm", "{alarms}");
+}
+
+#[tokio::test]
+async fn serve_refuses_an_unknown_configuration_key_and_names_it() {
+    let dir = TempDir::new("vigie-cli-config");
+    let port = free_port();
+    let config = dir.path("vigie.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nsqlite_path = \"{}\"\n\
+             [escalation]\ntier_timeout_s = 60\nrepeat_forever = true\n",
+            dir.path("hub.db").display()
+        ),
+    )
+    .expect("write config");
+    let out = tokio::time::timeout(
+        DEADLINE,
+        vigie(&["serve", "--config", config.to_str().expect("path")]),
+    )
+    .await
+    .expect("vigie serve stops at once on a bad configuration");
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("repeat_forever"),
+        "the key is named: {stderr}"
+    );
+}

@@ -1,0 +1,10 @@
+//! Process-level tests of the `vigie` binary: each test writes its own
+//! configuration, starts `vigie serve` (or runs `vigie admin` / `vigie
+//! device`) as a child process, and talks to it and to real peers (the
+//! SMSC simulator, Kannel) over loopback.
+
+mod cli;
+mod crash;
+mod hub;
+mod kannel_e2e;
+mod smpp_e2e;
