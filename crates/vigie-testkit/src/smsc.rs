@@ -21,10 +21,12 @@ const POLL_INTERVAL_MS: u64 = 20;
 const CONTROL_TIMEOUT_MS: u64 = 5_000;
 
 /// One `submit_sm` the simulator accepted, as `GET /messages` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SmscMessage {
     pub seq: u64,
-    pub at_ms: u64,
+    /// Wall-clock time of the submit in milliseconds since the Unix epoch,
+    /// with sub-millisecond precision (`performance.timeOrigin + now()`).
+    pub at_ms: f64,
     /// Destination digits, without '+'.
     pub to: String,
     pub from: String,
@@ -113,6 +115,16 @@ impl Smsc {
         let resp = self
             .http
             .get(format!("{}/messages", self.control))
+            .send()
+            .await?;
+        Ok(resp.error_for_status()?.json().await?)
+    }
+
+    /// The submits accepted after the first `since` (cheap to poll in a storm).
+    pub async fn messages_since(&self, since: usize) -> anyhow::Result<Vec<SmscMessage>> {
+        let resp = self
+            .http
+            .get(format!("{}/messages?since={since}", self.control))
             .send()
             .await?;
         Ok(resp.error_for_status()?.json().await?)

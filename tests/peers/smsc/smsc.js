@@ -7,7 +7,9 @@
 // SMPP: checks the bind credentials, answers submit_sm with a fresh
 // message_id and, when a receipt is requested, pushes a deliver_sm receipt
 // from a separate task (never inside the submit handler).
-// Control (HTTP, JSON): GET /messages (accepted submits, in order),
+// Control (HTTP, JSON): GET /messages[?since=N] (accepted submits, in
+// order; from the N-th on), with at_ms the wall-clock time of the submit in
+// milliseconds as a float (sub-millisecond, for latency benchmarks),
 // POST /reply {from,to,text}, POST /config {throttle_per_s, undeliverable,
 // reject, garbage_next}, POST /drop (destroy every socket), POST /reset.
 // Only accepted submits are recorded (not throttled, rejected or garbled
@@ -100,14 +102,18 @@ const server = smpp.createServer({}, (session) => {
     const to = pdu.destination_addr;
     if (config.reject.includes(to)) return session.send(pdu.response({ command_status: smpp.ESME_RINVDSTADR }));
     const now = Date.now();
-    accepted = accepted.filter((t) => now - t < 1000);
-    if (config.throttle_per_s != null && accepted.length >= config.throttle_per_s) {
-      return session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
+    // Only kept while throttling: filtering thousands per submit would slow a storm.
+    if (config.throttle_per_s != null) {
+      accepted = accepted.filter((t) => now - t < 1000);
+      if (accepted.length >= config.throttle_per_s) {
+        return session.send(pdu.response({ command_status: smpp.ESME_RTHROTTLED }));
+      }
+      accepted.push(now);
     }
-    accepted.push(now);
+    const at = performance.timeOrigin + performance.now();
     const id = (++nextId).toString(16).padStart(8, '0');
     messages.push({
-      seq: messages.length + 1, at_ms: now, to, from: pdu.source_addr,
+      seq: messages.length + 1, at_ms: at, to, from: pdu.source_addr,
       text: decodeText(pdu.short_message, pdu.data_coding), data_coding: pdu.data_coding,
       message_id: id, registered_delivery: pdu.registered_delivery,
     });
@@ -137,8 +143,12 @@ const control = http.createServer((req, res) => {
     let input = {};
     try { input = body ? JSON.parse(body) : {}; } catch (e) { res.writeHead(400); return res.end('{"error":"bad json"}'); }
     let out = { ok: true };
-    const route = `${req.method} ${req.url}`;
-    if (route === 'GET /messages') out = messages;
+    const [path, query] = req.url.split('?');
+    const route = `${req.method} ${path}`;
+    if (route === 'GET /messages') {
+      const since = Number(new URLSearchParams(query || '').get('since')) || 0;
+      out = since > 0 ? messages.slice(since) : messages;
+    }
     else if (route === 'POST /reply') {
       const coded = encodeText(String(input.text));
       for (const s of bound) {
