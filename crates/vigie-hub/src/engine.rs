@@ -31,7 +31,7 @@ const THROTTLE_PAUSE_MS_MAX: u64 = 2_000;
 /// After a transient failure, a gateway is skipped this long (doubling), so
 /// the next gateway takes over.
 const DOWN_PAUSE_MS_MIN: u64 = 500;
-const DOWN_PAUSE_MS_MAX: u64 = 10_000;
+const DOWN_PAUSE_MS_MAX: u64 = 2_000;
 
 #[derive(Clone)]
 pub struct Engine {
@@ -216,12 +216,12 @@ impl Engine {
                     Err(e) => tracing::error!(error = %e, "cannot read pending SMS"),
                 }
             }
-            // A paused gateway resumes sooner than the poll: look again then.
+            // A paused or paced gateway may send again sooner than the poll: look again then.
             let now = Instant::now();
             let wait = lanes
                 .iter()
-                .filter(|l| l.paused_until > now)
-                .map(|l| l.paused_until - now)
+                .filter(|l| l.ready_at() > now)
+                .map(|l| l.ready_at() - now)
                 .min()
                 .unwrap_or(Duration::from_millis(ENGINE_POLL_MS))
                 .min(Duration::from_millis(ENGINE_POLL_MS));
@@ -299,29 +299,77 @@ struct Lane {
     paused_until: Instant,
     throttle_pause_ms: u64,
     down_pause_ms: u64,
+    pace: Option<Pace>,
+}
+
+/// Pacing to an agreed rate (GCRA): a submit is allowed when the
+/// theoretical arrival time is no further ahead than the burst tolerance.
+struct Pace {
+    interval: Duration,
+    burst: Duration,
+    tat: Instant,
+}
+
+/// Submits a paced gateway may send back to back before pacing applies.
+const PACE_BURST_SUBMITS: u32 = 10;
+
+impl Pace {
+    fn new(per_s: u32) -> Self {
+        let interval = Duration::from_secs(1) / per_s.max(1);
+        Self {
+            interval,
+            burst: interval * PACE_BURST_SUBMITS,
+            tat: Instant::now(),
+        }
+    }
+    /// When the next submit is allowed.
+    fn ready_at(&self) -> Instant {
+        self.tat.checked_sub(self.burst).unwrap_or(self.tat)
+    }
+    fn take(&mut self, now: Instant) {
+        self.tat = self.tat.max(now) + self.interval;
+    }
 }
 
 impl Lane {
     fn new(gateway: Arc<dyn Gateway>) -> Self {
         let window = Arc::new(Semaphore::new(gateway.window().max(1)));
+        let pace = gateway.max_per_s().map(Pace::new);
         Self {
             gateway,
             window,
             paused_until: Instant::now(),
             throttle_pause_ms: THROTTLE_PAUSE_MS_MIN,
             down_pause_ms: DOWN_PAUSE_MS_MIN,
+            pace,
         }
+    }
+    /// When this lane may send again (in the past if it may send now).
+    fn ready_at(&self) -> Instant {
+        let paced = self.pace.as_ref().map_or(self.paused_until, Pace::ready_at);
+        self.paused_until.max(paced)
     }
     fn ok(&mut self) {
         self.throttle_pause_ms = THROTTLE_PAUSE_MS_MIN;
         self.down_pause_ms = DOWN_PAUSE_MS_MIN;
     }
+    /// Every submit in flight may fail at once when a link drops or the
+    /// SMSC throttles: the pause grows once per episode, not once per SMS,
+    /// so one outage does not keep alarms waiting long after it ends.
     fn throttled(&mut self) {
-        self.paused_until = Instant::now() + Duration::from_millis(self.throttle_pause_ms);
+        let now = Instant::now();
+        if self.paused_until > now {
+            return;
+        }
+        self.paused_until = now + Duration::from_millis(self.throttle_pause_ms);
         self.throttle_pause_ms = (self.throttle_pause_ms * 2).min(THROTTLE_PAUSE_MS_MAX);
     }
     fn down(&mut self) {
-        self.paused_until = Instant::now() + Duration::from_millis(self.down_pause_ms);
+        let now = Instant::now();
+        if self.paused_until > now {
+            return;
+        }
+        self.paused_until = now + Duration::from_millis(self.down_pause_ms);
         self.down_pause_ms = (self.down_pause_ms * 2).min(DOWN_PAUSE_MS_MAX);
     }
 }
@@ -336,15 +384,19 @@ fn pick_lane(lanes: &mut [Lane], attempt: usize) -> Option<(usize, OwnedSemaphor
     let now = Instant::now();
     for k in 0..lanes.len() {
         let i = (attempt + k) % lanes.len();
-        if lanes[i].paused_until > now {
+        let lane = &mut lanes[i];
+        if lane.paused_until > now {
             continue;
         }
-        return lanes[i]
-            .window
-            .clone()
-            .try_acquire_owned()
-            .ok()
-            .map(|p| (i, p));
+        // Paced but not yet due: wait for it rather than fail over.
+        if lane.ready_at() > now {
+            return None;
+        }
+        let permit = lane.window.clone().try_acquire_owned().ok()?;
+        if let Some(pace) = lane.pace.as_mut() {
+            pace.take(now);
+        }
+        return Some((i, permit));
     }
     None
 }

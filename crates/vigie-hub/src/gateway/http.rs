@@ -128,6 +128,10 @@ pub struct HttpConfig {
     pub replies: bool,
     #[serde(default = "default_window")]
     pub window: usize,
+    /// The sending rate agreed with the provider (SMS per second); none: as
+    /// fast as the window allows, slowing down when throttled.
+    #[serde(default)]
+    pub max_per_s: Option<u32>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// The hub's public URL, as the provider reaches it (`https://hub.example`).
@@ -519,6 +523,9 @@ impl Gateway for HttpGateway {
     fn window(&self) -> usize {
         self.config.window
     }
+    fn max_per_s(&self) -> Option<u32> {
+        self.config.max_per_s
+    }
 
     async fn submit(&self, sms: &OutgoingSms) -> Result<Submitted, GatewayError> {
         let (url, body) = self.render(sms);
@@ -679,6 +686,7 @@ mod tests {
             from: "+33700000000".into(),
             replies: true,
             window: WINDOW_DEFAULT,
+            max_per_s: None,
             timeout_ms: TIMEOUT_MS_DEFAULT,
             callback_base_url: "http://127.0.0.1:8080/".into(),
             webhook_secret: SecretString::from(SECRET),

@@ -87,5 +87,10 @@ pub trait Gateway: Send + Sync {
     fn accepts_replies(&self) -> bool;
     /// How many submits may be in flight at once.
     fn window(&self) -> usize;
+    /// The sending rate agreed with the provider, if any: the dispatcher
+    /// paces submits to it instead of finding it by being throttled.
+    fn max_per_s(&self) -> Option<u32> {
+        None
+    }
     async fn submit(&self, sms: &OutgoingSms) -> Result<Submitted, GatewayError>;
 }

@@ -82,6 +82,10 @@ pub struct SmppConfig {
     /// Submits in flight at once.
     #[serde(default = "default_window")]
     pub window: usize,
+    /// The sending rate agreed with the provider (SMS per second); none: as
+    /// fast as the window allows, slowing down when throttled.
+    #[serde(default)]
+    pub max_per_s: Option<u32>,
     #[serde(default = "default_enquire_link_s")]
     pub enquire_link_s: u64,
     #[serde(default = "default_response_timeout_ms")]
@@ -214,6 +218,9 @@ impl Gateway for SmppGateway {
     }
     fn window(&self) -> usize {
         self.config.window
+    }
+    fn max_per_s(&self) -> Option<u32> {
+        self.config.max_per_s
     }
 
     async fn submit(&self, sms: &OutgoingSms) -> Result<Submitted, GatewayError> {

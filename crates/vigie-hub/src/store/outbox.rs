@@ -17,9 +17,11 @@ pub const PRIORITY_NOTICE: u8 = 2;
 /// Consent requests and replies to stray SMS.
 pub const PRIORITY_ADMIN: u8 = 3;
 
-/// Back-off after a "try again", doubled per try up to the maximum.
+/// Back-off after a "try again", doubled per try up to the maximum. The
+/// maximum is short: an alarm's SMS must go out soon after the link is back,
+/// and a gateway that is down is already paused by the dispatcher.
 const RETRY_BACKOFF_MS_MIN: i64 = 200;
-const RETRY_BACKOFF_MS_MAX: i64 = 30_000;
+const RETRY_BACKOFF_MS_MAX: i64 = 5_000;
 
 pub(crate) const NOTIFICATION_COLUMNS: &str = "id, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, tries, gateway, message_id, error, created_at, submitted_at, done_at";
 

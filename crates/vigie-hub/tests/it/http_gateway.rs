@@ -86,6 +86,7 @@ fn config(kannel: &Kannel, base_url: &str) -> HttpConfig {
         from: MO_RECEIVER.into(),
         replies: true,
         window: 16,
+        max_per_s: None,
         timeout_ms: 5_000,
         callback_base_url: base_url.into(),
         webhook_secret: SecretString::from(SECRET),
