@@ -1020,7 +1020,14 @@ fn git_commit() -> String {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     match run(&["rev-parse", "--short", "HEAD"]) {
-        Some(c) => match run(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(c) => match run(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!docs/benchmarks.md",
+        ]) {
             Some(s) if !s.is_empty() => format!("{c} (with uncommitted changes)"),
             _ => c,
         },
