@@ -34,14 +34,14 @@ pub struct EnrollResponse {
     pub direct_contacts: Vec<DirectContact>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ShopSummary {
     pub name: String,
     pub address: String,
     pub commune: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeviceSettings {
     pub heartbeat_interval_s: u32,
     pub double_press_window_ms: i64,
@@ -51,7 +51,7 @@ pub struct DeviceSettings {
     pub direct_sms_delay_ms: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DirectContact {
     pub name: String,
     /// E.164.
@@ -72,6 +72,82 @@ pub struct RaiseAlarm {
     /// A double press: record what is said.
     #[serde(default)]
     pub recording: bool,
+    /// SMS the box already sent itself through its modem because the hub
+    /// did not answer in time: the hub must not send these again.
+    #[serde(default)]
+    pub direct_sms: Vec<DirectSms>,
+    /// A silent end-to-end test: exercises box → hub → SMS gateway without
+    /// alerting the contacts.
+    #[serde(default)]
+    pub test: bool,
+}
+
+/// One SMS the box sent through its own modem.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DirectSms {
+    /// E.164.
+    pub phone: String,
+    pub sent_at_ms: i64,
+}
+
+/// `POST /v1/alarms/{id}/direct` — the box tells the hub, once it can reach
+/// it again, which SMS it sent itself for an alarm the hub already had.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectReport {
+    pub direct_sms: Vec<DirectSms>,
+}
+
+/// `POST /v1/heartbeat` — the box is alive, and how it is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    pub sent_at_ms: i64,
+    /// Battery charge, if the box has a battery.
+    pub battery_pct: Option<u8>,
+    /// On mains power (false: running on battery).
+    pub on_mains: bool,
+    /// Signal strength as the modem reports it (`AT+CSQ`: 0–31, 99 unknown).
+    pub signal_csq: Option<u8>,
+    pub modem: ModemState,
+    pub free_storage_mb: u32,
+    pub version: String,
+    /// Items waiting in the box's outbox.
+    pub outbox_depth: u32,
+    pub uptime_s: u64,
+}
+
+/// What the modem says of its network registration (`AT+CREG?`) and SIM.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ModemState {
+    Registered,
+    Roaming,
+    Searching,
+    Denied,
+    NoSim,
+    /// No modem, or it does not answer.
+    Absent,
+}
+
+/// The hub's answer to a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HeartbeatAck {
+    /// Changes whenever the box's settings or contacts change: fetch
+    /// `GET /v1/device/config` when it differs from the one the box has.
+    pub config_version: String,
+    pub server_time_ms: i64,
+}
+
+/// `GET /v1/device/config` — the box's settings and the contacts it may
+/// alert itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceConfig {
+    pub config_version: String,
+    pub shop: ShopSummary,
+    pub settings: DeviceSettings,
+    pub direct_contacts: Vec<DirectContact>,
 }
 
 /// What the hub has done with an alarm; the answer to raise and cancel.

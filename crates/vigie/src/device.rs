@@ -2,15 +2,14 @@
 //! `cancel`. It signs its requests exactly as a box does, so anyone can
 //! raise a real alarm without hardware.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Subcommand;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use uuid::Uuid;
-use vigie_proto::signature::{DeviceKey, new_nonce};
-use vigie_proto::{
-    AlarmReceipt, CancelAlarm, EnrollRequest, EnrollResponse, ErrorBody, RaiseAlarm,
-};
+use vigie_agent::uplink::HubClient;
+use vigie_proto::signature::DeviceKey;
+use vigie_proto::{AlarmReceipt, EnrollResponse, RaiseAlarm};
 
 #[derive(Subcommand)]
 pub enum DeviceCommand {
@@ -64,141 +63,39 @@ fn unhex(s: &str) -> anyhow::Result<Vec<u8>> {
         .collect()
 }
 
-/// A signed device client, also used by the demo and the benchmarks.
+/// A signed button: the box's own hub client, used by this command, the
+/// demo and the benchmarks.
 pub struct Button {
-    pub hub: String,
-    pub device_id: String,
-    key: DeviceKey,
-    http: reqwest::Client,
+    client: HubClient,
 }
 
 impl Button {
-    pub async fn enroll(
-        http: reqwest::Client,
-        hub: &str,
-        code: &str,
-    ) -> anyhow::Result<(Self, EnrollResponse)> {
-        let key = DeviceKey::generate();
-        let req = EnrollRequest {
-            code: code.to_string(),
-            public_key: key.public_key_b64(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        };
-        let resp = http
-            .post(format!("{hub}/v1/enroll"))
-            .json(&req)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the hub at {hub}"))?;
-        if !resp.status().is_success() {
-            let err: ErrorBody = resp.json().await.unwrap_or(ErrorBody {
-                code: "unknown".into(),
-                message: "no details".into(),
-            });
-            bail!("enrolment refused ({}): {}", err.code, err.message);
-        }
-        let enrolled: EnrollResponse = resp.json().await?;
-        Ok((
-            Self {
-                hub: hub.to_string(),
-                device_id: enrolled.device_id.clone(),
-                key,
-                http,
-            },
-            enrolled,
-        ))
+    pub async fn enroll(_http: reqwest::Client, hub: &str, code: &str) -> anyhow::Result<(Self, EnrollResponse)> {
+        let (client, enrolled) = HubClient::enroll(hub, code, env!("CARGO_PKG_VERSION")).await.context("enrolment failed")?;
+        Ok((Self { client }, enrolled))
     }
 
     pub fn from_state(state: &DeviceState) -> anyhow::Result<Self> {
-        let key = DeviceKey::from_bytes(&unhex(&state.key)?)
-            .map_err(|e| anyhow::anyhow!("device key: {e}"))?;
-        Ok(Self {
-            hub: state.hub.clone(),
-            device_id: state.device_id.clone(),
-            key,
-            http: reqwest::Client::new(),
-        })
+        let key = DeviceKey::from_bytes(&unhex(&state.key)?).map_err(|e| anyhow::anyhow!("device key: {e}"))?;
+        Ok(Self { client: HubClient::new(&state.hub, &state.device_id, key) })
     }
 
     pub fn state(&self, last_alarm: Option<Uuid>) -> DeviceState {
         DeviceState {
-            hub: self.hub.clone(),
-            device_id: self.device_id.clone(),
-            key: hex(&self.key.to_bytes()),
+            hub: self.client.hub().to_string(),
+            device_id: self.client.device_id().to_string(),
+            key: hex(&self.client.key().to_bytes()),
             last_alarm,
         }
     }
 
-    /// A signed POST; returns the status and body.
-    pub async fn post(
-        &self,
-        path: &str,
-        body: &[u8],
-        now_ms: i64,
-    ) -> anyhow::Result<(u16, Vec<u8>)> {
-        let h = self.key.sign(
-            &self.device_id,
-            "POST",
-            path,
-            body,
-            now_ms / 1_000,
-            &new_nonce(),
-        );
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.hub))
-            .header("content-type", "application/json")
-            .header("content-digest", h.content_digest)
-            .header("signature-input", h.signature_input)
-            .header("signature", h.signature)
-            .body(body.to_vec())
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the hub at {}", self.hub))?;
-        Ok((resp.status().as_u16(), resp.bytes().await?.to_vec()))
+    pub async fn raise(&self, alarm_id: Uuid, pressed_at_ms: i64, recording: bool, now_ms: i64) -> anyhow::Result<AlarmReceipt> {
+        let req = RaiseAlarm { alarm_id, pressed_at_ms, sent_at_ms: now_ms, recording, direct_sms: Vec::new(), test: false };
+        Ok(self.client.raise(&req, now_ms).await?)
     }
 
-    pub async fn raise(
-        &self,
-        alarm_id: Uuid,
-        pressed_at_ms: i64,
-        recording: bool,
-        now_ms: i64,
-    ) -> anyhow::Result<AlarmReceipt> {
-        let body = serde_json::to_vec(&RaiseAlarm {
-            alarm_id,
-            pressed_at_ms,
-            sent_at_ms: now_ms,
-            recording,
-        })?;
-        let (status, body) = self.post("/v1/alarms", &body, now_ms).await?;
-        parse_answer(status, &body)
-    }
-
-    pub async fn cancel(
-        &self,
-        alarm_id: Uuid,
-        cancel_pressed_at_ms: i64,
-        now_ms: i64,
-    ) -> anyhow::Result<AlarmReceipt> {
-        let body = serde_json::to_vec(&CancelAlarm {
-            cancel_pressed_at_ms,
-            sent_at_ms: now_ms,
-        })?;
-        let (status, body) = self
-            .post(&format!("/v1/alarms/{alarm_id}/cancel"), &body, now_ms)
-            .await?;
-        parse_answer(status, &body)
-    }
-}
-
-fn parse_answer<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> anyhow::Result<T> {
-    if (200..300).contains(&status) {
-        return serde_json::from_slice(body).context("the hub's answer is not what a box expects");
-    }
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(e) => bail!("refused by the hub ({}): {}", e.code, e.message),
-        Err(_) => bail!("the hub answered HTTP {status}"),
+    pub async fn cancel(&self, alarm_id: Uuid, cancel_pressed_at_ms: i64, now_ms: i64) -> anyhow::Result<AlarmReceipt> {
+        Ok(self.client.cancel(alarm_id, cancel_pressed_at_ms, now_ms).await?)
     }
 }
 

@@ -1,0 +1,1 @@
+//! AT command client over a serial port (to be written).
