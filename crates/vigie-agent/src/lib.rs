@@ -8,3 +8,4 @@
 
 pub mod uplink;
 pub mod modem;
+pub mod outbox;

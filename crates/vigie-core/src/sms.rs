@@ -146,6 +146,25 @@ pub fn alert(a: &AlertText<'_>) -> SmsText {
     first_that_fits(candidates)
 }
 
+/// The alert the box sends itself, through its own SIM, when the hub does
+/// not answer: no link (only the hub makes them), so it says what to do.
+pub fn direct_alert(shop: &ShopLine<'_>, pressed_at: Timestamp, holder_phone: &str) -> SmsText {
+    let at = pressed_at.paris().hour_minute_fr();
+    first_that_fits([
+        format!(
+            "ALERTE Vigie {at}: {}, {}, {}. Appelez le {holder_phone} ou le 17 si besoin.",
+            shop.name, shop.address, shop.commune
+        ),
+        format!("ALERTE Vigie {at}: {}, {}. Appelez le {holder_phone} ou le 17.", shop.name, shop.commune),
+        format!(
+            "ALERTE Vigie {at}: {}, {}. Appelez le 17.",
+            shorten(shop.name, 30),
+            shorten(shop.commune, 30)
+        ),
+        format!("ALERTE {at} {}. Appelez le 17.", shorten(shop.name, 20)),
+    ])
+}
+
 /// Broadcast of a contact's answer to the other contacts and the holder.
 pub fn answer_broadcast(shop_name: &str, who: &str, answer: Answer, at: Timestamp) -> SmsText {
     let at = at.paris().hour_minute_fr();
@@ -339,6 +358,16 @@ mod tests {
         assert!(matches!(s.encoding, Encoding::Ucs2 { .. }), "{s:?}");
         expect!["ALERTE 14h32 Табак. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm"]
             .assert_eq(&s.text);
+    }
+
+    #[test]
+    fn direct_alert_from_the_box() {
+        let shop = ShopLine { name: "Tabac du Centre", address: "12 rue de la République", commune: "Riom" };
+        let s = direct_alert(&shop, T, "06 99 88 77 66");
+        expect![[r#"ALERTE Vigie 14h32: Tabac du Centre, 12 rue de la République, Riom. Appelez le 06 99 88 77 66 ou le 17 si besoin."#]]
+            .assert_eq(&s.text);
+        let long = ShopLine { name: &"Le Relais de la Forêt ".repeat(6), address: &"3 chemin ".repeat(10), commune: "Saint-Genès" };
+        assert_eq!(direct_alert(&long, T, "06 99 88 77 66").encoding.segments(), 1);
     }
 
     #[test]
