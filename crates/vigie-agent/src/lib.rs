@@ -6,6 +6,11 @@
 //! modem, and tells the hub later so nothing is sent twice. Heartbeats tell
 //! the hub the box is alive.
 
-pub mod uplink;
+pub mod agent;
+pub mod button;
+pub mod config;
+pub mod health;
+pub mod identity;
 pub mod modem;
 pub mod outbox;
+pub mod uplink;

@@ -147,15 +147,16 @@ pub fn alert(a: &AlertText<'_>) -> SmsText {
 }
 
 /// The alert the box sends itself, through its own SIM, when the hub does
-/// not answer: no link (only the hub makes them), so it says what to do.
-pub fn direct_alert(shop: &ShopLine<'_>, pressed_at: Timestamp, holder_phone: &str) -> SmsText {
+/// not answer: no link (only the hub makes them), so it says what to do —
+/// and never asks anyone to call the shop, where an aggressor may be.
+pub fn direct_alert(shop: &ShopLine<'_>, pressed_at: Timestamp) -> SmsText {
     let at = pressed_at.paris().hour_minute_fr();
     first_that_fits([
         format!(
-            "ALERTE Vigie {at}: {}, {}, {}. Appelez le {holder_phone} ou le 17 si besoin.",
+            "ALERTE Vigie {at}: {}, {}, {}. Venez si vous pouvez, ou appelez le 17.",
             shop.name, shop.address, shop.commune
         ),
-        format!("ALERTE Vigie {at}: {}, {}. Appelez le {holder_phone} ou le 17.", shop.name, shop.commune),
+        format!("ALERTE Vigie {at}: {}, {}. Venez si vous pouvez, ou appelez le 17.", shop.name, shop.commune),
         format!(
             "ALERTE Vigie {at}: {}, {}. Appelez le 17.",
             shorten(shop.name, 30),
@@ -277,6 +278,57 @@ pub fn reply_no_open_alarm() -> SmsText {
     first_that_fits(["Vigie: aucune alerte en cours pour vous. Merci.".to_string()])
 }
 
+/// "14h32" today, "le 25/11 à 21h10" another day (Paris time).
+fn when_fr(t: Timestamp, now: Timestamp) -> String {
+    let (c, today) = (t.paris(), now.paris());
+    if (c.year, c.month, c.day) == (today.year, today.month, today.day) {
+        c.hour_minute_fr()
+    } else {
+        format!("le {:02}/{:02} à {}", c.day, c.month, c.hour_minute_fr())
+    }
+}
+
+/// To the holder, during opening hours: their box has gone silent.
+pub fn device_offline(shop_name: &str, last_seen: Timestamp, now: Timestamp) -> SmsText {
+    let since = when_fr(last_seen, now);
+    first_that_fits([
+        format!(
+            "Vigie: votre bouton d'alerte ({shop_name}) ne répond plus depuis {since}. Vérifiez qu'il est branché et allumé. La Région est informée."
+        ),
+        format!(
+            "Vigie: votre bouton d'alerte ({}) ne répond plus depuis {since}. Vérifiez qu'il est branché.",
+            shorten(shop_name, 20)
+        ),
+    ])
+}
+
+/// To the holder who was told their box was silent: it is back.
+pub fn device_back(shop_name: &str, at: Timestamp) -> SmsText {
+    let at = at.paris().hour_minute_fr();
+    first_that_fits([
+        format!("Vigie: votre bouton d'alerte ({shop_name}) est de nouveau en ligne ({at}). Merci."),
+        format!(
+            "Vigie: votre bouton d'alerte ({}) est de nouveau en ligne ({at}).",
+            shorten(shop_name, 20)
+        ),
+    ])
+}
+
+/// The silent end-to-end test: sent to the Region's test number, or to the
+/// holder; never to the contacts.
+pub fn test_press(shop_name: &str, pressed_at: Timestamp) -> SmsText {
+    let at = pressed_at.paris().hour_minute_fr();
+    first_that_fits([
+        format!(
+            "Vigie: test du bouton OK ({at}), {shop_name}. Aucun contact n'a été prévenu."
+        ),
+        format!(
+            "Vigie: test du bouton OK ({at}), {}.",
+            shorten(shop_name, 30)
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,11 +415,11 @@ mod tests {
     #[test]
     fn direct_alert_from_the_box() {
         let shop = ShopLine { name: "Tabac du Centre", address: "12 rue de la République", commune: "Riom" };
-        let s = direct_alert(&shop, T, "06 99 88 77 66");
-        expect![[r#"ALERTE Vigie 14h32: Tabac du Centre, 12 rue de la République, Riom. Appelez le 06 99 88 77 66 ou le 17 si besoin."#]]
+        let s = direct_alert(&shop, T);
+        expect![[r#"ALERTE Vigie 14h32: Tabac du Centre, 12 rue de la République, Riom. Venez si vous pouvez, ou appelez le 17."#]]
             .assert_eq(&s.text);
         let long = ShopLine { name: &"Le Relais de la Forêt ".repeat(6), address: &"3 chemin ".repeat(10), commune: "Saint-Genès" };
-        assert_eq!(direct_alert(&long, T, "06 99 88 77 66").encoding.segments(), 1);
+        assert_eq!(direct_alert(&long, T).encoding.segments(), 1);
     }
 
     #[test]
@@ -391,6 +443,27 @@ mod tests {
             reply_no_open_alarm(),
             consent_withdrawn(),
             consent_confirmed("Tabac du Centre"),
+        ] {
+            assert_eq!(s.encoding.segments(), 1, "{}", s.text);
+        }
+    }
+
+    #[test]
+    fn supervision_texts() {
+        expect!["Vigie: votre bouton d'alerte (Tabac du Centre) ne répond plus depuis 14h32. Vérifiez qu'il est branché et allumé. La Région est informée."]
+            .assert_eq(&device_offline("Tabac du Centre", T, T.plus_ms(3 * 60_000)).text);
+        // Told at the next opening: the day is said.
+        expect!["Vigie: votre bouton d'alerte (Tabac du Centre) ne répond plus depuis le 26/11 à 14h32. Vérifiez qu'il est branché et allumé. La Région est informée."]
+            .assert_eq(&device_offline("Tabac du Centre", T, T.plus_ms(18 * 3_600_000)).text);
+        expect!["Vigie: votre bouton d'alerte (Tabac du Centre) est de nouveau en ligne (14h32). Merci."]
+            .assert_eq(&device_back("Tabac du Centre", T).text);
+        expect!["Vigie: test du bouton OK (14h32), Tabac du Centre. Aucun contact n'a été prévenu."]
+            .assert_eq(&test_press("Tabac du Centre", T).text);
+        let long = "Le Grand Relais de l'Hôtel de Ville et de la Gare Saint-Jean";
+        for s in [
+            device_offline(long, T, T.plus_ms(86_400_000)),
+            device_back(long, T),
+            test_press(long, T),
         ] {
             assert_eq!(s.encoding.segments(), 1, "{}", s.text);
         }

@@ -1,0 +1,660 @@
+//! The box's main loop.
+//!
+//! - **Press**: edges go through the pure press machine; a raise is written
+//!   to the outbox (synced) before anything else, then the uplink is woken
+//!   and a timer armed for the direct SMS.
+//! - **Uplink**: sends the outbox in order with the device's signature,
+//!   retrying with back-off and jitter while the hub is unreachable. An
+//!   alarm the hub has confirmed is "in hand".
+//! - **Direct SMS**: an alarm not in hand when its timer fires — or as soon
+//!   as the hub is known to be unreachable or refuses it — is sent by the
+//!   box itself through its modem to its contacts; each SMS sent is recorded
+//!   in the outbox and reported to the hub later, so the hub continues the
+//!   escalation without sending it again.
+//! - **Heartbeat**: every interval, the box's health; a changed
+//!   `config_version` makes it fetch its settings and contacts again.
+
+use crate::config::AgentConfig;
+use crate::identity;
+use crate::modem::Modem;
+use crate::outbox::{Item, Outbox};
+use crate::uplink::{HubClient, UplinkError};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, watch};
+use uuid::Uuid;
+use vigie_core::press::{Edge, PressEvent, PressMachine, PressSettings};
+use vigie_core::sms::{self, ShopLine};
+use vigie_core::{PhoneNumber, Timestamp};
+use vigie_proto::{
+    DeviceConfig, DeviceSettings, DirectContact, DirectSms, Heartbeat, ModemState, RaiseAlarm,
+    ShopSummary,
+};
+
+/// Default delay before the box sends the alarm itself.
+pub const DIRECT_SMS_DELAY_MS_DEFAULT: i64 = 5_000;
+/// Retry back-off towards the hub: from the minimum, doubling, to the maximum, with jitter.
+const UPLINK_BACKOFF_MS_MIN: u64 = 200;
+const UPLINK_BACKOFF_MS_MAX: u64 = 30_000;
+/// Attempts per direct SMS before the box gives up on that contact.
+const DIRECT_SMS_ATTEMPTS_MAX: u32 = 3;
+/// A modem status read that takes longer is reported as absent.
+const MODEM_STATUS_TIMEOUT_MS: u64 = 3_000;
+
+/// What the agent runs with: the clock is injected so tests can stamp presses.
+pub struct Deps {
+    pub client: Option<Arc<HubClient>>,
+    pub modem: Option<Arc<dyn Modem>>,
+    pub now: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+/// Things tests and benchmarks watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// A press is on disk: `durable_us` after the edge was handled.
+    Durable { alarm_id: Uuid, durable_us: u64 },
+    /// The hub confirmed the alarm.
+    InHand { alarm_id: Uuid },
+    /// The box sent an SMS itself.
+    DirectSent { alarm_id: Uuid, phone: String },
+    /// A heartbeat reached the hub.
+    Heartbeat,
+}
+
+struct Shared {
+    config: AgentConfig,
+    outbox: Mutex<Outbox>,
+    /// Alarms the hub has confirmed.
+    in_hand: Mutex<HashSet<Uuid>>,
+    /// (alarm, phone) pairs sent through the modem, including before a restart.
+    direct: Mutex<HashSet<(Uuid, String)>>,
+    device: Mutex<Option<DeviceConfig>>,
+    wake_uplink: Notify,
+    deps: Deps,
+    events: mpsc::UnboundedSender<AgentEvent>,
+    started: Instant,
+}
+
+impl Shared {
+    fn now(&self) -> Timestamp {
+        (self.deps.now)()
+    }
+
+    fn settings(&self) -> DeviceSettings {
+        let from_hub = self
+            .device
+            .lock()
+            .ok()
+            .and_then(|d| d.as_ref().map(|d| d.settings.clone()));
+        let mut s = from_hub.unwrap_or(DeviceSettings {
+            heartbeat_interval_s: 60,
+            double_press_window_ms: 700,
+            long_press_ms: 3_000,
+            cancel_window_ms: vigie_core::alarm::CANCEL_WINDOW_MS_DEFAULT,
+            direct_sms_delay_ms: DIRECT_SMS_DELAY_MS_DEFAULT,
+        });
+        if let Some(d) = self.config.timing.direct_sms_delay_ms {
+            s.direct_sms_delay_ms = d;
+        }
+        if let Some(h) = self.config.timing.heartbeat_interval_s {
+            s.heartbeat_interval_s = h;
+        }
+        s
+    }
+
+    fn put(&self, item: Item) -> Option<u64> {
+        match self.outbox.lock().map(|mut o| o.put(item)) {
+            Ok(Ok(seq)) => Some(seq),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "outbox write failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn done(&self, seq: u64) {
+        if let Ok(mut o) = self.outbox.lock()
+            && let Err(e) = o.done(seq)
+        {
+            tracing::error!(error = %e, "outbox write failed");
+        }
+    }
+
+    fn is_in_hand(&self, id: Uuid) -> bool {
+        self.in_hand
+            .lock()
+            .map(|s| s.contains(&id))
+            .unwrap_or(false)
+    }
+}
+
+/// Run the box until `shutdown` turns true or the edges stop.
+pub async fn run(
+    config: AgentConfig,
+    deps: Deps,
+    mut edges: mpsc::Receiver<(Edge, Timestamp)>,
+    mut shutdown: watch::Receiver<bool>,
+    events: mpsc::UnboundedSender<AgentEvent>,
+) -> anyhow::Result<()> {
+    let (outbox, recovery) = Outbox::open(&config.state_dir.join("outbox"))?;
+    if recovery.pending > 0 || recovery.corrupt_lines > 0 {
+        tracing::warn!(
+            pending = recovery.pending,
+            corrupt_lines = recovery.corrupt_lines,
+            "outbox recovered after a restart"
+        );
+    }
+    let device = identity::load_config(&config.state_dir).or_else(|| direct_only_config(&config));
+    let shared = Arc::new(Shared {
+        outbox: Mutex::new(outbox),
+        in_hand: Mutex::new(HashSet::new()),
+        direct: Mutex::new(HashSet::new()),
+        device: Mutex::new(device),
+        wake_uplink: Notify::new(),
+        config,
+        deps,
+        events,
+        started: Instant::now(),
+    });
+    // What the journal says was already sent directly, and alarms still to deliver.
+    let pending = shared
+        .outbox
+        .lock()
+        .map(|o| o.pending())
+        .unwrap_or_default();
+    for (_, item) in &pending {
+        if let Item::DirectSent {
+            alarm_id, phone, ..
+        } = item
+            && let Ok(mut d) = shared.direct.lock()
+        {
+            d.insert((*alarm_id, phone.clone()));
+        }
+    }
+    for (_, item) in pending {
+        if let Item::Alarm {
+            alarm_id,
+            pressed_at_ms,
+            test: false,
+            ..
+        } = item
+        {
+            arm_direct(&shared, alarm_id, Timestamp(pressed_at_ms));
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    if shared.deps.client.is_some() {
+        tasks.spawn(uplink_loop(shared.clone(), shutdown.clone()));
+        tasks.spawn(heartbeat_loop(shared.clone(), shutdown.clone()));
+    }
+    let s = shared.settings();
+    let mut press = PressMachine::new(PressSettings {
+        double_press_window_ms: s.double_press_window_ms,
+        long_press_ms: s.long_press_ms,
+        cancel_window_ms: s.cancel_window_ms,
+        ..PressSettings::default()
+    });
+    let mut current: Option<Uuid> = None;
+    loop {
+        let poll_in = press
+            .next_poll_at()
+            .map(|t| Duration::from_millis(t.ms_since(shared.now()).max(0) as u64));
+        let event = tokio::select! {
+            e = edges.recv() => match e {
+                Some((edge, at)) => press.edge(edge, at),
+                None => break,
+            },
+            _ = tokio::time::sleep(poll_in.unwrap_or(Duration::from_secs(3_600))), if poll_in.is_some() => press.poll(shared.now()),
+            _ = shutdown.changed() => break,
+        };
+        let Some(event) = event else { continue };
+        let handled = Instant::now();
+        match event {
+            PressEvent::RaiseAlarm { at } => {
+                let id = Uuid::now_v7();
+                current = Some(id);
+                if shared
+                    .put(Item::Alarm {
+                        alarm_id: id,
+                        pressed_at_ms: at.as_ms(),
+                        recording: false,
+                        test: false,
+                    })
+                    .is_some()
+                {
+                    let durable_us = handled.elapsed().as_micros() as u64;
+                    tracing::info!(alarm = %id, durable_us, "press recorded");
+                    let _ = shared.events.send(AgentEvent::Durable {
+                        alarm_id: id,
+                        durable_us,
+                    });
+                }
+                shared.wake_uplink.notify_one();
+                if shared.deps.client.is_none() {
+                    spawn_direct(&shared, id, at);
+                } else {
+                    arm_direct(&shared, id, at);
+                }
+            }
+            PressEvent::AddRecording { at } => {
+                if let Some(id) = current {
+                    shared.put(Item::Recording {
+                        alarm_id: id,
+                        requested_at_ms: at.as_ms(),
+                    });
+                    shared.wake_uplink.notify_one();
+                }
+            }
+            PressEvent::Cancel { at } => {
+                if let Some(id) = current.take() {
+                    shared.put(Item::Cancel {
+                        alarm_id: id,
+                        cancel_pressed_at_ms: at.as_ms(),
+                    });
+                    shared.wake_uplink.notify_one();
+                    cancel_direct(&shared, id, at);
+                }
+            }
+        }
+    }
+    drop(tasks);
+    Ok(())
+}
+
+fn direct_only_config(config: &AgentConfig) -> Option<DeviceConfig> {
+    let d = config.direct_only.as_ref()?;
+    Some(DeviceConfig {
+        config_version: "local".into(),
+        shop: ShopSummary {
+            name: d.shop_name.clone(),
+            address: d.address.clone(),
+            commune: d.commune.clone(),
+        },
+        settings: DeviceSettings {
+            heartbeat_interval_s: 60,
+            double_press_window_ms: 700,
+            long_press_ms: 3_000,
+            cancel_window_ms: vigie_core::alarm::CANCEL_WINDOW_MS_DEFAULT,
+            direct_sms_delay_ms: 0,
+        },
+        direct_contacts: d
+            .contacts
+            .iter()
+            .filter_map(|p| PhoneNumber::parse(p).ok())
+            .map(|p| DirectContact {
+                name: String::new(),
+                phone: p.as_e164().to_string(),
+                tier: 1,
+            })
+            .collect(),
+    })
+}
+
+/// Arm the timer after which an alarm not in hand goes out through the modem.
+fn arm_direct(shared: &Arc<Shared>, id: Uuid, pressed_at: Timestamp) {
+    let delay = shared.settings().direct_sms_delay_ms;
+    let remaining = (delay - shared.now().ms_since(pressed_at)).max(0) as u64;
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(remaining)).await;
+        if !shared.is_in_hand(id) {
+            direct_send(&shared, id, pressed_at).await;
+        }
+    });
+}
+
+fn spawn_direct(shared: &Arc<Shared>, id: Uuid, pressed_at: Timestamp) {
+    let shared = shared.clone();
+    tokio::spawn(async move { direct_send(&shared, id, pressed_at).await });
+}
+
+/// Send the alarm to every contact through the modem (once per contact).
+async fn direct_send(shared: &Arc<Shared>, id: Uuid, pressed_at: Timestamp) {
+    let Some(modem) = shared.deps.modem.clone() else {
+        tracing::error!(alarm = %id, "the hub has not confirmed the alarm and this box has no modem: nobody can be alerted directly");
+        return;
+    };
+    let Some(device) = shared.device.lock().ok().and_then(|d| d.clone()) else {
+        tracing::error!(alarm = %id, "no contacts known to this box: it was never configured by the hub");
+        return;
+    };
+    let text = sms::direct_alert(
+        &ShopLine {
+            name: &device.shop.name,
+            address: &device.shop.address,
+            commune: &device.shop.commune,
+        },
+        pressed_at,
+    );
+    let mut contacts = device.direct_contacts.clone();
+    contacts.sort_by_key(|c| c.tier);
+    for contact in contacts {
+        let already = shared
+            .direct
+            .lock()
+            .map(|d| d.contains(&(id, contact.phone.clone())))
+            .unwrap_or(false);
+        // Sent before (perhaps before a restart), or the hub has it now: skip.
+        if already || shared.is_in_hand(id) {
+            continue;
+        }
+        let Ok(phone) = PhoneNumber::parse(&contact.phone) else {
+            continue;
+        };
+        for attempt in 1..=DIRECT_SMS_ATTEMPTS_MAX {
+            match modem.send_sms(&phone, &text.text).await {
+                Ok(()) => {
+                    if let Ok(mut d) = shared.direct.lock() {
+                        d.insert((id, contact.phone.clone()));
+                    }
+                    shared.put(Item::DirectSent {
+                        alarm_id: id,
+                        phone: contact.phone.clone(),
+                        sent_at_ms: shared.now().as_ms(),
+                    });
+                    tracing::info!(alarm = %id, to = %phone, "alarm SMS sent through the modem");
+                    let _ = shared.events.send(AgentEvent::DirectSent {
+                        alarm_id: id,
+                        phone: contact.phone.clone(),
+                    });
+                    shared.wake_uplink.notify_one();
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(alarm = %id, to = %phone, attempt, error = %e, "direct SMS failed")
+                }
+            }
+        }
+    }
+    // Without a hub, the alarm is done once the modem has sent it.
+    if shared.deps.client.is_none() {
+        finish_direct_only(shared, id);
+    }
+}
+
+fn finish_direct_only(shared: &Arc<Shared>, id: Uuid) {
+    let seqs: Vec<u64> = shared
+        .outbox
+        .lock()
+        .map(|o| o.pending())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, i)| i.alarm_id() == id)
+        .map(|(s, _)| s)
+        .collect();
+    for s in seqs {
+        shared.done(s);
+    }
+}
+
+/// A cancel: those the box alerted itself are told it was a false alarm.
+fn cancel_direct(shared: &Arc<Shared>, id: Uuid, at: Timestamp) {
+    let phones: Vec<String> = shared
+        .direct
+        .lock()
+        .map(|d| {
+            d.iter()
+                .filter(|(a, _)| *a == id)
+                .map(|(_, p)| p.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (Some(modem), false) = (shared.deps.modem.clone(), phones.is_empty()) else {
+        return;
+    };
+    let name = shared
+        .device
+        .lock()
+        .ok()
+        .and_then(|d| d.as_ref().map(|d| d.shop.name.clone()))
+        .unwrap_or_default();
+    let text = sms::cancelled(&name, at);
+    tokio::spawn(async move {
+        for p in phones {
+            if let Ok(phone) = PhoneNumber::parse(&p)
+                && let Err(e) = modem.send_sms(&phone, &text.text).await
+            {
+                tracing::warn!(to = %phone, error = %e, "cancel SMS through the modem failed");
+            }
+        }
+    });
+}
+
+/// Deliver the outbox to the hub, in order, until shutdown.
+async fn uplink_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let Some(client) = shared.deps.client.clone() else {
+        return;
+    };
+    let mut backoff_ms = UPLINK_BACKOFF_MS_MIN;
+    loop {
+        let items = shared
+            .outbox
+            .lock()
+            .map(|o| o.pending())
+            .unwrap_or_default();
+        let mut unreachable = false;
+        for (seq, item) in &items {
+            match deliver(&shared, &client, *seq, item, &items).await {
+                Ok(()) => {}
+                Err(UplinkError::Unreachable(e)) => {
+                    tracing::warn!(error = %e, backoff_ms, "hub unreachable; will retry");
+                    // The hub is known to be out of reach: alarms not in hand go out now.
+                    for (_, i) in &items {
+                        if let Item::Alarm {
+                            alarm_id,
+                            pressed_at_ms,
+                            test: false,
+                            ..
+                        } = i
+                            && !shared.is_in_hand(*alarm_id)
+                            && !shared
+                                .direct
+                                .lock()
+                                .map(|d| d.iter().any(|(a, _)| a == alarm_id))
+                                .unwrap_or(true)
+                        {
+                            spawn_direct(&shared, *alarm_id, Timestamp(*pressed_at_ms));
+                        }
+                    }
+                    unreachable = true;
+                    break;
+                }
+                Err(refused) => {
+                    tracing::error!(error = %refused, ?item, "the hub refused this item; dropping it");
+                    if let Item::Alarm {
+                        alarm_id,
+                        pressed_at_ms,
+                        test: false,
+                        ..
+                    } = item
+                    {
+                        // The hub will not handle it: the box alerts the contacts itself.
+                        spawn_direct(&shared, *alarm_id, Timestamp(*pressed_at_ms));
+                    }
+                    shared.done(*seq);
+                }
+            }
+        }
+        let wait = if unreachable {
+            let jitter = rand::random::<u64>() % (backoff_ms / 2 + 1);
+            let w = backoff_ms + jitter;
+            backoff_ms = (backoff_ms * 2).min(UPLINK_BACKOFF_MS_MAX);
+            Duration::from_millis(w)
+        } else {
+            backoff_ms = UPLINK_BACKOFF_MS_MIN;
+            Duration::from_secs(60)
+        };
+        let more = shared.outbox.lock().map(|o| o.depth()).unwrap_or(0) > 0;
+        let wait = if !unreachable && more {
+            Duration::ZERO
+        } else {
+            wait
+        };
+        tokio::select! {
+            _ = shared.wake_uplink.notified(), if !unreachable => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn deliver(
+    shared: &Arc<Shared>,
+    client: &HubClient,
+    seq: u64,
+    item: &Item,
+    all: &[(u64, Item)],
+) -> Result<(), UplinkError> {
+    let now = shared.now().as_ms();
+    match item {
+        Item::Alarm {
+            alarm_id,
+            pressed_at_ms,
+            recording,
+            test,
+        } => {
+            let direct: Vec<(u64, DirectSms)> = all
+                .iter()
+                .filter_map(|(s, i)| match i {
+                    Item::DirectSent {
+                        alarm_id: a,
+                        phone,
+                        sent_at_ms,
+                    } if a == alarm_id => Some((
+                        *s,
+                        DirectSms {
+                            phone: phone.clone(),
+                            sent_at_ms: *sent_at_ms,
+                        },
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let req = RaiseAlarm {
+                alarm_id: *alarm_id,
+                pressed_at_ms: *pressed_at_ms,
+                sent_at_ms: now,
+                recording: *recording,
+                direct_sms: direct.iter().map(|(_, d)| d.clone()).collect(),
+                test: *test,
+            };
+            let receipt = client.raise(&req, now).await?;
+            if let Ok(mut h) = shared.in_hand.lock() {
+                h.insert(*alarm_id);
+            }
+            tracing::info!(alarm = %alarm_id, duplicate = receipt.duplicate, late_by_ms = ?receipt.late_by_ms, "alarm in hand at the hub");
+            let _ = shared.events.send(AgentEvent::InHand {
+                alarm_id: *alarm_id,
+            });
+            shared.done(seq);
+            for (s, _) in direct {
+                shared.done(s);
+            }
+        }
+        Item::Cancel {
+            alarm_id,
+            cancel_pressed_at_ms,
+        } => {
+            client.cancel(*alarm_id, *cancel_pressed_at_ms, now).await?;
+            shared.done(seq);
+        }
+        Item::Recording {
+            alarm_id,
+            requested_at_ms,
+        } => {
+            client
+                .request_recording(*alarm_id, *requested_at_ms, now)
+                .await?;
+            shared.done(seq);
+        }
+        Item::DirectSent {
+            alarm_id,
+            phone,
+            sent_at_ms,
+        } => {
+            // Reported with its alarm if the alarm is still to be raised.
+            if shared.is_in_hand(*alarm_id) {
+                client
+                    .report_direct(
+                        *alarm_id,
+                        vec![DirectSms {
+                            phone: phone.clone(),
+                            sent_at_ms: *sent_at_ms,
+                        }],
+                        now,
+                    )
+                    .await?;
+                shared.done(seq);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Tell the hub the box is alive, and refresh settings when they changed.
+async fn heartbeat_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let Some(client) = shared.deps.client.clone() else {
+        return;
+    };
+    loop {
+        let (state, signal_csq) = match &shared.deps.modem {
+            Some(m) => match tokio::time::timeout(
+                Duration::from_millis(MODEM_STATUS_TIMEOUT_MS),
+                m.status(),
+            )
+            .await
+            {
+                Ok(Ok(s)) => (s.state, s.signal_csq),
+                _ => (ModemState::Absent, None),
+            },
+            None => (ModemState::Absent, None),
+        };
+        let (battery_pct, on_mains) =
+            crate::health::power(std::path::Path::new("/sys/class/power_supply"));
+        let hb = Heartbeat {
+            sent_at_ms: shared.now().as_ms(),
+            battery_pct,
+            on_mains,
+            signal_csq,
+            modem: state,
+            free_storage_mb: crate::health::free_storage_mb(&shared.config.state_dir),
+            version: env!("CARGO_PKG_VERSION").into(),
+            outbox_depth: shared.outbox.lock().map(|o| o.depth() as u32).unwrap_or(0),
+            uptime_s: shared.started.elapsed().as_secs(),
+        };
+        match client.heartbeat(&hb, hb.sent_at_ms).await {
+            Ok(ack) => {
+                let _ = shared.events.send(AgentEvent::Heartbeat);
+                let known = shared
+                    .device
+                    .lock()
+                    .ok()
+                    .and_then(|d| d.as_ref().map(|d| d.config_version.clone()));
+                if known.as_deref() != Some(ack.config_version.as_str()) {
+                    match client.config(shared.now().as_ms()).await {
+                        Ok(config) => {
+                            if let Err(e) = identity::save_config(&shared.config.state_dir, &config)
+                            {
+                                tracing::warn!(error = %e, "cannot cache the settings");
+                            }
+                            tracing::info!(version = %config.config_version, contacts = config.direct_contacts.len(), "settings and contacts updated");
+                            if let Ok(mut d) = shared.device.lock() {
+                                *d = Some(config);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot fetch settings"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "heartbeat not delivered"),
+        }
+        let interval =
+            Duration::from_secs(u64::from(shared.settings().heartbeat_interval_s.max(1)));
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The box against a real hub: a press reaches the contacts, the outbox
+//! survives a crash with the hub down, and the press arrives flagged late.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use vigie_agent::agent::{AgentEvent, Deps};
+use vigie_agent::config::AgentConfig;
+use vigie_agent::uplink::HubClient;
+use vigie_core::Timestamp;
+use vigie_core::press::Edge;
+use vigie_hub::app::RunningHub;
+use vigie_hub::clock::{Clock, ManualClock};
+use vigie_hub::config::Config;
+use vigie_hub::store::{NewContact, NewShop, Relation};
+
+/// 2026-11-26 14h32 in Paris.
+const T0: Timestamp = Timestamp(1_795_699_920_000);
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn temp_dir(prefix: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+async fn hub_on(
+    listener: tokio::net::TcpListener,
+    db: &std::path::Path,
+    clock: Arc<ManualClock>,
+) -> RunningHub {
+    let addr = listener.local_addr().expect("addr");
+    let toml = format!(
+        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n",
+        db.display()
+    );
+    vigie_hub::app::start(&Config::parse(&toml, []).expect("config"), clock, listener)
+        .await
+        .expect("hub")
+}
+
+/// A shop with one consented police contact, and an enrolment code.
+async fn seed(hub: &RunningHub, clock: &ManualClock) -> String {
+    let store = &hub.store;
+    let shop = NewShop {
+        reference: "BOX-1".into(),
+        name: "Tabac du Centre".into(),
+        address: "12 rue de la République".into(),
+        insee: "63300".into(),
+        commune: "Riom".into(),
+        postcode: "63200".into(),
+        departement: "63".into(),
+        lat: 45.89,
+        lon: 3.11,
+        rural: false,
+        holder_name: "Jeanne Martin".into(),
+        holder_phone: vigie_core::PhoneNumber::parse("06 99 88 77 66").expect("phone"),
+        opening_hours: String::new(),
+    };
+    let id = store.add_shop(shop, clock.now()).await.expect("shop");
+    let phone = vigie_core::PhoneNumber::parse("04 73 00 00 17").expect("phone");
+    store
+        .add_contact(
+            NewContact {
+                shop_id: Some(id),
+                name: "Gendarmerie".into(),
+                phone,
+                relation: Relation::Police,
+                tier: 1,
+            },
+            clock.now(),
+        )
+        .await
+        .expect("contact");
+    store
+        .new_enrolment_code(id, clock.now())
+        .await
+        .expect("code")
+}
+
+struct Box {
+    edges: mpsc::Sender<(Edge, Timestamp)>,
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn start_box(
+    state_dir: &std::path::Path,
+    client: Option<Arc<HubClient>>,
+    clock: Arc<ManualClock>,
+) -> Box {
+    let config = AgentConfig::parse(&format!(
+        "state_dir = \"{}\"\n[timing]\ndirect_sms_delay_ms = 600000\nheartbeat_interval_s = 3600\n",
+        state_dir.display()
+    ))
+    .expect("agent config");
+    let (edges, rx) = mpsc::channel(16);
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let now = Arc::new(move || clock.now());
+    let deps = Deps {
+        client,
+        modem: None,
+        now,
+    };
+    let task = tokio::spawn(vigie_agent::agent::run(
+        config,
+        deps,
+        rx,
+        shutdown_rx,
+        events_tx,
+    ));
+    Box {
+        edges,
+        events,
+        shutdown,
+        task,
+    }
+}
+
+impl Box {
+    async fn press(&self, at: Timestamp) {
+        for e in vigie_agent::button::edges_for("p", at) {
+            self.edges.send(e).await.expect("agent running");
+        }
+    }
+    async fn next(&mut self, what: &str, want: impl Fn(&AgentEvent) -> bool) -> AgentEvent {
+        loop {
+            let e = tokio::time::timeout(DEADLINE, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+            let e = e.expect("agent still running");
+            if want(&e) {
+                return e;
+            }
+        }
+    }
+    /// Stop it as a crash would: nothing flushed beyond what is already on disk.
+    async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        drop(self.shutdown);
+    }
+}
+
+async fn sms_to(hub: &RunningHub, phone: &str, needle: &str) {
+    let gw = hub.log_gateway("phones").expect("log gateway");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !gw
+        .sent()
+        .iter()
+        .any(|s| s.to == phone && s.text.contains(needle))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no SMS to {phone} containing {needle:?}: {:?}",
+            gw.sent()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_press_on_the_box_reaches_the_contacts() {
+    let dir = temp_dir("vigie-box");
+    let clock = ManualClock::new(T0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
+    let code = seed(&hub, &clock).await;
+    let (client, enrolled) = HubClient::enroll(&hub.url(), &code, "test")
+        .await
+        .expect("enrol");
+    assert_eq!(enrolled.direct_contacts.len(), 1);
+    let mut b = start_box(&dir.join("box"), Some(Arc::new(client)), clock.clone());
+    b.press(clock.now()).await;
+    let durable = b
+        .next("the press on disk", |e| {
+            matches!(e, AgentEvent::Durable { .. })
+        })
+        .await;
+    let AgentEvent::Durable { alarm_id, .. } = durable else {
+        unreachable!()
+    };
+    b.next("the hub's confirmation", |e| {
+        *e == AgentEvent::InHand { alarm_id }
+    })
+    .await;
+    sms_to(&hub, "+33473000017", "ALERTE").await;
+    let detail = hub.store.alarm(alarm_id).await.expect("alarm at the hub");
+    assert_eq!(detail.alarm.age_ms, None, "a fresh press is not late");
+    b.kill().await;
+    hub.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_press_made_while_the_hub_is_down_survives_a_crash_and_arrives_late() {
+    let dir = temp_dir("vigie-box");
+    let clock = ManualClock::new(T0);
+    // Enrol against a hub, then stop it, keeping its port and database.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
+    let code = seed(&hub, &clock).await;
+    let (client, _) = HubClient::enroll(&hub.url(), &code, "test")
+        .await
+        .expect("enrol");
+    let identity = vigie_agent::identity::Identity {
+        hub: client.hub().to_string(),
+        device_id: client.device_id().to_string(),
+        key: vigie_proto::signature::DeviceKey::from_bytes(&client.key().to_bytes()).expect("key"),
+    };
+    hub.shutdown().await;
+
+    let state = dir.join("box");
+    let mut b = start_box(&state, Some(Arc::new(client)), clock.clone());
+    let pressed_at = clock.now();
+    b.press(pressed_at).await;
+    b.next("the press on disk", |e| {
+        matches!(e, AgentEvent::Durable { .. })
+    })
+    .await;
+    b.kill().await;
+
+    // Three minutes later the hub is back and the box restarts.
+    clock.advance_ms(185_000);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("same port");
+    let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
+    let client = HubClient::new(&identity.hub, &identity.device_id, identity.key);
+    let mut b = start_box(&state, Some(Arc::new(client)), clock.clone());
+    let AgentEvent::InHand { alarm_id } = b
+        .next("the hub's confirmation after restart", |e| {
+            matches!(e, AgentEvent::InHand { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let detail = hub.store.alarm(alarm_id).await.expect("alarm at the hub");
+    assert_eq!(detail.alarm.age_ms, Some(185_000), "flagged with its age");
+    sms_to(&hub, "+33473000017", "déclenchée il y a 3 min").await;
+    b.kill().await;
+    hub.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
