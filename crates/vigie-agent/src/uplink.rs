@@ -10,8 +10,8 @@ use std::time::Duration;
 use uuid::Uuid;
 use vigie_proto::signature::{DeviceKey, new_nonce};
 use vigie_proto::{
-    AlarmReceipt, CancelAlarm, DeviceConfig, DirectReport, DirectSms, EnrollRequest, EnrollResponse, ErrorBody, Heartbeat,
-    HeartbeatAck, RaiseAlarm, RequestRecording,
+    AlarmReceipt, CancelAlarm, DeviceConfig, DirectReport, DirectSms, EnrollRequest,
+    EnrollResponse, ErrorBody, Heartbeat, HeartbeatAck, RaiseAlarm, RequestRecording,
 };
 
 /// A request that takes longer than this is treated as unanswered.
@@ -23,7 +23,11 @@ const RESPONSE_BYTES_MAX: usize = 256 * 1024;
 pub enum UplinkError {
     /// The hub answered and refused: retrying the same request will not help.
     #[error("refused by the hub ({code}): {message}")]
-    Refused { status: u16, code: String, message: String },
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// No usable answer: try again later.
     #[error("hub unreachable: {0}")]
     Unreachable(String),
@@ -53,7 +57,12 @@ fn http_client() -> reqwest::Client {
 
 impl HubClient {
     pub fn new(hub: &str, device_id: &str, key: DeviceKey) -> Self {
-        Self { hub: hub.trim_end_matches('/').to_string(), device_id: device_id.to_string(), key, http: http_client() }
+        Self {
+            hub: hub.trim_end_matches('/').to_string(),
+            device_id: device_id.to_string(),
+            key,
+            http: http_client(),
+        }
     }
 
     pub fn hub(&self) -> &str {
@@ -67,10 +76,18 @@ impl HubClient {
     }
 
     /// Enrol with a one-time code: a new key is made and registered.
-    pub async fn enroll(hub: &str, code: &str, version: &str) -> Result<(Self, EnrollResponse), UplinkError> {
+    pub async fn enroll(
+        hub: &str,
+        code: &str,
+        version: &str,
+    ) -> Result<(Self, EnrollResponse), UplinkError> {
         let hub = hub.trim_end_matches('/').to_string();
         let key = DeviceKey::generate();
-        let req = EnrollRequest { code: code.to_string(), public_key: key.public_key_b64(), version: version.to_string() };
+        let req = EnrollRequest {
+            code: code.to_string(),
+            public_key: key.public_key_b64(),
+            version: version.to_string(),
+        };
         let http = http_client();
         let resp = http
             .post(format!("{hub}/v1/enroll"))
@@ -79,12 +96,30 @@ impl HubClient {
             .await
             .map_err(|e| UplinkError::Unreachable(format!("cannot reach the hub at {hub}: {e}")))?;
         let enrolled: EnrollResponse = read_answer(resp).await?;
-        let client = Self { hub, device_id: enrolled.device_id.clone(), key, http };
+        let client = Self {
+            hub,
+            device_id: enrolled.device_id.clone(),
+            key,
+            http,
+        };
         Ok((client, enrolled))
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Vec<u8>, now_ms: i64) -> Result<reqwest::Response, UplinkError> {
-        let h = self.key.sign(&self.device_id, method.as_str(), path, &body, now_ms / 1_000, &new_nonce());
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<reqwest::Response, UplinkError> {
+        let h = self.key.sign(
+            &self.device_id,
+            method.as_str(),
+            path,
+            &body,
+            now_ms / 1_000,
+            &new_nonce(),
+        );
         self.http
             .request(method, format!("{}{path}", self.hub))
             .header("content-type", "application/json")
@@ -98,14 +133,26 @@ impl HubClient {
     }
 
     /// A signed POST of `body`, answer parsed as `T`.
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl serde::Serialize, now_ms: i64) -> Result<T, UplinkError> {
-        let body = serde_json::to_vec(body).map_err(|e| UplinkError::Unreachable(format!("cannot encode the request: {e}")))?;
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        now_ms: i64,
+    ) -> Result<T, UplinkError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| UplinkError::Unreachable(format!("cannot encode the request: {e}")))?;
         read_answer(self.send(reqwest::Method::POST, path, body, now_ms).await?).await
     }
 
     /// A signed POST whose answer has no body (204).
-    pub async fn post_empty(&self, path: &str, body: &impl serde::Serialize, now_ms: i64) -> Result<(), UplinkError> {
-        let body = serde_json::to_vec(body).map_err(|e| UplinkError::Unreachable(format!("cannot encode the request: {e}")))?;
+    pub async fn post_empty(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+        now_ms: i64,
+    ) -> Result<(), UplinkError> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| UplinkError::Unreachable(format!("cannot encode the request: {e}")))?;
         let resp = self.send(reqwest::Method::POST, path, body, now_ms).await?;
         check_status(resp).await.map(|_| ())
     }
@@ -114,48 +161,110 @@ impl HubClient {
         self.post("/v1/alarms", req, now_ms).await
     }
 
-    pub async fn cancel(&self, alarm_id: Uuid, cancel_pressed_at_ms: i64, now_ms: i64) -> Result<AlarmReceipt, UplinkError> {
-        self.post(&format!("/v1/alarms/{alarm_id}/cancel"), &CancelAlarm { cancel_pressed_at_ms, sent_at_ms: now_ms }, now_ms).await
+    pub async fn cancel(
+        &self,
+        alarm_id: Uuid,
+        cancel_pressed_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<AlarmReceipt, UplinkError> {
+        self.post(
+            &format!("/v1/alarms/{alarm_id}/cancel"),
+            &CancelAlarm {
+                cancel_pressed_at_ms,
+                sent_at_ms: now_ms,
+            },
+            now_ms,
+        )
+        .await
     }
 
-    pub async fn request_recording(&self, alarm_id: Uuid, requested_at_ms: i64, now_ms: i64) -> Result<(), UplinkError> {
-        self.post_empty(&format!("/v1/alarms/{alarm_id}/recording"), &RequestRecording { requested_at_ms }, now_ms).await
+    pub async fn request_recording(
+        &self,
+        alarm_id: Uuid,
+        requested_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), UplinkError> {
+        self.post_empty(
+            &format!("/v1/alarms/{alarm_id}/recording"),
+            &RequestRecording { requested_at_ms },
+            now_ms,
+        )
+        .await
     }
 
-    pub async fn report_direct(&self, alarm_id: Uuid, direct_sms: Vec<DirectSms>, now_ms: i64) -> Result<(), UplinkError> {
-        self.post_empty(&format!("/v1/alarms/{alarm_id}/direct"), &DirectReport { direct_sms }, now_ms).await
+    pub async fn report_direct(
+        &self,
+        alarm_id: Uuid,
+        direct_sms: Vec<DirectSms>,
+        now_ms: i64,
+    ) -> Result<(), UplinkError> {
+        self.post_empty(
+            &format!("/v1/alarms/{alarm_id}/direct"),
+            &DirectReport { direct_sms },
+            now_ms,
+        )
+        .await
     }
 
-    pub async fn heartbeat(&self, hb: &Heartbeat, now_ms: i64) -> Result<HeartbeatAck, UplinkError> {
+    pub async fn heartbeat(
+        &self,
+        hb: &Heartbeat,
+        now_ms: i64,
+    ) -> Result<HeartbeatAck, UplinkError> {
         self.post("/v1/heartbeat", hb, now_ms).await
     }
 
     /// The box's settings and direct contacts (a signed GET with an empty body).
     pub async fn config(&self, now_ms: i64) -> Result<DeviceConfig, UplinkError> {
-        read_answer(self.send(reqwest::Method::GET, "/v1/device/config", Vec::new(), now_ms).await?).await
+        read_answer(
+            self.send(
+                reqwest::Method::GET,
+                "/v1/device/config",
+                Vec::new(),
+                now_ms,
+            )
+            .await?,
+        )
+        .await
     }
 }
 
 async fn check_status(resp: reqwest::Response) -> Result<Vec<u8>, UplinkError> {
     let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| UplinkError::Unreachable(format!("answer cut short: {e}")))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| UplinkError::Unreachable(format!("answer cut short: {e}")))?;
     if bytes.len() > RESPONSE_BYTES_MAX {
-        return Err(UplinkError::Unreachable(format!("answer of {} bytes is not from a hub", bytes.len())));
+        return Err(UplinkError::Unreachable(format!(
+            "answer of {} bytes is not from a hub",
+            bytes.len()
+        )));
     }
     if status.is_success() {
         return Ok(bytes.to_vec());
     }
     if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-        return Err(UplinkError::Unreachable(format!("hub answered HTTP {status}")));
+        return Err(UplinkError::Unreachable(format!(
+            "hub answered HTTP {status}"
+        )));
     }
     match serde_json::from_slice::<ErrorBody>(&bytes) {
-        Ok(e) => Err(UplinkError::Refused { status: status.as_u16(), code: e.code, message: e.message }),
+        Ok(e) => Err(UplinkError::Refused {
+            status: status.as_u16(),
+            code: e.code,
+            message: e.message,
+        }),
         // A 4xx that is not ours (a proxy, a captive portal): not a real refusal.
-        Err(_) => Err(UplinkError::Unreachable(format!("HTTP {status} without a hub's error body"))),
+        Err(_) => Err(UplinkError::Unreachable(format!(
+            "HTTP {status} without a hub's error body"
+        ))),
     }
 }
 
 async fn read_answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, UplinkError> {
     let bytes = check_status(resp).await?;
-    serde_json::from_slice(&bytes).map_err(|e| UplinkError::Unreachable(format!("the hub's answer is not what a box expects: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        UplinkError::Unreachable(format!("the hub's answer is not what a box expects: {e}"))
+    })
 }
