@@ -7,10 +7,12 @@
 pub mod alarm;
 pub mod escalation;
 pub mod gsm;
+pub mod pdu;
 pub mod phone;
 pub mod press;
 pub mod reply;
 pub mod sms;
+pub mod supervision;
 pub mod time;
 
 pub use alarm::{AlarmState, Answer, Outcome};

@@ -156,7 +156,10 @@ pub fn direct_alert(shop: &ShopLine<'_>, pressed_at: Timestamp) -> SmsText {
             "ALERTE Vigie {at}: {}, {}, {}. Venez si vous pouvez, ou appelez le 17.",
             shop.name, shop.address, shop.commune
         ),
-        format!("ALERTE Vigie {at}: {}, {}. Venez si vous pouvez, ou appelez le 17.", shop.name, shop.commune),
+        format!(
+            "ALERTE Vigie {at}: {}, {}. Venez si vous pouvez, ou appelez le 17.",
+            shop.name, shop.commune
+        ),
         format!(
             "ALERTE Vigie {at}: {}, {}. Appelez le 17.",
             shorten(shop.name, 30),
@@ -306,7 +309,9 @@ pub fn device_offline(shop_name: &str, last_seen: Timestamp, now: Timestamp) -> 
 pub fn device_back(shop_name: &str, at: Timestamp) -> SmsText {
     let at = at.paris().hour_minute_fr();
     first_that_fits([
-        format!("Vigie: votre bouton d'alerte ({shop_name}) est de nouveau en ligne ({at}). Merci."),
+        format!(
+            "Vigie: votre bouton d'alerte ({shop_name}) est de nouveau en ligne ({at}). Merci."
+        ),
         format!(
             "Vigie: votre bouton d'alerte ({}) est de nouveau en ligne ({at}).",
             shorten(shop_name, 20)
@@ -319,9 +324,7 @@ pub fn device_back(shop_name: &str, at: Timestamp) -> SmsText {
 pub fn test_press(shop_name: &str, pressed_at: Timestamp) -> SmsText {
     let at = pressed_at.paris().hour_minute_fr();
     first_that_fits([
-        format!(
-            "Vigie: test du bouton OK ({at}), {shop_name}. Aucun contact n'a été prévenu."
-        ),
+        format!("Vigie: test du bouton OK ({at}), {shop_name}. Aucun contact n'a été prévenu."),
         format!(
             "Vigie: test du bouton OK ({at}), {}.",
             shorten(shop_name, 30)
@@ -414,11 +417,19 @@ mod tests {
 
     #[test]
     fn direct_alert_from_the_box() {
-        let shop = ShopLine { name: "Tabac du Centre", address: "12 rue de la République", commune: "Riom" };
+        let shop = ShopLine {
+            name: "Tabac du Centre",
+            address: "12 rue de la République",
+            commune: "Riom",
+        };
         let s = direct_alert(&shop, T);
         expect![[r#"ALERTE Vigie 14h32: Tabac du Centre, 12 rue de la République, Riom. Venez si vous pouvez, ou appelez le 17."#]]
             .assert_eq(&s.text);
-        let long = ShopLine { name: &"Le Relais de la Forêt ".repeat(6), address: &"3 chemin ".repeat(10), commune: "Saint-Genès" };
+        let long = ShopLine {
+            name: &"Le Relais de la Forêt ".repeat(6),
+            address: &"3 chemin ".repeat(10),
+            commune: "Saint-Genès",
+        };
         assert_eq!(direct_alert(&long, T).encoding.segments(), 1);
     }
 
@@ -455,10 +466,14 @@ mod tests {
         // Told at the next opening: the day is said.
         expect!["Vigie: votre bouton d'alerte (Tabac du Centre) ne répond plus depuis le 26/11 à 14h32. Vérifiez qu'il est branché et allumé. La Région est informée."]
             .assert_eq(&device_offline("Tabac du Centre", T, T.plus_ms(18 * 3_600_000)).text);
-        expect!["Vigie: votre bouton d'alerte (Tabac du Centre) est de nouveau en ligne (14h32). Merci."]
-            .assert_eq(&device_back("Tabac du Centre", T).text);
-        expect!["Vigie: test du bouton OK (14h32), Tabac du Centre. Aucun contact n'a été prévenu."]
-            .assert_eq(&test_press("Tabac du Centre", T).text);
+        expect![
+            "Vigie: votre bouton d'alerte (Tabac du Centre) est de nouveau en ligne (14h32). Merci."
+        ]
+        .assert_eq(&device_back("Tabac du Centre", T).text);
+        expect![
+            "Vigie: test du bouton OK (14h32), Tabac du Centre. Aucun contact n'a été prévenu."
+        ]
+        .assert_eq(&test_press("Tabac du Centre", T).text);
         let long = "Le Grand Relais de l'Hôtel de Ville et de la Gare Saint-Jean";
         for s in [
             device_offline(long, T, T.plus_ms(86_400_000)),

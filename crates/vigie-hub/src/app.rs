@@ -60,6 +60,10 @@ pub fn rules_from(config: &Config, replies_accepted: bool) -> Rules {
         replies_accepted,
         enrolment_code_ttl_ms: i64::from(config.devices.enrolment_code_days) * 86_400_000,
         attempts_max: config.escalation.attempts_max,
+        supervision: config
+            .supervision
+            .limits(config.devices.heartbeat_interval_s),
+        test_sink_phone: config.supervision.test_sink(),
     }
 }
 
@@ -106,6 +110,9 @@ pub async fn start(
                 config.store.sqlite_path.display()
             )
         })?;
+    // Silence before now is not held against any box (a restarted hub has
+    // missed their heartbeats, they have not missed it).
+    store.start_watching(clock.now());
     let engine = Engine::new(store.clone(), clock.clone());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let settings = DeviceSettingsConfig {
@@ -130,6 +137,7 @@ pub async fn start(
         tokio::spawn(engine.clone().run_escalation(shutdown_rx.clone())),
         tokio::spawn(engine.clone().run_dispatch(gateways, shutdown_rx.clone())),
         tokio::spawn(engine.clone().run_inbound(inbound_rx, shutdown_rx.clone())),
+        tokio::spawn(engine.clone().run_supervision(shutdown_rx.clone())),
     ];
     let mut server_shutdown = shutdown_rx.clone();
     let app = crate::api::router(state);

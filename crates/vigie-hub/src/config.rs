@@ -19,6 +19,8 @@ pub struct Config {
     pub escalation: EscalationConfig,
     #[serde(default)]
     pub devices: DevicesConfig,
+    #[serde(default)]
+    pub supervision: SupervisionConfig,
     /// Gateways in order of preference: the first one that works sends; a
     /// failed alert is retried on the next.
     #[serde(default)]
@@ -153,6 +155,72 @@ impl Default for DevicesConfig {
     }
 }
 
+/// How boxes are watched: offline detection, flags, silent tests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionConfig {
+    /// A box silent for this many heartbeat intervals is declared offline.
+    #[serde(default = "default_offline_after_intervals")]
+    pub offline_after_intervals: u32,
+    /// Battery charge below which a box is flagged.
+    #[serde(default = "default_battery_low_pct")]
+    pub battery_low_pct: u8,
+    /// Boxes run a silent end-to-end test this often.
+    #[serde(default = "default_test_period_days")]
+    pub test_period_days: u32,
+    /// Grace after the period before a shop is flagged "not ready".
+    #[serde(default = "default_test_slack_hours")]
+    pub test_slack_hours: u32,
+    /// The number that receives the test SMS; unset: the shop's holder.
+    #[serde(default)]
+    pub test_sink_phone: Option<String>,
+}
+
+fn default_offline_after_intervals() -> u32 {
+    3
+}
+fn default_battery_low_pct() -> u8 {
+    20
+}
+fn default_test_period_days() -> u32 {
+    7
+}
+fn default_test_slack_hours() -> u32 {
+    24
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        Self {
+            offline_after_intervals: default_offline_after_intervals(),
+            battery_low_pct: default_battery_low_pct(),
+            test_period_days: default_test_period_days(),
+            test_slack_hours: default_test_slack_hours(),
+            test_sink_phone: None,
+        }
+    }
+}
+
+impl SupervisionConfig {
+    /// The thresholds as the core uses them.
+    pub fn limits(&self, heartbeat_interval_s: u32) -> vigie_core::supervision::Limits {
+        vigie_core::supervision::Limits {
+            heartbeat_interval_ms: i64::from(heartbeat_interval_s) * 1_000,
+            offline_after_intervals: self.offline_after_intervals,
+            battery_low_pct: self.battery_low_pct,
+            test_period_ms: i64::from(self.test_period_days) * 86_400_000,
+            test_slack_ms: i64::from(self.test_slack_hours) * 3_600_000,
+        }
+    }
+
+    /// The test number, parsed (checked at start by `Config::validate`).
+    pub fn test_sink(&self) -> Option<vigie_core::PhoneNumber> {
+        self.test_sink_phone
+            .as_deref()
+            .and_then(|p| vigie_core::PhoneNumber::parse(p).ok())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum GatewayConfig {
@@ -230,6 +298,34 @@ impl Config {
                 "escalation.attempts_max must be at least 1".into(),
             ));
         }
+        if self.devices.heartbeat_interval_s == 0 {
+            return Err(ConfigError::Invalid(
+                "devices.heartbeat_interval_s must be at least 1".into(),
+            ));
+        }
+        let sup = &self.supervision;
+        if sup.offline_after_intervals == 0 {
+            return Err(ConfigError::Invalid(
+                "supervision.offline_after_intervals must be at least 1".into(),
+            ));
+        }
+        if sup.battery_low_pct > 100 {
+            return Err(ConfigError::Invalid(
+                "supervision.battery_low_pct is a percentage (0 to 100)".into(),
+            ));
+        }
+        if sup.test_period_days == 0 {
+            return Err(ConfigError::Invalid(
+                "supervision.test_period_days must be at least 1".into(),
+            ));
+        }
+        if let Some(p) = &sup.test_sink_phone
+            && let Err(e) = vigie_core::PhoneNumber::parse(p)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "supervision.test_sink_phone: {e}"
+            )));
+        }
         let mut names = std::collections::HashSet::new();
         for g in &self.gateways {
             let name = match g {
@@ -250,6 +346,10 @@ impl Config {
 fn parse_scalar(value: &str) -> toml::Value {
     if let Ok(b) = value.parse::<bool>() {
         return toml::Value::Boolean(b);
+    }
+    // Phone numbers ("+33…", "06…") look like integers but are text.
+    if value.starts_with('+') || (value.len() > 1 && value.starts_with('0')) {
+        return toml::Value::String(value.to_string());
     }
     if let Ok(i) = value.parse::<i64>() {
         return toml::Value::Integer(i);
@@ -314,5 +414,45 @@ mod tests {
         let e = Config::parse("[[gateways]]\nkind = \"log\"\nname = \"a\"\n[[gateways]]\nkind = \"log\"\nname = \"a\"\n", [])
             .expect_err("duplicate");
         assert!(e.to_string().contains("used twice"), "{e}");
+    }
+
+    #[test]
+    fn supervision_section() {
+        let c = Config::parse("", []).expect("defaults");
+        assert_eq!(c.supervision.offline_after_intervals, 3);
+        assert_eq!(c.supervision.limits(60).offline_after_ms(), 180_000);
+        assert!(c.supervision.test_sink().is_none());
+        let c = Config::parse(
+            "[supervision]\noffline_after_intervals = 5\n",
+            [(
+                "VIGIE__SUPERVISION__TEST_SINK_PHONE".to_string(),
+                "+33612345678".to_string(),
+            )],
+        )
+        .expect("valid");
+        assert_eq!(c.supervision.offline_after_intervals, 5);
+        assert_eq!(
+            c.supervision.test_sink().map(|p| p.as_e164().to_string()),
+            Some("+33612345678".to_string())
+        );
+        for (toml, key) in [
+            ("[supervision]\noffline_after = 3\n", "offline_after"),
+            (
+                "[supervision]\noffline_after_intervals = 0\n",
+                "offline_after_intervals",
+            ),
+            ("[supervision]\nbattery_low_pct = 120\n", "battery_low_pct"),
+            (
+                "[supervision]\ntest_sink_phone = \"12\"\n",
+                "test_sink_phone",
+            ),
+            (
+                "[devices]\nheartbeat_interval_s = 0\n",
+                "heartbeat_interval_s",
+            ),
+        ] {
+            let e = Config::parse(toml, []).expect_err(toml);
+            assert!(e.to_string().contains(key), "{toml}: {e}");
+        }
     }
 }

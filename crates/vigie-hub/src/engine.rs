@@ -10,6 +10,10 @@
 //!   batches. A crash between a submit and its record means the SMS is sent
 //!   again once on restart: at most one duplicate per contact per crash.
 //! - **inbound**: delivery receipts and replies from the gateways.
+//! - **supervision**: every quarter heartbeat interval (at most 5 s), writes the heartbeats
+//!   kept in memory and runs `supervise(now)`: silent boxes are declared
+//!   offline, returns noticed, holders told while their shop is open.
+//!   Tests call `supervise` themselves after moving a manual clock.
 
 use crate::clock::SharedClock;
 use crate::gateway::{Gateway, GatewayError, Inbound, OutgoingSms};
@@ -23,6 +27,12 @@ use vigie_core::{PhoneNumber, Timestamp};
 
 /// The loops look for work at least this often, even if nobody wakes them.
 const ENGINE_POLL_MS: u64 = 500;
+/// Heartbeats are written and boxes judged every quarter heartbeat
+/// interval, within these bounds: a box is declared offline at most one
+/// pass after its limit (180 s by default), and a crash loses at most one
+/// pass of the latest heartbeats.
+const SUPERVISION_PASS_MS_MAX: u64 = 5_000;
+const SUPERVISION_PASS_MS_MIN: u64 = 100;
 /// Outcomes recorded per store transaction at most.
 const OUTCOMES_PER_WRITE_MAX: usize = 512;
 /// After "throttled", a gateway pauses this long, doubling up to the maximum.
@@ -39,6 +49,8 @@ pub struct Engine {
     clock: SharedClock,
     wake_escalation: Arc<Notify>,
     wake_dispatch: Arc<Notify>,
+    /// One supervision pass at a time (the loop's and a test's).
+    supervision: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Engine {
@@ -48,6 +60,39 @@ impl Engine {
             clock,
             wake_escalation: Arc::new(Notify::new()),
             wake_dispatch: Arc::new(Notify::new()),
+            supervision: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// Write the heartbeats kept in memory, then judge every box at `now`.
+    /// Returns how many SMS it queued for holders.
+    pub async fn supervise(&self, now: Timestamp) -> Result<u32, StoreError> {
+        let _one_at_a_time = self.supervision.lock().await;
+        self.store.flush_health().await?;
+        let queued = self.store.supervise(now).await?;
+        if queued > 0 {
+            self.wake_dispatch();
+        }
+        Ok(queued)
+    }
+
+    /// The supervision loop; writes the last heartbeats on shutdown.
+    pub async fn run_supervision(self, mut shutdown: watch::Receiver<bool>) {
+        let interval_ms = self.store.rules().supervision.heartbeat_interval_ms.max(0) as u64;
+        let pass_ms = (interval_ms / 4).clamp(SUPERVISION_PASS_MS_MIN, SUPERVISION_PASS_MS_MAX);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(pass_ms)) => {}
+                _ = shutdown.changed() => {
+                    if let Err(e) = self.store.flush_health().await {
+                        tracing::error!(error = %e, "cannot write the last heartbeats");
+                    }
+                    return;
+                }
+            }
+            if let Err(e) = self.supervise(self.clock.now()).await {
+                tracing::error!(error = %e, "supervision pass failed; retrying");
+            }
         }
     }
 

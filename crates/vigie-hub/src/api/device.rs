@@ -1,4 +1,5 @@
-//! The device API: enrolment, then signed requests (RFC 9421).
+//! The device API: enrolment, then signed requests (RFC 9421): alarms,
+//! heartbeats, the box's configuration and the SMS it sent itself.
 
 use super::{ApiError, AppState};
 use axum::Json;
@@ -10,9 +11,19 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 use vigie_proto::signature::{self, SignatureError};
 use vigie_proto::{
-    AlarmReceipt, CancelAlarm, DirectContact, EnrollRequest, EnrollResponse, RaiseAlarm,
-    ShopSummary,
+    AlarmReceipt, CancelAlarm, DeviceConfig, DeviceSettings, DirectContact, DirectReport,
+    EnrollRequest, EnrollResponse, Heartbeat, HeartbeatAck, RaiseAlarm, ShopSummary,
 };
+
+/// A box's version string longer than this is not a version.
+const VERSION_CHARS_MAX: usize = 64;
+/// `AT+CSQ` signal: 0 to 31, or 99 for "not known".
+const SIGNAL_CSQ_MAX: u8 = 31;
+const SIGNAL_CSQ_UNKNOWN: u8 = 99;
+const BATTERY_PCT_MAX: u8 = 100;
+/// Hex characters of a configuration version (64 bits of SHA-256: a change
+/// is never mistaken for no change in practice).
+const CONFIG_VERSION_HEX_CHARS: usize = 16;
 
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| match e {
@@ -47,14 +58,15 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Api
         })
 }
 
-/// Check a device request's signature; returns the device id.
+/// Check a device request's signature (any method; a GET signs its empty
+/// body); returns the device id and its shop.
 async fn authenticate(
     st: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<String, ApiError> {
+) -> Result<(String, i64), ApiError> {
     let input = header(headers, "signature-input")?;
     let sig = header(headers, "signature")?;
     let digest = header(headers, "content-digest")?;
@@ -71,7 +83,7 @@ async fn authenticate(
             ),
         ));
     }
-    let (public_key, _shop, state) =
+    let (public_key, shop_id, state) =
         st.store.device_key(&params.key_id).await?.ok_or_else(|| {
             ApiError::unauthorized(
                 "unknown_device",
@@ -111,7 +123,157 @@ async fn authenticate(
             "this signature nonce was already used",
         ));
     }
-    Ok(params.key_id)
+    Ok((params.key_id, shop_id))
+}
+
+/// Changes whenever anything in the box's configuration changes.
+fn config_version(
+    settings: &DeviceSettings,
+    shop: &ShopSummary,
+    contacts: &[DirectContact],
+) -> String {
+    use sha2::{Digest as _, Sha256};
+    // Derived serialisation writes fields in a fixed order: same content, same bytes.
+    let bytes = serde_json::to_vec(&(settings, shop, contacts)).unwrap_or_default();
+    Sha256::digest(&bytes)
+        .iter()
+        .take(CONFIG_VERSION_HEX_CHARS / 2)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The configuration of the boxes of `shop_id`; remembers its version.
+async fn device_config(st: &AppState, shop_id: i64) -> Result<DeviceConfig, ApiError> {
+    // Read the generation first: a change after it makes the cached version stale, never wrong.
+    let generation = st.store.config_generation(shop_id);
+    let (shop, direct_contacts) = st.store.direct_contacts(shop_id).await?;
+    let settings = st.settings.settings.clone();
+    let version = config_version(&settings, &shop, &direct_contacts);
+    if let Ok(mut cache) = st.config_versions.lock() {
+        if cache.len() >= super::CONFIG_VERSIONS_CACHED_MAX && !cache.contains_key(&shop_id) {
+            cache.clear();
+        }
+        cache.insert(
+            shop_id,
+            super::CachedVersion {
+                version: version.clone(),
+                generation,
+                at: st.clock.now(),
+            },
+        );
+    }
+    Ok(DeviceConfig {
+        config_version: version,
+        shop,
+        settings,
+        direct_contacts,
+    })
+}
+
+/// The configuration version for a heartbeat's answer: from the cache
+/// unless a contact of the shop changed (or the entry is old).
+async fn current_config_version(st: &AppState, shop_id: i64) -> Result<String, ApiError> {
+    let generation = st.store.config_generation(shop_id);
+    let now = st.clock.now();
+    let cached = st.config_versions.lock().ok().and_then(|cache| {
+        cache
+            .get(&shop_id)
+            .filter(|c| {
+                let age = now.ms_since(c.at);
+                c.generation == generation && (0..super::CONFIG_VERSION_TTL_MS).contains(&age)
+            })
+            .map(|c| c.version.clone())
+    });
+    match cached {
+        Some(v) => Ok(v),
+        None => Ok(device_config(st, shop_id).await?.config_version),
+    }
+}
+
+fn check_heartbeat(hb: &Heartbeat) -> Result<(), ApiError> {
+    if hb.version.chars().count() > VERSION_CHARS_MAX {
+        return Err(ApiError::bad(
+            "bad_heartbeat",
+            format!("version longer than {VERSION_CHARS_MAX} characters"),
+        ));
+    }
+    if hb.battery_pct.is_some_and(|p| p > BATTERY_PCT_MAX) {
+        return Err(ApiError::bad(
+            "bad_heartbeat",
+            "battery_pct is a percentage (0 to 100)",
+        ));
+    }
+    if hb
+        .signal_csq
+        .is_some_and(|q| q > SIGNAL_CSQ_MAX && q != SIGNAL_CSQ_UNKNOWN)
+    {
+        return Err(ApiError::bad(
+            "bad_heartbeat",
+            "signal_csq is 0 to 31, or 99 when unknown (AT+CSQ)",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/heartbeat`: kept in memory (written in batches by the
+/// engine), answered with the configuration version and the hub's time.
+pub(super) async fn heartbeat(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<HeartbeatAck>, ApiError> {
+    let body = body_bytes(body)?;
+    let (device, shop_id) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let hb: Heartbeat = parse_json(&body)?;
+    check_heartbeat(&hb)?;
+    let now = st.clock.now();
+    st.store.record_heartbeat(&device, hb, now)?;
+    Ok(Json(HeartbeatAck {
+        config_version: current_config_version(&st, shop_id).await?,
+        server_time_ms: now.as_ms(),
+    }))
+}
+
+/// `GET /v1/device/config`: settings and the contacts the box may alert itself.
+pub(super) async fn config(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeviceConfig>, ApiError> {
+    let body = body_bytes(body)?;
+    let (_device, shop_id) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    Ok(Json(device_config(&st, shop_id).await?))
+}
+
+/// `POST /v1/alarms/{id}/direct`: the SMS the box sent itself for an alarm.
+pub(super) async fn direct(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body_bytes(body)?;
+    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let id = alarm_id(&id)?;
+    let report: DirectReport = parse_json(&body)?;
+    let max = crate::store::DIRECT_SMS_PER_REPORT_MAX;
+    if report.direct_sms.len() > max {
+        return Err(ApiError::bad(
+            "too_many_direct_sms",
+            format!("a report names at most {max} SMS"),
+        ));
+    }
+    st.store
+        .report_direct(&device, id, report.direct_sms, st.clock.now())
+        .await?;
+    tracing::info!(alarm = %id, device = %device, "direct SMS reported");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn enroll(
@@ -136,28 +298,15 @@ pub(super) async fn enroll(
         .store
         .enroll(&req.code, &req.public_key, &req.version, st.clock.now())
         .await?;
-    let contacts = st.store.contacts(Some(shop.id)).await?;
-    let direct_contacts = contacts
-        .into_iter()
-        .filter(|c| c.consent == crate::store::Consent::Yes)
-        .map(|c| DirectContact {
-            name: c.name,
-            phone: c.phone.as_e164().to_string(),
-            tier: c.tier,
-        })
-        .collect();
+    let config = device_config(&st, shop.id).await?;
     tracing::info!(device = %device.id, shop = shop.id, "device enrolled");
     Ok((
         StatusCode::CREATED,
         Json(EnrollResponse {
             device_id: device.id,
-            shop: ShopSummary {
-                name: shop.name,
-                address: shop.address,
-                commune: shop.commune,
-            },
-            settings: st.settings.settings.clone(),
-            direct_contacts,
+            shop: config.shop,
+            settings: config.settings,
+            direct_contacts: config.direct_contacts,
         }),
     ))
 }
@@ -170,7 +319,7 @@ pub(super) async fn raise(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<AlarmReceipt>), ApiError> {
     let body = body_bytes(body)?;
-    let device = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
     let req: RaiseAlarm = parse_json(&body)?;
     let receipt = st.store.raise_alarm(&device, req, st.clock.now()).await?;
     st.engine.wake_dispatch();
@@ -198,7 +347,7 @@ pub(super) async fn cancel(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AlarmReceipt>, ApiError> {
     let body = body_bytes(body)?;
-    let device = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
     let id = alarm_id(&id)?;
     let req: CancelAlarm = parse_json(&body)?;
     let receipt = st
@@ -218,7 +367,7 @@ pub(super) async fn recording(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let body = body_bytes(body)?;
-    let device = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
     let id = alarm_id(&id)?;
     let _req: vigie_proto::RequestRecording = parse_json(&body)?;
     st.store

@@ -18,6 +18,9 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("request body larger than {max} bytes")]
     TooLarge { max: usize },
+    /// Try again shortly (a bounded queue is full).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("internal error")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -40,7 +43,8 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::NotFound { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
             ApiError::TooLarge { .. } => "body_too_large",
             ApiError::Unexpected(_) => "internal",
         }
@@ -52,6 +56,7 @@ impl ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -72,6 +77,7 @@ impl From<StoreError> for ApiError {
                 | "alarm_id_taken"
                 | "duplicate_shop"
                 | "duplicate_contact" => ApiError::Conflict { code, message },
+                "busy" => ApiError::Unavailable { code, message },
                 _ => ApiError::BadRequest { code, message },
             },
             other => ApiError::Unexpected(anyhow::anyhow!(other)),

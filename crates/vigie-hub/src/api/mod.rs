@@ -24,6 +24,12 @@ use std::sync::{Arc, Mutex};
 /// Nonces remembered to refuse replays; older ones fall out, and their
 /// `created` time is then outside the accepted skew anyway.
 const NONCES_REMEMBERED_MAX: usize = 200_000;
+/// Shops whose configuration version is cached (the largest fleet, twice);
+/// past this the cache starts over.
+const CONFIG_VERSIONS_CACHED_MAX: usize = 200_000;
+/// A cached configuration version is recomputed after this long even if
+/// this hub saw no change: another hub sharing the database may have made one.
+const CONFIG_VERSION_TTL_MS: i64 = 10 * 60_000;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -33,6 +39,15 @@ pub struct AppState {
     pub settings: Arc<DeviceSettingsConfig>,
     pub http_gateways: Arc<HashMap<String, Arc<HttpGateway>>>,
     nonces: Arc<Mutex<NonceCache>>,
+    config_versions: Arc<Mutex<HashMap<i64, CachedVersion>>>,
+}
+
+/// A shop's configuration version, with what it was computed from.
+#[derive(Debug, Clone)]
+struct CachedVersion {
+    version: String,
+    generation: (u64, u64),
+    at: vigie_core::Timestamp,
 }
 
 /// What the hub tells boxes, and how it judges their signatures.
@@ -57,6 +72,7 @@ impl AppState {
             settings: Arc::new(settings),
             http_gateways: Arc::new(http_gateways),
             nonces: Arc::new(Mutex::new(NonceCache::default())),
+            config_versions: Arc::default(),
         }
     }
 }
@@ -92,6 +108,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/alarms", post(device::raise))
         .route("/v1/alarms/{id}/cancel", post(device::cancel))
         .route("/v1/alarms/{id}/recording", post(device::recording))
+        .route("/v1/alarms/{id}/direct", post(device::direct))
+        .route("/v1/heartbeat", post(device::heartbeat))
+        .route("/v1/device/config", get(device::config))
         .route("/r/{token}", get(answer::page).post(answer::submit))
         .route(
             "/c/{token}",

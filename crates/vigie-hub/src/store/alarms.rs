@@ -16,7 +16,7 @@ use vigie_core::escalation::{self, Reachable, Step};
 use vigie_core::reply::{Reply, parse_reply};
 use vigie_core::sms::{self, AlertText, ShopLine};
 use vigie_core::{AlarmState, Answer, Outcome, PhoneNumber, Timestamp};
-use vigie_proto::{AlarmReceipt, CancelAlarm, RaiseAlarm};
+use vigie_proto::{AlarmReceipt, CancelAlarm, DirectSms, RaiseAlarm};
 
 /// Characters of an answer link's token (~71 bits: unguessable, short enough for one SMS).
 const ANSWER_TOKEN_CHARS: usize = 12;
@@ -26,6 +26,11 @@ const PRESS_FUTURE_MS_MAX: i64 = 5 * 60_000;
 const PRESS_AGE_MS_MAX: i64 = 24 * 3_600_000;
 /// Alarms advanced per engine pass, so one pass stays short.
 pub const DUE_ALARMS_PER_PASS_MAX: usize = 512;
+/// SMS a box may report having sent itself for one alarm: more than any
+/// shop's contact list; the rest of a longer report is ignored (and logged).
+pub const DIRECT_SMS_PER_REPORT_MAX: usize = 64;
+/// The "gateway" of an SMS the box sent through its own modem.
+pub const BOX_MODEM_GATEWAY: &str = "box-modem";
 
 const ALARM_COLUMNS: &str = "id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, exhausted, outcome, closed_at";
 
@@ -425,6 +430,165 @@ fn reply_sms(
     Ok(())
 }
 
+/// The box sent the alert itself to these phones (its modem, the holder's
+/// SIM). For each phone that is a reachable contact of the shop, the alert
+/// row of that contact's escalation step (first round) is recorded as sent
+/// by the box, under the key the escalation would use, so the dispatcher
+/// never sends it: a pending row is marked sent, a missing one (a later
+/// tier) is inserted so the step finds it taken. A row the hub already sent
+/// is left as it is. Everything lands in the alarm's log as `direct_sms`.
+fn record_direct(
+    c: &Connection,
+    alarm: &Alarm,
+    reported: &[DirectSms],
+    via: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let id = alarm.id.to_string();
+    let contacts = reachable(c, alarm.shop_id)?;
+    let tiers = escalation::tiers(&contacts);
+    let shop = load_shop(c, alarm.shop_id)?;
+    let text = sms::direct_alert(
+        &ShopLine {
+            name: &shop.name,
+            address: &shop.address,
+            commune: &shop.commune,
+        },
+        alarm.pressed_at,
+    );
+    // The box's clock to the hub's, as the press gave it.
+    let offset = alarm.pressed_at.ms_since(alarm.device_pressed_at);
+    let (mut by_box, mut already_sent, mut unmatched) = (Vec::new(), Vec::new(), Vec::new());
+    let mut same_phone = c.prepare_cached(
+        "SELECT id FROM contacts WHERE (shop_id = ?1 OR shop_id IS NULL) AND consent = 'yes' AND phone = ?2 ORDER BY id",
+    )?;
+    for d in reported.iter().take(DIRECT_SMS_PER_REPORT_MAX) {
+        let Ok(phone) = PhoneNumber::parse(&d.phone) else {
+            unmatched.push(d.phone.chars().take(32).collect::<String>());
+            continue;
+        };
+        let sent_at = Timestamp(d.sent_at_ms.saturating_add(offset))
+            .clamp(alarm.pressed_at, now.max(alarm.pressed_at));
+        let ids = same_phone
+            .query_map(params![alarm.shop_id, phone.as_e164()], |r| {
+                r.get::<_, i64>(0)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let matched: Vec<(i64, usize)> = ids
+            .iter()
+            .filter_map(|cid| {
+                let tier = contacts.iter().find(|k| k.contact_id == *cid)?.tier;
+                Some((*cid, tiers.iter().position(|t| *t == tier)?))
+            })
+            .collect();
+        if matched.is_empty() {
+            unmatched.push(phone.as_e164().to_string());
+            continue;
+        }
+        for (contact_id, step) in matched {
+            let key = format!("alert:{id}:{step}:{contact_id}:0");
+            let state: Option<String> = c
+                .query_row(
+                    "SELECT state FROM notifications WHERE dedup_key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match state.as_deref() {
+                Some("pending") => {
+                    c.execute(
+                        "UPDATE notifications SET state = 'submitted', gateway = ?1, submitted_at = ?2, tries = tries + 1, error = NULL WHERE dedup_key = ?3 AND state = 'pending'",
+                        params![BOX_MODEM_GATEWAY, sent_at.as_ms(), key],
+                    )?;
+                    by_box.push(contact_id);
+                }
+                Some(_) => already_sent.push(contact_id),
+                None if alarm.state.is_live() => {
+                    c.execute(
+                        "INSERT INTO notifications (dedup_key, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, tries, gateway, created_at, not_before, submitted_at)
+                         VALUES (?1, ?2, ?3, ?4, 'alert', ?5, 0, ?6, ?7, 'submitted', 1, ?8, ?9, ?9, ?10) ON CONFLICT (dedup_key) DO NOTHING",
+                        params![key, id, contact_id, phone.as_e164(), step as i64, PRIORITY_ALERT, text.text, BOX_MODEM_GATEWAY, now.as_ms(), sent_at.as_ms()],
+                    )?;
+                    by_box.push(contact_id);
+                }
+                None => {}
+            }
+        }
+    }
+    log_event(
+        c,
+        Some(&id),
+        now,
+        "direct_sms",
+        &serde_json::json!({
+            "via": via,
+            "by_box": by_box,
+            "already_sent": already_sent,
+            "unmatched": unmatched,
+            "ignored": reported.len().saturating_sub(DIRECT_SMS_PER_REPORT_MAX),
+        }),
+    )
+}
+
+/// A silent end-to-end test: stored closed with outcome `test`, no contact
+/// alerted, one SMS through the gateways to the Region's test number (or
+/// the holder); the shop is ready once a gateway accepts it.
+#[allow(clippy::too_many_arguments)]
+fn raise_test(
+    c: &Connection,
+    rules: &Rules,
+    id: &str,
+    device_id: &str,
+    shop_id: i64,
+    code: &str,
+    req: &RaiseAlarm,
+    pressed_at: Timestamp,
+    late: Option<i64>,
+    now: Timestamp,
+) -> Result<AlarmReceipt, StoreError> {
+    c.execute(
+        "INSERT INTO alarms (id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, outcome, closed_at, closed_by)
+         VALUES (?1, ?2, ?3, ?4, 'resolved', ?5, ?6, ?7, ?8, 0, 0, NULL, 'test', ?7, 'test')",
+        params![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late],
+    )?;
+    c.execute(
+        "UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2",
+        params![now.as_ms(), device_id],
+    )?;
+    let shop = load_shop(c, shop_id)?;
+    let (to, who) = match &rules.test_sink_phone {
+        Some(sink) => (sink.clone(), "test_sink"),
+        None => (shop.holder_phone.clone(), "holder"),
+    };
+    let text = sms::test_press(&shop.name, pressed_at);
+    queue_sms(
+        c,
+        &NewSms {
+            dedup_key: format!("test:{id}"),
+            alarm_id: Some(id),
+            contact_id: None,
+            phone: to.as_e164(),
+            purpose: "test",
+            step: 0,
+            attempt: 0,
+            priority: PRIORITY_ADMIN,
+            text: &text.text,
+        },
+        now,
+    )?;
+    super::supervision::test_pressed(c, shop_id, now)?;
+    log_event(
+        c,
+        Some(id),
+        now,
+        "test_press",
+        &serde_json::json!({ "device": device_id, "late_by_ms": late, "to": who, "direct_sms_ignored": req.direct_sms.len() }),
+    )?;
+    let alarm =
+        load_alarm(c, id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
+    Ok(receipt(&alarm, false, 0))
+}
+
 impl Store {
     /// Accept an alarm from a device: durable, planned, and its first SMS
     /// queued, in one transaction. A retry with the same id is the same alarm.
@@ -459,6 +623,9 @@ impl Store {
                 let late = (age >= LATE_PRESS_MS_MIN).then_some(age);
                 let code = unique_code(c)?;
                 let pressed_at = now.plus_ms(-age);
+                if req.test {
+                    return raise_test(c, &rules, &id, &device_id, shop_id, &code, &req, pressed_at, late, now);
+                }
                 c.execute(
                     "INSERT INTO alarms (id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at)
                      VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, 0, ?7)",
@@ -468,6 +635,9 @@ impl Store {
                 log_event(c, Some(&id), now, "raised", &serde_json::json!({ "device": device_id, "late_by_ms": late, "recording": req.recording }))?;
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
                 let alerting = advance(c, &rules, &alarm, now)?;
+                if !req.direct_sms.is_empty() {
+                    record_direct(c, &alarm, &req.direct_sms, "raise", now)?;
+                }
                 let shop = load_shop(c, shop_id)?;
                 if shop.holder_sms {
                     let text = sms::holder_confirmation(pressed_at, alerting as usize);
@@ -533,6 +703,30 @@ impl Store {
                 broadcast(c, &alarm, &shop, notice, now)?;
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
                 Ok(receipt(&alarm, false, 0))
+            })
+            .await
+    }
+
+    /// The box tells, once it reaches the hub again, which SMS it sent
+    /// itself for an alarm the hub already has.
+    pub async fn report_direct(
+        &self,
+        device_id: &str,
+        alarm_id: Uuid,
+        direct_sms: Vec<DirectSms>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let device_id = device_id.to_string();
+        self.db
+            .write(move |c| {
+                let id = alarm_id.to_string();
+                let alarm = load_alarm(c, &id)?
+                    .filter(|a| a.device_id == device_id)
+                    .ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue pour ce boîtier / unknown alarm for this device"))?;
+                if alarm.outcome == Some(Outcome::Test) {
+                    return log_event(c, Some(&id), now, "direct_sms", &serde_json::json!({ "via": "report", "ignored": direct_sms.len(), "reason": "test" }));
+                }
+                record_direct(c, &alarm, &direct_sms, "report", now)
             })
             .await
     }
@@ -694,7 +888,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Reply, StoreError> {
         let (gateway, from, text) = (gateway.to_string(), from.to_string(), text.to_string());
-        self.db
+        let consent_phone = from.clone();
+        let reply = self
+            .db
             .write(move |c| {
                 let reply = parse_reply(&text);
                 let Ok(phone) = PhoneNumber::parse(&from) else {
@@ -767,6 +963,31 @@ impl Store {
                     Reply::Unknown => reply_sms(c, &phone, key, &sms::reply_help().text, now)?,
                 }
                 Ok(reply)
+            })
+            .await?;
+        if matches!(reply, Reply::ConsentYes | Reply::ConsentNo | Reply::Stop) {
+            // The boxes of the shops this number is a contact of must refetch their configuration.
+            let shops = self.contact_shops(&consent_phone).await?;
+            for shop in shops {
+                self.config_changed(shop);
+            }
+        }
+        Ok(reply)
+    }
+
+    /// The shops (`None`: the Region) that have this phone among their contacts.
+    async fn contact_shops(&self, phone: &str) -> Result<Vec<Option<i64>>, StoreError> {
+        let Ok(phone) = PhoneNumber::parse(phone) else {
+            return Ok(Vec::new());
+        };
+        self.db
+            .read(move |c| {
+                let mut st =
+                    c.prepare_cached("SELECT DISTINCT shop_id FROM contacts WHERE phone = ?1")?;
+                let shops = st
+                    .query_map(params![phone.as_e164()], |r| r.get::<_, Option<i64>>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(shops)
             })
             .await
     }

@@ -98,6 +98,14 @@ pub(crate) fn load_contact(conn: &Connection, id: i64) -> Result<Contact, StoreE
 }
 
 fn insert_shop(conn: &Connection, s: &NewShop, now: Timestamp) -> Result<i64, StoreError> {
+    // Supervision tells holders only while the shop is open: hours it
+    // cannot read are refused here rather than guessed at later.
+    vigie_core::supervision::OpeningHours::parse(&s.opening_hours).map_err(|e| {
+        StoreError::refused(
+            "bad_opening_hours",
+            format!("horaires d'ouverture illisibles / unreadable opening hours: {e}"),
+        )
+    })?;
     let id = conn
         .query_row(
             "INSERT INTO shops (reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, opening_hours, created_at)
@@ -192,9 +200,12 @@ impl Store {
         now: Timestamp,
     ) -> Result<Contact, StoreError> {
         let rules = self.rules.clone();
-        self.db
+        let added = self
+            .db
             .write(move |c| add_contact_tx(c, &rules, &contact, now))
-            .await
+            .await?;
+        self.config_changed(added.shop_id);
+        Ok(added)
     }
 
     pub async fn contacts(&self, shop_id: Option<i64>) -> Result<Vec<Contact>, StoreError> {
@@ -230,7 +241,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<Contact, StoreError> {
         let token = token.to_string();
-        self.db
+        let contact = self
+            .db
             .write(move |c| {
                 let id = contact_by_consent_token(c, &token)?;
                 set_consent(
@@ -242,7 +254,9 @@ impl Store {
                 )?;
                 load_contact(c, id)
             })
-            .await
+            .await?;
+        self.config_changed(contact.shop_id);
+        Ok(contact)
     }
 
     /// This shop's own escalation policy (`None`: the Region's).

@@ -13,10 +13,14 @@ pub mod db;
 mod fleet;
 mod model;
 mod outbox;
+mod supervision;
 
-pub use alarms::{AnswerResult, DUE_ALARMS_PER_PASS_MAX};
+pub use alarms::{
+    AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX,
+};
 pub use model::*;
 pub use outbox::SubmitOutcome;
+pub use supervision::{DeviceHealth, FleetEvent, Readiness};
 
 use db::Db;
 use std::path::Path;
@@ -58,6 +62,10 @@ pub struct Rules {
     pub enrolment_code_ttl_ms: i64,
     /// How many attempts an alert gets (each on the next gateway).
     pub attempts_max: u32,
+    /// Heartbeat interval, offline threshold, battery and test limits.
+    pub supervision: vigie_core::supervision::Limits,
+    /// Where silent test presses send their SMS; `None`: the holder.
+    pub test_sink_phone: Option<vigie_core::PhoneNumber>,
 }
 
 impl Default for Rules {
@@ -69,6 +77,8 @@ impl Default for Rules {
             replies_accepted: true,
             enrolment_code_ttl_ms: 30 * 24 * 3_600_000,
             attempts_max: 3,
+            supervision: vigie_core::supervision::Limits::default(),
+            test_sink_phone: None,
         }
     }
 }
@@ -78,6 +88,9 @@ impl Default for Rules {
 pub struct Store {
     db: Arc<Db>,
     rules: Arc<Rules>,
+    health: Arc<supervision::HealthBoard>,
+    config_generations: Arc<supervision::ConfigGenerations>,
+    watching_since: Arc<supervision::WatchingSince>,
 }
 
 impl Store {
@@ -85,6 +98,9 @@ impl Store {
         Ok(Self {
             db: Arc::new(Db::open(path)?),
             rules: Arc::new(rules),
+            health: Arc::default(),
+            config_generations: Arc::default(),
+            watching_since: Arc::default(),
         })
     }
 

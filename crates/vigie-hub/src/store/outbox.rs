@@ -131,10 +131,19 @@ impl Store {
                 for (id, outcome) in &outcomes {
                     match outcome {
                         SubmitOutcome::Submitted { gateway, message_id } => {
-                            c.execute(
-                                "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1, error = NULL WHERE id = ?4 AND state = 'pending'",
-                                params![gateway, message_id, now.as_ms(), id],
-                            )?;
+                            let updated: Option<(String, Option<String>)> = c
+                                .query_row(
+                                    "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1, error = NULL WHERE id = ?4 AND state = 'pending' RETURNING purpose, alarm_id",
+                                    params![gateway, message_id, now.as_ms(), id],
+                                    |r| Ok((r.get(0)?, r.get(1)?)),
+                                )
+                                .optional()?;
+                            // A silent test's SMS accepted by a gateway: the shop's chain works.
+                            if let Some((purpose, Some(alarm))) = &updated
+                                && purpose == "test"
+                            {
+                                super::supervision::test_sms_accepted(c, alarm, gateway, now)?;
+                            }
                             if let Some(mid) = message_id {
                                 let early: Option<(bool, String)> = c
                                     .query_row(
@@ -246,6 +255,9 @@ fn apply_receipt(
             )
             .optional()?;
         if let Some((Some(alarm), contact, purpose)) = row {
+            if purpose == "test" {
+                super::supervision::test_sms_delivered(c, &alarm, now)?;
+            }
             super::alarms::log_event(
                 c,
                 Some(&alarm),

@@ -160,3 +160,41 @@ CREATE TABLE IF NOT EXISTS inbound_sms (
     at INTEGER NOT NULL,
     understood TEXT NOT NULL
 );
+
+-- Supervision. One row per box that has ever sent a heartbeat: its latest
+-- health (heartbeats are kept in memory and written here in batches, never
+-- one row per heartbeat) and what supervision decided and told the holder.
+CREATE TABLE IF NOT EXISTS device_health (
+    device_id TEXT PRIMARY KEY REFERENCES devices(id),
+    last_seen_at INTEGER NOT NULL,           -- hub's clock when the last heartbeat arrived
+    box_sent_at INTEGER NOT NULL,            -- the box's clock in that heartbeat
+    battery_pct INTEGER,                     -- NULL: no battery
+    on_mains INTEGER NOT NULL,
+    signal_csq INTEGER,                      -- AT+CSQ 0-31, 99 unknown; NULL: not reported
+    modem TEXT NOT NULL,                     -- registered | roaming | searching | denied | no_sim | absent
+    free_storage_mb INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    outbox_depth INTEGER NOT NULL,
+    uptime_s INTEGER NOT NULL,
+    offline_since INTEGER,                   -- when declared offline; NULL while online
+    holder_told_offline INTEGER NOT NULL DEFAULT 0  -- what the holder was last told
+);
+
+-- Per shop: the silent end-to-end tests (RaiseAlarm.test).
+CREATE TABLE IF NOT EXISTS shop_readiness (
+    shop_id INTEGER PRIMARY KEY REFERENCES shops(id),
+    last_test_at INTEGER,                    -- last test press received
+    last_test_ok_at INTEGER,                 -- its SMS accepted by a gateway
+    last_test_delivered_at INTEGER           -- and delivered, when the gateway reports it
+);
+
+-- The log of what happens to boxes (offline, back online, holder told).
+CREATE TABLE IF NOT EXISTS fleet_events (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    device_id TEXT NOT NULL,
+    shop_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL                     -- JSON
+);
+CREATE INDEX IF NOT EXISTS fleet_events_device ON fleet_events(device_id, id);

@@ -202,6 +202,39 @@ impl TestHub {
         }
     }
 
+    /// A signed request of any method from `device`, signed now with a fresh nonce.
+    pub async fn signed(
+        &self,
+        device: &Device,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let h = device.key.sign(
+            &device.id,
+            method,
+            path,
+            body,
+            self.now().as_ms() / 1000,
+            &new_nonce(),
+        );
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.url()))
+            .header("content-type", "application/json")
+            .header("content-digest", h.content_digest)
+            .header("signature-input", h.signature_input)
+            .header("signature", h.signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let json = resp.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
     /// A signed POST from `device`, with its clock at `now_s`.
     pub async fn signed_post(
         &self,

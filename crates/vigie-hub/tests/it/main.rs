@@ -6,3 +6,4 @@ mod helpers;
 mod http_gateway;
 mod scenario;
 mod smpp_gateway;
+mod supervision;

@@ -1,0 +1,643 @@
+//! Supervision in the store: the latest health of every box, offline and
+//! back-online decisions with their notices to the holder, each shop's
+//! readiness (silent end-to-end tests), and the fleet view for the desk.
+//!
+//! Heartbeats are the hub's most frequent request (100,000 boxes every
+//! minute, bursts far above), so they never wait for the disk: the latest
+//! heartbeat of each box is kept in a map in memory and the engine writes
+//! the map to `device_health` in batches (one row per box, updated in
+//! place) every supervision pass. A crash loses at most one pass of
+//! heartbeats, which the next heartbeat replaces; the restart grace in
+//! `vigie_core::supervision::liveness` keeps that from looking like silence.
+
+use super::alarms::log_event;
+use super::fleet::load_shop;
+use super::outbox::{NewSms, PRIORITY_NOTICE, queue_sms};
+use super::{Store, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use vigie_core::Timestamp;
+use vigie_core::sms;
+use vigie_core::supervision::{
+    self, Effect, Flag, Liveness, Network, OpeningHours, Reported, Watch,
+};
+use vigie_proto::{DirectContact, Heartbeat, ModemState, ShopSummary};
+
+/// Boxes whose heartbeat waits in memory for the next write. Only signed
+/// requests from enrolled boxes get here, so this is the fleet's size at
+/// most; the cap (ten times the largest fleet planned) only guards memory.
+const HEALTH_PENDING_DEVICES_MAX: usize = 1_000_000;
+/// Rows per write transaction when heartbeats are written, so an alarm
+/// queued behind them waits for a short batch, not for the whole fleet.
+const HEALTH_ROWS_PER_WRITE_MAX: usize = 1_000;
+/// Boxes decided per write transaction in a supervision pass (same reason).
+const SUPERVISED_DEVICES_PER_WRITE_MAX: usize = 500;
+/// Rows of the fleet view at most (the largest fleet planned, twice).
+const FLEET_ROWS_MAX: usize = 200_000;
+/// Shops whose configuration generation is tracked; past this the map is
+/// cleared and every box refetches its configuration once.
+const CONFIG_GENERATIONS_MAX: usize = 200_000;
+
+/// A heartbeat as received: the box's report and when the hub got it.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    at: Timestamp,
+    heartbeat: Heartbeat,
+}
+
+/// Heartbeats not yet written, by device id.
+#[derive(Default)]
+pub(crate) struct HealthBoard {
+    pending: Mutex<HashMap<String, Received>>,
+}
+
+/// Counters that change when what a box must know of its shop changes
+/// (contacts, consent). The API caches each shop's configuration version
+/// with the generation it saw.
+#[derive(Default)]
+pub(crate) struct ConfigGenerations {
+    shops: Mutex<HashMap<i64, u64>>,
+    /// Bumped for changes that concern every shop (Region contacts).
+    all: AtomicU64,
+}
+
+/// When the hub started watching: silence before that is not counted.
+#[derive(Default)]
+pub(crate) struct WatchingSince(AtomicI64);
+
+fn modem_str(m: ModemState) -> &'static str {
+    match m {
+        ModemState::Registered => "registered",
+        ModemState::Roaming => "roaming",
+        ModemState::Searching => "searching",
+        ModemState::Denied => "denied",
+        ModemState::NoSim => "no_sim",
+        ModemState::Absent => "absent",
+    }
+}
+
+fn network_of(modem: &str) -> Network {
+    match modem {
+        "registered" | "roaming" => Network::Registered,
+        "no_sim" => Network::NoSim,
+        _ => Network::NotRegistered,
+    }
+}
+
+/// One box as the desk sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceHealth {
+    pub device_id: String,
+    pub shop_id: i64,
+    pub shop_reference: String,
+    pub shop_name: String,
+    /// The device's life cycle state (`enrolled`, `active`, `faulty`).
+    pub device_state: String,
+    pub liveness: Liveness,
+    pub last_seen_at: Option<Timestamp>,
+    pub battery_pct: Option<u8>,
+    pub on_mains: Option<bool>,
+    pub signal_csq: Option<u8>,
+    pub modem: Option<String>,
+    pub free_storage_mb: Option<u32>,
+    pub version: Option<String>,
+    pub outbox_depth: Option<u32>,
+    pub uptime_s: Option<u64>,
+    pub last_test_ok_at: Option<Timestamp>,
+    pub flags: Vec<Flag>,
+}
+
+/// Something that happened to a box (offline, back online, holder told).
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetEvent {
+    pub id: i64,
+    pub at: Timestamp,
+    pub device_id: String,
+    pub shop_id: i64,
+    pub kind: String,
+    pub detail: serde_json::Value,
+}
+
+/// A shop's silent end-to-end tests.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Readiness {
+    pub last_test_at: Option<Timestamp>,
+    pub last_test_ok_at: Option<Timestamp>,
+    pub last_test_delivered_at: Option<Timestamp>,
+    pub ready: bool,
+}
+
+fn fleet_event(
+    c: &Connection,
+    at: Timestamp,
+    device: &str,
+    shop: i64,
+    kind: &str,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO fleet_events (at, device_id, shop_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![at.as_ms(), device, shop, kind, detail.to_string()],
+    )?;
+    Ok(())
+}
+
+/// The test SMS of alarm `alarm` was accepted by a gateway: the shop's chain works.
+pub(crate) fn test_sms_accepted(
+    c: &Connection,
+    alarm: &str,
+    gateway: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE shop_readiness SET last_test_ok_at = ?1 WHERE shop_id = (SELECT shop_id FROM alarms WHERE id = ?2)",
+        params![now.as_ms(), alarm],
+    )?;
+    log_event(
+        c,
+        Some(alarm),
+        now,
+        "test_ok",
+        &serde_json::json!({ "gateway": gateway }),
+    )
+}
+
+/// The test SMS of alarm `alarm` was delivered to its phone.
+pub(crate) fn test_sms_delivered(
+    c: &Connection,
+    alarm: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(
+        "UPDATE shop_readiness SET last_test_delivered_at = ?1 WHERE shop_id = (SELECT shop_id FROM alarms WHERE id = ?2)",
+        params![now.as_ms(), alarm],
+    )?;
+    Ok(())
+}
+
+/// A test press was received for `shop`.
+pub(crate) fn test_pressed(c: &Connection, shop: i64, now: Timestamp) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO shop_readiness (shop_id, last_test_at) VALUES (?1, ?2)
+         ON CONFLICT (shop_id) DO UPDATE SET last_test_at = excluded.last_test_at",
+        params![shop, now.as_ms()],
+    )?;
+    Ok(())
+}
+
+/// The shop and the contacts its box may alert itself: consented contacts
+/// of the shop, as enrolment gives them.
+pub(crate) fn direct_contacts(
+    c: &Connection,
+    shop_id: i64,
+) -> Result<(ShopSummary, Vec<DirectContact>), StoreError> {
+    let shop = load_shop(c, shop_id)?;
+    let mut st = c.prepare_cached(
+        "SELECT name, phone, tier FROM contacts WHERE shop_id = ?1 AND consent = 'yes' ORDER BY tier, id",
+    )?;
+    let contacts = st
+        .query_map(params![shop_id], |r| {
+            Ok(DirectContact {
+                name: r.get(0)?,
+                phone: r.get(1)?,
+                tier: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        ShopSummary {
+            name: shop.name,
+            address: shop.address,
+            commune: shop.commune,
+        },
+        contacts,
+    ))
+}
+
+fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), StoreError> {
+    let mut upsert = c.prepare_cached(
+        "INSERT INTO device_health (device_id, last_seen_at, box_sent_at, battery_pct, on_mains, signal_csq, modem, free_storage_mb, version, outbox_depth, uptime_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, box_sent_at = excluded.box_sent_at,
+           battery_pct = excluded.battery_pct, on_mains = excluded.on_mains, signal_csq = excluded.signal_csq,
+           modem = excluded.modem, free_storage_mb = excluded.free_storage_mb, version = excluded.version,
+           outbox_depth = excluded.outbox_depth, uptime_s = excluded.uptime_s
+         WHERE excluded.last_seen_at >= device_health.last_seen_at",
+    )?;
+    let mut device = c.prepare_cached(
+        "UPDATE devices SET last_seen_at = ?1, version = ?2, state = CASE WHEN state = 'enrolled' THEN 'active' ELSE state END
+         WHERE id = ?3 AND (last_seen_at IS NULL OR last_seen_at <= ?1)",
+    )?;
+    for (id, r) in rows {
+        let h = &r.heartbeat;
+        upsert.execute(params![
+            id,
+            r.at.as_ms(),
+            h.sent_at_ms,
+            h.battery_pct,
+            h.on_mains,
+            h.signal_csq,
+            modem_str(h.modem),
+            h.free_storage_mb,
+            h.version,
+            h.outbox_depth,
+            // SQLite integers are signed: an absurd uptime is stored as the largest.
+            i64::try_from(h.uptime_s).unwrap_or(i64::MAX),
+        ])?;
+        device.execute(params![r.at.as_ms(), h.version, id])?;
+    }
+    Ok(())
+}
+
+/// Decide one box's supervision in the writer's transaction.
+fn supervise_device(
+    c: &Connection,
+    rules: &super::Rules,
+    device: &str,
+    watching_since: Timestamp,
+    now: Timestamp,
+) -> Result<u32, StoreError> {
+    let row: Option<(i64, i64, Option<i64>, bool)> = c
+        .query_row(
+            "SELECT d.shop_id, h.last_seen_at, h.offline_since, h.holder_told_offline FROM device_health h JOIN devices d ON d.id = h.device_id WHERE h.device_id = ?1",
+            params![device],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((shop_id, last_seen, offline_since, told)) = row else {
+        return Ok(0);
+    };
+    let shop = load_shop(c, shop_id)?;
+    let hours = OpeningHours::parse(&shop.opening_hours).unwrap_or_else(|e| {
+        tracing::warn!(shop = shop_id, error = %e, "opening hours unreadable; treated as always open");
+        OpeningHours::always()
+    });
+    let watch = Watch {
+        offline_since: offline_since.map(Timestamp),
+        holder_told_offline: told,
+    };
+    let (next, effects) = supervision::supervise(
+        watch,
+        Timestamp(last_seen),
+        watching_since,
+        now,
+        hours.is_open(&now.paris()),
+        &rules.supervision,
+    );
+    if next != watch {
+        c.execute(
+            "UPDATE device_health SET offline_since = ?1, holder_told_offline = ?2 WHERE device_id = ?3",
+            params![next.offline_since.map(Timestamp::as_ms), next.holder_told_offline, device],
+        )?;
+    }
+    let mut queued = 0;
+    for effect in effects {
+        let (kind, detail, text) = match effect {
+            Effect::DeclaredOffline { last_seen } => (
+                "device_offline",
+                serde_json::json!({ "last_seen_at": last_seen, "silent_ms": now.ms_since(last_seen) }),
+                None,
+            ),
+            Effect::BackOnline => (
+                "device_online",
+                serde_json::json!({ "offline_since": offline_since }),
+                None,
+            ),
+            Effect::TellHolderOffline { last_seen } => (
+                "holder_told_offline",
+                serde_json::json!({ "last_seen_at": last_seen }),
+                Some(sms::device_offline(&shop.name, last_seen, now)),
+            ),
+            Effect::TellHolderBack => (
+                "holder_told_online",
+                serde_json::json!({}),
+                Some(sms::device_back(&shop.name, now)),
+            ),
+        };
+        fleet_event(c, now, device, shop_id, kind, &detail)?;
+        if let Some(text) = text {
+            let sent = queue_sms(
+                c,
+                &NewSms {
+                    dedup_key: format!("{kind}:{device}:{}", now.as_ms()),
+                    alarm_id: None,
+                    contact_id: None,
+                    phone: shop.holder_phone.as_e164(),
+                    purpose: "supervision",
+                    step: 0,
+                    attempt: 0,
+                    priority: PRIORITY_NOTICE,
+                    text: &text.text,
+                },
+                now,
+            )?;
+            queued += u32::from(sent);
+        }
+    }
+    Ok(queued)
+}
+
+impl Store {
+    /// Silence before `t` (the hub's start) is not held against a box.
+    pub fn start_watching(&self, t: Timestamp) {
+        self.watching_since.0.store(t.as_ms(), Ordering::SeqCst);
+    }
+
+    fn watching_since(&self) -> Timestamp {
+        Timestamp(self.watching_since.0.load(Ordering::SeqCst))
+    }
+
+    /// Keep a box's latest heartbeat; written by the next
+    /// [`Store::flush_health`]. Costs a map insert, no disk.
+    pub fn record_heartbeat(
+        &self,
+        device: &str,
+        heartbeat: Heartbeat,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut pending = self
+            .health
+            .pending
+            .lock()
+            .map_err(|_| StoreError::Unexpected("heartbeat map poisoned".into()))?;
+        if pending.len() >= HEALTH_PENDING_DEVICES_MAX && !pending.contains_key(device) {
+            return Err(StoreError::refused(
+                "busy",
+                "trop de boîtiers en attente d'écriture, réessayez / too many heartbeats waiting, retry",
+            ));
+        }
+        pending.insert(device.to_string(), Received { at: now, heartbeat });
+        Ok(())
+    }
+
+    /// Write the heartbeats kept in memory, in short batches. Returns how
+    /// many boxes were written.
+    pub async fn flush_health(&self) -> Result<usize, StoreError> {
+        let taken: Vec<(String, Received)> = match self.health.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut *p).into_iter().collect(),
+            Err(_) => return Err(StoreError::Unexpected("heartbeat map poisoned".into())),
+        };
+        let total = taken.len();
+        let mut rest = taken;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(HEALTH_ROWS_PER_WRITE_MAX));
+            let chunk = std::mem::replace(&mut rest, tail);
+            let (tx, back) = std::sync::mpsc::channel();
+            let result = self
+                .db
+                .write(move |c| {
+                    let r = write_health(c, &chunk);
+                    if r.is_err() {
+                        let _ = tx.send(chunk);
+                    }
+                    r
+                })
+                .await;
+            if let Err(e) = result {
+                // Keep what could not be written, unless a newer heartbeat came meanwhile.
+                let mut unwritten: Vec<(String, Received)> = back.try_iter().flatten().collect();
+                unwritten.append(&mut rest);
+                if let Ok(mut p) = self.health.pending.lock() {
+                    for (id, r) in unwritten {
+                        p.entry(id).or_insert(r);
+                    }
+                }
+                return Err(e);
+            }
+        }
+        Ok(total)
+    }
+
+    /// One supervision pass at `now`: declare silent boxes offline, notice
+    /// the ones that came back, and tell holders what they must know while
+    /// their shop is open. Returns how many SMS it queued. Call
+    /// [`Store::flush_health`] first so the latest heartbeats count.
+    pub async fn supervise(&self, now: Timestamp) -> Result<u32, StoreError> {
+        let watching_since = self.watching_since();
+        let silent_before = now.plus_ms(-self.rules.supervision.offline_after_ms());
+        let mut after = String::new();
+        let mut queued = 0;
+        loop {
+            let from = after.clone();
+            let candidates: Vec<String> = self
+                .db
+                .read(move |c| {
+                    let mut st = c.prepare_cached(
+                        "SELECT h.device_id FROM device_health h JOIN devices d ON d.id = h.device_id
+                         WHERE d.state IN ('enrolled', 'active') AND h.device_id > ?1 AND (
+                           (h.offline_since IS NULL AND h.last_seen_at <= ?2)
+                           OR (h.offline_since IS NOT NULL AND h.last_seen_at > h.offline_since)
+                           OR (h.offline_since IS NOT NULL AND h.holder_told_offline = 0)
+                           OR (h.offline_since IS NULL AND h.holder_told_offline = 1))
+                         ORDER BY h.device_id LIMIT ?3",
+                    )?;
+                    let ids = st
+                        .query_map(
+                            params![
+                                from,
+                                silent_before.as_ms(),
+                                SUPERVISED_DEVICES_PER_WRITE_MAX as i64
+                            ],
+                            |r| r.get::<_, String>(0),
+                        )?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(ids)
+                })
+                .await?;
+            let Some(last) = candidates.last().cloned() else {
+                break;
+            };
+            let full = candidates.len() >= SUPERVISED_DEVICES_PER_WRITE_MAX;
+            let rules = self.rules.clone();
+            queued += self
+                .db
+                .write(move |c| {
+                    let mut queued = 0;
+                    for id in &candidates {
+                        queued += supervise_device(c, &rules, id, watching_since, now)?;
+                    }
+                    Ok(queued)
+                })
+                .await?;
+            if !full {
+                break;
+            }
+            after = last;
+        }
+        Ok(queued)
+    }
+
+    /// Every box that is not returned, with its liveness, latest health and
+    /// flags, for the desk.
+    pub async fn fleet_health(&self, now: Timestamp) -> Result<Vec<DeviceHealth>, StoreError> {
+        let rows: Vec<(DeviceHealth, Option<String>)> = self
+            .db
+            .read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT d.id, d.shop_id, s.reference, s.name, d.state, h.last_seen_at, h.battery_pct, h.on_mains,
+                            h.signal_csq, h.modem, h.free_storage_mb, h.version, h.outbox_depth, h.uptime_s, r.last_test_ok_at
+                     FROM devices d JOIN shops s ON s.id = d.shop_id
+                     LEFT JOIN device_health h ON h.device_id = d.id
+                     LEFT JOIN shop_readiness r ON r.shop_id = d.shop_id
+                     WHERE d.state <> 'returned' ORDER BY s.reference, d.id LIMIT ?1",
+                )?;
+                let rows = st
+                    .query_map(params![FLEET_ROWS_MAX as i64], |r| {
+                        let modem: Option<String> = r.get(9)?;
+                        Ok((
+                            DeviceHealth {
+                                device_id: r.get(0)?,
+                                shop_id: r.get(1)?,
+                                shop_reference: r.get(2)?,
+                                shop_name: r.get(3)?,
+                                device_state: r.get(4)?,
+                                liveness: Liveness::NeverSeen,
+                                last_seen_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                                battery_pct: r.get(6)?,
+                                on_mains: r.get(7)?,
+                                signal_csq: r.get(8)?,
+                                modem: modem.clone(),
+                                free_storage_mb: r.get(10)?,
+                                version: r.get(11)?,
+                                outbox_depth: r.get(12)?,
+                                uptime_s: r.get::<_, Option<i64>>(13)?.map(|u| u.max(0) as u64),
+                                last_test_ok_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+                                flags: Vec::new(),
+                            },
+                            modem,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        // Heartbeats not written yet are fresher than the table.
+        let pending: HashMap<String, Received> = match self.health.pending.lock() {
+            Ok(p) => rows
+                .iter()
+                .filter_map(|(d, _)| {
+                    p.get(&d.device_id)
+                        .map(|r| (d.device_id.clone(), r.clone()))
+                })
+                .collect(),
+            Err(_) => HashMap::new(),
+        };
+        let limits = &self.rules.supervision;
+        let watching_since = self.watching_since();
+        Ok(rows
+            .into_iter()
+            .map(|(mut d, _)| {
+                if let Some(r) = pending.get(&d.device_id) {
+                    let h = &r.heartbeat;
+                    d.last_seen_at = Some(r.at);
+                    d.battery_pct = h.battery_pct;
+                    d.on_mains = Some(h.on_mains);
+                    d.signal_csq = h.signal_csq;
+                    d.modem = Some(modem_str(h.modem).to_string());
+                    d.free_storage_mb = Some(h.free_storage_mb);
+                    d.version = Some(h.version.clone());
+                    d.outbox_depth = Some(h.outbox_depth);
+                    d.uptime_s = Some(h.uptime_s);
+                }
+                d.liveness = supervision::liveness(d.last_seen_at, watching_since, now, limits);
+                let reported = match (&d.modem, d.on_mains) {
+                    (Some(modem), Some(on_mains)) => Some(Reported {
+                        battery_pct: d.battery_pct,
+                        on_mains,
+                        network: network_of(modem),
+                    }),
+                    _ => None,
+                };
+                d.flags = supervision::flags(reported.as_ref(), d.last_test_ok_at, now, limits);
+                d
+            })
+            .collect())
+    }
+
+    /// What happened to a box, oldest first.
+    pub async fn fleet_events(&self, device: &str) -> Result<Vec<FleetEvent>, StoreError> {
+        let device = device.to_string();
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT id, at, device_id, shop_id, kind, detail FROM fleet_events WHERE device_id = ?1 ORDER BY id",
+                )?;
+                let rows = st
+                    .query_map(params![device], |r| {
+                        let detail: String = r.get(5)?;
+                        Ok(FleetEvent {
+                            id: r.get(0)?,
+                            at: Timestamp(r.get(1)?),
+                            device_id: r.get(2)?,
+                            shop_id: r.get(3)?,
+                            kind: r.get(4)?,
+                            detail: serde_json::from_str(&detail).unwrap_or_default(),
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    /// A shop's silent tests and whether it counts as ready at `now`.
+    pub async fn readiness(&self, shop_id: i64, now: Timestamp) -> Result<Readiness, StoreError> {
+        let limits = self.rules.supervision;
+        self.db
+            .read(move |c| {
+                let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = c
+                    .query_row(
+                        "SELECT last_test_at, last_test_ok_at, last_test_delivered_at FROM shop_readiness WHERE shop_id = ?1",
+                        params![shop_id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                let (at, ok, delivered) = row.unwrap_or_default();
+                let ok = ok.map(Timestamp);
+                Ok(Readiness {
+                    last_test_at: at.map(Timestamp),
+                    last_test_ok_at: ok,
+                    last_test_delivered_at: delivered.map(Timestamp),
+                    ready: supervision::ready(ok, now, &limits),
+                })
+            })
+            .await
+    }
+
+    /// The shop and its box's direct contacts.
+    pub async fn direct_contacts(
+        &self,
+        shop_id: i64,
+    ) -> Result<(ShopSummary, Vec<DirectContact>), StoreError> {
+        self.db.read(move |c| direct_contacts(c, shop_id)).await
+    }
+
+    /// Changes whenever what a box of `shop_id` must know may have changed.
+    pub fn config_generation(&self, shop_id: i64) -> (u64, u64) {
+        let shop = self
+            .config_generations
+            .shops
+            .lock()
+            .map(|m| m.get(&shop_id).copied().unwrap_or(0))
+            .unwrap_or(0);
+        (self.config_generations.all.load(Ordering::SeqCst), shop)
+    }
+
+    /// Called after a committed change to a shop's contacts (`None`: the Region's).
+    pub(crate) fn config_changed(&self, shop_id: Option<i64>) {
+        let Some(shop_id) = shop_id else {
+            self.config_generations.all.fetch_add(1, Ordering::SeqCst);
+            return;
+        };
+        if let Ok(mut m) = self.config_generations.shops.lock() {
+            if m.len() >= CONFIG_GENERATIONS_MAX && !m.contains_key(&shop_id) {
+                m.clear();
+                self.config_generations.all.fetch_add(1, Ordering::SeqCst);
+            }
+            *m.entry(shop_id).or_insert(0) += 1;
+        }
+    }
+}
