@@ -21,6 +21,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+if ! python3 -c 'import gsmmodem, serial' 2>/dev/null; then
+  say "installing the independent modem client (python-gsmmodem-new)"
+  pip install --quiet python-gsmmodem-new==0.13.0 pyserial==3.5
+fi
+
 if [ ! -d tests/peers/smsc/node_modules/smpp ]; then
   say "installing the SMSC simulator (npm smpp)"
   npm ci --prefix tests/peers/smsc --no-audit --no-fund >/dev/null

@@ -89,6 +89,7 @@ impl Identity {
 }
 
 pub fn save_config(dir: &Path, config: &DeviceConfig) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
     write_private(
         &config_path(dir),
         serde_json::to_string_pretty(config)

@@ -271,10 +271,10 @@ impl Outbox {
             f.sync_all().map_err(|e| self.io(e))?;
         }
         std::fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
-        if let Some(dir) = self.path.parent() {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = self.path.parent()
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         self.file = OpenOptions::new()
             .append(true)

@@ -70,14 +70,23 @@ pub struct Button {
 }
 
 impl Button {
-    pub async fn enroll(_http: reqwest::Client, hub: &str, code: &str) -> anyhow::Result<(Self, EnrollResponse)> {
-        let (client, enrolled) = HubClient::enroll(hub, code, env!("CARGO_PKG_VERSION")).await.context("enrolment failed")?;
+    pub async fn enroll(
+        _http: reqwest::Client,
+        hub: &str,
+        code: &str,
+    ) -> anyhow::Result<(Self, EnrollResponse)> {
+        let (client, enrolled) = HubClient::enroll(hub, code, env!("CARGO_PKG_VERSION"))
+            .await
+            .context("enrolment failed")?;
         Ok((Self { client }, enrolled))
     }
 
     pub fn from_state(state: &DeviceState) -> anyhow::Result<Self> {
-        let key = DeviceKey::from_bytes(&unhex(&state.key)?).map_err(|e| anyhow::anyhow!("device key: {e}"))?;
-        Ok(Self { client: HubClient::new(&state.hub, &state.device_id, key) })
+        let key = DeviceKey::from_bytes(&unhex(&state.key)?)
+            .map_err(|e| anyhow::anyhow!("device key: {e}"))?;
+        Ok(Self {
+            client: HubClient::new(&state.hub, &state.device_id, key),
+        })
     }
 
     pub fn state(&self, last_alarm: Option<Uuid>) -> DeviceState {
@@ -89,13 +98,34 @@ impl Button {
         }
     }
 
-    pub async fn raise(&self, alarm_id: Uuid, pressed_at_ms: i64, recording: bool, now_ms: i64) -> anyhow::Result<AlarmReceipt> {
-        let req = RaiseAlarm { alarm_id, pressed_at_ms, sent_at_ms: now_ms, recording, direct_sms: Vec::new(), test: false };
+    pub async fn raise(
+        &self,
+        alarm_id: Uuid,
+        pressed_at_ms: i64,
+        recording: bool,
+        now_ms: i64,
+    ) -> anyhow::Result<AlarmReceipt> {
+        let req = RaiseAlarm {
+            alarm_id,
+            pressed_at_ms,
+            sent_at_ms: now_ms,
+            recording,
+            direct_sms: Vec::new(),
+            test: false,
+        };
         Ok(self.client.raise(&req, now_ms).await?)
     }
 
-    pub async fn cancel(&self, alarm_id: Uuid, cancel_pressed_at_ms: i64, now_ms: i64) -> anyhow::Result<AlarmReceipt> {
-        Ok(self.client.cancel(alarm_id, cancel_pressed_at_ms, now_ms).await?)
+    pub async fn cancel(
+        &self,
+        alarm_id: Uuid,
+        cancel_pressed_at_ms: i64,
+        now_ms: i64,
+    ) -> anyhow::Result<AlarmReceipt> {
+        Ok(self
+            .client
+            .cancel(alarm_id, cancel_pressed_at_ms, now_ms)
+            .await?)
     }
 }
 

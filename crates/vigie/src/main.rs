@@ -4,6 +4,7 @@
 //! and `bench` (the quality bars' benchmarks).
 
 mod admin;
+mod agent;
 mod bench;
 mod demo;
 mod device;
@@ -50,6 +51,8 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// The box's daemon (`vigie agent --config FILE`) and its enrolment.
+    Agent(agent::AgentArgs),
     /// A button on the command line: enrol it, then press.
     Device {
         /// Where the device keeps its identity and key (before or after the subcommand).
@@ -105,6 +108,10 @@ async fn main() -> anyhow::Result<()> {
             json,
             command,
         } => admin::run(&config, json, command).await,
+        Command::Agent(args) => {
+            init_logs();
+            agent::run(args).await
+        }
         Command::Device { state, command } => device::run(&state, command).await,
         Command::Bench { command } => {
             if std::env::var("VIGIE_LOG").is_ok() {

@@ -90,6 +90,15 @@ fn start_box(
     client: Option<Arc<HubClient>>,
     clock: Arc<ManualClock>,
 ) -> Box {
+    start_box_with(state_dir, client, None, clock)
+}
+
+fn start_box_with(
+    state_dir: &std::path::Path,
+    client: Option<Arc<HubClient>>,
+    modem: Option<Arc<dyn vigie_agent::modem::Modem>>,
+    clock: Arc<ManualClock>,
+) -> Box {
     let config = AgentConfig::parse(&format!(
         "state_dir = \"{}\"\n[timing]\ndirect_sms_delay_ms = 600000\nheartbeat_interval_s = 3600\n",
         state_dir.display()
@@ -99,11 +108,7 @@ fn start_box(
     let (events_tx, events) = mpsc::unbounded_channel();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let now = Arc::new(move || clock.now());
-    let deps = Deps {
-        client,
-        modem: None,
-        now,
-    };
+    let deps = Deps { client, modem, now };
     let task = tokio::spawn(vigie_agent::agent::run(
         config,
         deps,
@@ -246,6 +251,129 @@ async fn a_press_made_while_the_hub_is_down_survives_a_crash_and_arrives_late() 
     let detail = hub.store.alarm(alarm_id).await.expect("alarm at the hub");
     assert_eq!(detail.alarm.age_ms, Some(185_000), "flagged with its age");
     sms_to(&hub, "+33473000017", "déclenchée il y a 3 min").await;
+    b.kill().await;
+    hub.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn hub_down_the_box_sends_the_sms_itself_then_the_hub_sends_nothing_twice() {
+    let dir = temp_dir("vigie-box");
+    let clock = ManualClock::new(T0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
+    let code = seed(&hub, &clock).await;
+    let shop = hub.store.shop_by_reference("BOX-1").await.expect("shop");
+    let phone = vigie_core::PhoneNumber::parse("06 55 66 77 88").expect("phone");
+    hub.store
+        .add_contact(
+            NewContact {
+                shop_id: Some(shop.id),
+                name: "Commissariat".into(),
+                phone,
+                relation: Relation::Police,
+                tier: 1,
+            },
+            clock.now(),
+        )
+        .await
+        .expect("contact");
+    let (client, enrolled) = HubClient::enroll(&hub.url(), &code, "test")
+        .await
+        .expect("enrol");
+    assert_eq!(enrolled.direct_contacts.len(), 2);
+    let state = dir.join("box");
+    vigie_agent::identity::save_config(
+        &state,
+        &vigie_proto::DeviceConfig {
+            config_version: String::new(),
+            shop: enrolled.shop.clone(),
+            settings: enrolled.settings.clone(),
+            direct_contacts: enrolled.direct_contacts.clone(),
+        },
+    )
+    .expect("cache settings");
+    hub.shutdown().await;
+
+    // The hub is down: the box sends the alarm through its own modem.
+    let peer = crate::modem::ModemPeer::start(&[]);
+    let modem: Arc<dyn vigie_agent::modem::Modem> = Arc::new(peer.modem());
+    let mut b = start_box_with(&state, Some(Arc::new(client)), Some(modem), clock.clone());
+    b.press(clock.now()).await;
+    let mut sent = Vec::new();
+    while sent.len() < 2 {
+        if let AgentEvent::DirectSent { phone, .. } = b
+            .next("an SMS through the modem", |e| {
+                matches!(e, AgentEvent::DirectSent { .. })
+            })
+            .await
+        {
+            sent.push(phone);
+        }
+    }
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec!["+33473000017".to_string(), "+33655667788".to_string()]
+    );
+    let on_air = peer.sent();
+    assert_eq!(on_air.len(), 2, "{on_air:?}");
+    for sms in &on_air {
+        let text = sms["text"].as_str().expect("text");
+        assert!(
+            text.starts_with("ALERTE Vigie 14h32: Tabac du Centre") && text.contains("17"),
+            "{text}"
+        );
+    }
+
+    // The hub is back: the box delivers the alarm with what it sent, and the
+    // hub sends neither contact the alert again.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("same port");
+    let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
+    let AgentEvent::InHand { alarm_id } = b
+        .next("the hub's confirmation", |e| {
+            matches!(e, AgentEvent::InHand { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let detail = hub.store.alarm(alarm_id).await.expect("alarm");
+    assert!(
+        detail.events.iter().any(|e| e.kind == "direct_sms"),
+        "{:?}",
+        detail.events
+    );
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !hub
+        .store
+        .pending_notifications(Timestamp(i64::MAX), 1)
+        .await
+        .expect("pending")
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let gw = hub.log_gateway("phones").expect("gateway");
+    let resent: Vec<_> = gw
+        .sent()
+        .into_iter()
+        .filter(|s| s.text.contains("ALERTE"))
+        .collect();
+    assert!(
+        resent.is_empty(),
+        "the hub sent again what the box had sent: {resent:?}"
+    );
+    assert_eq!(peer.sent().len(), 2, "the box did not send twice either");
     b.kill().await;
     hub.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
