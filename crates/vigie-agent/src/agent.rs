@@ -39,6 +39,8 @@ const UPLINK_BACKOFF_MS_MIN: u64 = 200;
 const UPLINK_BACKOFF_MS_MAX: u64 = 30_000;
 /// Attempts per direct SMS before the box gives up on that contact.
 const DIRECT_SMS_ATTEMPTS_MAX: u32 = 3;
+/// Hours between silent end-to-end tests unless configured.
+pub const SELF_TEST_INTERVAL_H_DEFAULT: u32 = 7 * 24;
 /// A modem status read that takes longer is reported as absent.
 const MODEM_STATUS_TIMEOUT_MS: u64 = 3_000;
 
@@ -188,6 +190,7 @@ pub async fn run(
     if shared.deps.client.is_some() {
         tasks.spawn(uplink_loop(shared.clone(), shutdown.clone()));
         tasks.spawn(heartbeat_loop(shared.clone(), shutdown.clone()));
+        tasks.spawn(self_test_loop(shared.clone(), shutdown.clone()));
     }
     let s = shared.settings();
     let mut press = PressMachine::new(PressSettings {
@@ -591,6 +594,58 @@ async fn deliver(
         }
     }
     Ok(())
+}
+
+/// The silent end-to-end test: a test alarm through the same outbox and
+/// uplink as a real one, which the hub turns into one SMS to its test sink
+/// (never to the contacts). The time of the last one is kept on disk so a
+/// restart does not skip or repeat it.
+async fn self_test_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let hours = shared
+        .config
+        .timing
+        .self_test_interval_h
+        .unwrap_or(SELF_TEST_INTERVAL_H_DEFAULT);
+    if hours == 0 {
+        return;
+    }
+    let period_ms = i64::from(hours) * 3_600_000;
+    let path = shared.config.state_dir.join("last_self_test");
+    loop {
+        let last = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        let now = shared.now();
+        // A new box tests within the first hour; then every period.
+        let due_at = match last {
+            Some(t) => Timestamp(t).plus_ms(period_ms),
+            None => now.plus_ms((rand::random::<u64>() % 3_600_000) as i64),
+        };
+        let wait = due_at.ms_since(now);
+        if wait <= 0 {
+            let id = Uuid::now_v7();
+            if shared
+                .put(Item::Alarm {
+                    alarm_id: id,
+                    pressed_at_ms: now.as_ms(),
+                    recording: false,
+                    test: true,
+                })
+                .is_some()
+            {
+                tracing::info!(alarm = %id, "silent end-to-end test queued");
+                shared.wake_uplink.notify_one();
+                if let Err(e) = identity::write_private(&path, now.as_ms().to_string().as_bytes()) {
+                    tracing::warn!(error = %e, "cannot record the self-test time");
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Tell the hub the box is alive, and refresh settings when they changed.

@@ -73,6 +73,8 @@ pub struct TimingConfig {
     /// Send the SMS through the modem if the hub has not confirmed by then.
     pub direct_sms_delay_ms: Option<i64>,
     pub heartbeat_interval_s: Option<u32>,
+    /// Hours between silent end-to-end tests (default a week; 0: never).
+    pub self_test_interval_h: Option<u32>,
 }
 
 impl AgentConfig {

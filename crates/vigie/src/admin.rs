@@ -27,6 +27,8 @@ pub enum AdminCommand {
     },
     /// Enrolled devices.
     Devices,
+    /// The fleet's health: offline boxes first, then those never seen, with flags.
+    Fleet,
     /// Alarms.
     Alarm {
         #[command(subcommand)]
@@ -319,6 +321,43 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                     .map(|d| format!("{}\tshop {}\t{}\t{}", d.id, d.shop_id, d.state, d.version))
                     .collect::<Vec<_>>()
                     .join("\n")
+            })?;
+        }
+        AdminCommand::Fleet => {
+            let mut fleet = store.fleet_health(now()).await?;
+            let rank = |d: &vigie_hub::store::DeviceHealth| match d.liveness {
+                vigie_core::supervision::Liveness::Offline => 0,
+                vigie_core::supervision::Liveness::NeverSeen => 1,
+                vigie_core::supervision::Liveness::Online => 2,
+            };
+            fleet.sort_by_key(|d| (rank(d), d.shop_reference.clone()));
+            let shops = store.shops().await?.len();
+            print(json, &fleet, || {
+                let online = fleet.iter().filter(|d| rank(d) == 2).count();
+                let offline = fleet.iter().filter(|d| rank(d) == 0).count();
+                let ready = fleet
+                    .iter()
+                    .filter(|d| !d.flags.contains(&vigie_core::supervision::Flag::NotReady))
+                    .count();
+                let mut out = format!(
+                    "{} boîtiers pour {shops} commerces — {online} en ligne, {offline} hors ligne, {ready} prêts (test de bout en bout récent)\n",
+                    fleet.len()
+                );
+                for d in &fleet {
+                    out.push_str(&format!(
+                        "{:<10} {:<28} {:<10} vu {:<25} batterie {:<5} signal {:<3} modem {:<14} file {:<3} {}\n",
+                        d.shop_reference,
+                        d.shop_name.chars().take(28).collect::<String>(),
+                        format!("{:?}", d.liveness).to_lowercase(),
+                        d.last_seen_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "jamais".into()),
+                        d.battery_pct.map(|b| format!("{b}%")).unwrap_or_else(|| "-".into()),
+                        d.signal_csq.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                        d.modem.clone().unwrap_or_else(|| "-".into()),
+                        d.outbox_depth.map(|o| o.to_string()).unwrap_or_else(|| "-".into()),
+                        d.flags.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(" "),
+                    ));
+                }
+                out
             })?;
         }
         AdminCommand::Alarm { command } => match command {

@@ -99,8 +99,18 @@ fn start_box_with(
     modem: Option<Arc<dyn vigie_agent::modem::Modem>>,
     clock: Arc<ManualClock>,
 ) -> Box {
+    start_box_timed(state_dir, client, modem, clock, "")
+}
+
+fn start_box_timed(
+    state_dir: &std::path::Path,
+    client: Option<Arc<HubClient>>,
+    modem: Option<Arc<dyn vigie_agent::modem::Modem>>,
+    clock: Arc<ManualClock>,
+    timing: &str,
+) -> Box {
     let config = AgentConfig::parse(&format!(
-        "state_dir = \"{}\"\n[timing]\ndirect_sms_delay_ms = 600000\nheartbeat_interval_s = 3600\n",
+        "state_dir = \"{}\"\n[timing]\ndirect_sms_delay_ms = 600000\nheartbeat_interval_s = 3600\n{timing}",
         state_dir.display()
     ))
     .expect("agent config");
@@ -374,6 +384,86 @@ async fn hub_down_the_box_sends_the_sms_itself_then_the_hub_sends_nothing_twice(
         "the hub sent again what the box had sent: {resent:?}"
     );
     assert_eq!(peer.sent().len(), 2, "the box did not send twice either");
+    b.kill().await;
+    hub.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_weekly_silent_test_reaches_the_hub_and_alerts_nobody() {
+    let dir = temp_dir("vigie-box");
+    let clock = ManualClock::new(T0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
+    let code = seed(&hub, &clock).await;
+    let shop = hub.store.shop_by_reference("BOX-1").await.expect("shop");
+    assert!(
+        !hub.store
+            .readiness(shop.id, clock.now())
+            .await
+            .expect("readiness")
+            .ready
+    );
+    let (client, _) = HubClient::enroll(&hub.url(), &code, "test")
+        .await
+        .expect("enrol");
+    let state = dir.join("box");
+    std::fs::create_dir_all(&state).expect("state");
+    // The last test was eight days ago: one is due now.
+    std::fs::write(
+        state.join("last_self_test"),
+        clock.now().plus_ms(-8 * 86_400_000).as_ms().to_string(),
+    )
+    .expect("write");
+    let mut b = start_box_timed(
+        &state,
+        Some(Arc::new(client)),
+        None,
+        clock.clone(),
+        "self_test_interval_h = 168\n",
+    );
+    let AgentEvent::InHand { alarm_id } = b
+        .next("the test alarm at the hub", |e| {
+            matches!(e, AgentEvent::InHand { .. })
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    let detail = hub.store.alarm(alarm_id).await.expect("alarm");
+    assert_eq!(detail.alarm.outcome, Some(vigie_core::Outcome::Test));
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !hub
+        .store
+        .readiness(shop.id, clock.now())
+        .await
+        .expect("readiness")
+        .ready
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the shop never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let gw = hub.log_gateway("phones").expect("gateway");
+    assert!(
+        gw.sent().iter().all(|s| s.to != "+33473000017"),
+        "no contact is disturbed: {:?}",
+        gw.sent()
+    );
+    let stamp: i64 = std::fs::read_to_string(state.join("last_self_test"))
+        .expect("stamp")
+        .trim()
+        .parse()
+        .expect("ms");
+    assert_eq!(
+        stamp,
+        clock.now().as_ms(),
+        "the test time is kept for the next restart"
+    );
     b.kill().await;
     hub.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
