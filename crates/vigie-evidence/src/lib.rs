@@ -1,0 +1,6 @@
+//! Evidence that holds up in court: what the box seals, what the hub logs,
+//! what an export contains, and how anyone verifies it offline. The format
+//! is `docs/protocol/evidence.md`. No I/O here: every function works on
+//! bytes, so the box, the hub and `vigie verify` share one implementation.
+
+pub mod tsa;

@@ -1,0 +1,1 @@
+//! RFC 3161 trusted time (being written).
