@@ -3,4 +3,13 @@
 //! is `docs/protocol/evidence.md`. No I/O here: every function works on
 //! bytes, so the box, the hub and `vigie verify` share one implementation.
 
+pub mod chain;
+pub mod checkpoint;
+pub mod custody;
+pub mod export;
+pub mod merkle;
+pub mod record;
+pub mod report;
+pub mod text;
 pub mod tsa;
+pub mod verify;

@@ -8,3 +8,4 @@ pub mod config;
 pub mod engine;
 pub mod gateway;
 pub mod store;
+pub mod vault;

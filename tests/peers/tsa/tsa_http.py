@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""RFC 3161 over HTTP (RFC 3161 §3.4) in front of `openssl ts -reply`.
+
+Usage: tsa_http.py DIR PORT   (DIR made by make-ca.sh; PORT 0 picks a free one)
+Prints the bound port on stdout once it accepts connections.
+"""
+import http.server, os, subprocess, sys, tempfile
+
+QUERY_BYTES_MAX = 64 * 1024  # a TimeStampReq is ~100 bytes; anything larger is refused
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsa.cnf")
+DIR = os.path.abspath(sys.argv[1])
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        if self.headers.get("Content-Type") != "application/timestamp-query" or not 0 < length <= QUERY_BYTES_MAX:
+            return self.send_error(415 if length else 400)
+        with tempfile.NamedTemporaryFile(dir=DIR, suffix=".tsq") as query:
+            query.write(self.rfile.read(length))
+            query.flush()
+            reply = subprocess.run(["openssl", "ts", "-reply", "-config", CONFIG, "-queryfile", query.name],
+                                   env=dict(os.environ, TSA_DIR=DIR), capture_output=True)
+        if reply.returncode != 0:
+            return self.send_error(500, reply.stderr.decode(errors="replace")[:200])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/timestamp-reply")
+        self.send_header("Content-Length", str(len(reply.stdout)))
+        self.end_headers()
+        self.wfile.write(reply.stdout)
+
+
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[2])), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
