@@ -14,6 +14,13 @@ command -v npm >/dev/null || need_apt+=(npm)
 [ -x /usr/sbin/bearerbox ] || need_apt+=(kannel)
 [ -x /usr/lib/kannel/test/fakesmsc ] || need_apt+=(kannel-extras)
 command -v socat >/dev/null || need_apt+=(socat)
+command -v cmake >/dev/null || need_apt+=(cmake)            # bundled libopus
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+[ -e /usr/include/alsa/asoundlib.h ] || need_apt+=(libasound2-dev)
+command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)     # test speech
+command -v sox >/dev/null || need_apt+=(sox)
+command -v opusinfo >/dev/null || need_apt+=(opus-tools)
+command -v openssl >/dev/null || need_apt+=(openssl)         # the test TSA
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -71,6 +71,10 @@ struct Shared {
     in_hand: Mutex<HashSet<Uuid>>,
     /// (alarm, phone) pairs sent through the modem, including before a restart.
     direct: Mutex<HashSet<(Uuid, String)>>,
+    /// Alarms being sent through the modem right now: the timer, every
+    /// failed round to the hub and a refusal may all ask for the same one
+    /// while the modem is still busy with it.
+    sending: Mutex<HashSet<Uuid>>,
     device: Mutex<Option<DeviceConfig>>,
     wake_uplink: Notify,
     deps: Deps,
@@ -153,6 +157,7 @@ pub async fn run(
         outbox: Mutex::new(outbox),
         in_hand: Mutex::new(HashSet::new()),
         direct: Mutex::new(HashSet::new()),
+        sending: Mutex::new(HashSet::new()),
         device: Mutex::new(device),
         wake_uplink: Notify::new(),
         config,
@@ -313,8 +318,45 @@ fn spawn_direct(shared: &Arc<Shared>, id: Uuid, pressed_at: Timestamp) {
     tokio::spawn(async move { direct_send(&shared, id, pressed_at).await });
 }
 
+/// Marks an alarm as being sent through the modem until dropped.
+struct Sending<'a> {
+    shared: &'a Shared,
+    id: Uuid,
+}
+
+impl<'a> Sending<'a> {
+    /// None if the alarm is already being sent.
+    fn claim(shared: &'a Shared, id: Uuid) -> Option<Self> {
+        let claimed = shared
+            .sending
+            .lock()
+            .map(|mut s| s.insert(id))
+            .unwrap_or(false);
+        // Built only when claimed: a guard dropped unused would release
+        // another sender's claim (as `claimed.then_some(..)` did).
+        if claimed {
+            Some(Self { shared, id })
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.shared.sending.lock() {
+            s.remove(&self.id);
+        }
+    }
+}
+
 /// Send the alarm to every contact through the modem (once per contact).
 async fn direct_send(shared: &Arc<Shared>, id: Uuid, pressed_at: Timestamp) {
+    // Already on its way: a second sender would check "already sent" before
+    // the first has finished and send every contact the alarm again.
+    let Some(_sending) = Sending::claim(shared, id) else {
+        return;
+    };
     let Some(modem) = shared.deps.modem.clone() else {
         tracing::error!(alarm = %id, "the hub has not confirmed the alarm and this box has no modem: nobody can be alerted directly");
         return;

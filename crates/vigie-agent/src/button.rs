@@ -3,7 +3,13 @@
 //!
 //! - standard input (tests, demo, a keyboard): `p` press, `d` double press,
 //!   `l` long press, each line turned into the edges a finger would make;
-//! - a GPIO line and a USB HID key are read by the same contract.
+//! - a GPIO line through the character device (uAPI v2, [`gpio`]);
+//! - a USB HID foot switch or key through evdev ([`evdev`]).
+//!
+//! Every source sends `(Edge, Timestamp)` pairs to the agent's edge channel
+//! and leaves debouncing to the press machine. The hardware sources stamp
+//! each edge with the kernel's realtime timestamp of the event, not the time
+//! it was read.
 
 use tokio::io::AsyncBufReadExt as _;
 use tokio::sync::mpsc;
@@ -14,6 +20,15 @@ use vigie_core::press::Edge;
 pub const EDGE_QUEUE_MAX: usize = 64;
 
 pub type EdgeTx = mpsc::Sender<(Edge, Timestamp)>;
+
+pub mod evdev;
+pub mod gpio;
+
+/// A kernel timestamp (CLOCK_REALTIME, nanoseconds since the epoch) in the
+/// agent's milliseconds.
+fn timestamp_from_ns(ns: u64) -> Timestamp {
+    Timestamp(i64::try_from(ns / 1_000_000).unwrap_or(i64::MAX))
+}
 
 /// The edges a finger makes for a command letter, from `now`.
 pub fn edges_for(command: &str, now: Timestamp) -> Vec<(Edge, Timestamp)> {

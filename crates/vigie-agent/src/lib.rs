@@ -13,4 +13,5 @@ pub mod health;
 pub mod identity;
 pub mod modem;
 pub mod outbox;
+pub mod recorder;
 pub mod uplink;

@@ -1,6 +1,6 @@
 //! `vigie agent`: the box's daemon, and its enrolment.
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -102,7 +102,14 @@ async fn daemon(config: AgentConfig) -> anyhow::Result<()> {
                 now,
             ));
         }
-        other => bail!("button {other:?}: this build reads the button from standard input only"),
+        ButtonConfig::Gpio {
+            chip,
+            line,
+            active_low,
+        } => vigie_agent::button::gpio::spawn(chip.clone(), *line, *active_low, edges_tx)?,
+        ButtonConfig::Evdev { device, key_code } => {
+            vigie_agent::button::evdev::spawn(device.clone(), *key_code, edges_tx)?
+        }
     }
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();

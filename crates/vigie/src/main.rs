@@ -1,7 +1,7 @@
 //! `vigie`: the one binary. A thin command line over the libraries:
 //! `serve` (the hub), `demo` (a whole Region on one machine), `admin`
 //! (shops, contacts, devices, alarms), `device` (a command-line button),
-//! and `bench` (the quality bars' benchmarks).
+//! `simulate` (a fleet of virtual boxes) and `bench` (the quality bars' benchmarks).
 
 mod admin;
 mod agent;
@@ -9,6 +9,8 @@ mod bench;
 mod demo;
 mod device;
 mod region;
+mod simulate;
+mod verify;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -60,6 +62,13 @@ enum Command {
         state: PathBuf,
         #[command(subcommand)]
         command: device::DeviceCommand,
+    },
+    /// A fleet of virtual boxes against a running hub: enrolment, heartbeats, presses, network loss.
+    Simulate(simulate::SimulateArgs),
+    /// Check an evidence export offline; exit status non-zero on any failure.
+    Verify {
+        /// The export ZIP.
+        export: PathBuf,
     },
     /// Benchmarks of the quality bars; figures go to docs/benchmarks.md.
     Bench {
@@ -113,6 +122,18 @@ async fn main() -> anyhow::Result<()> {
             agent::run(args).await
         }
         Command::Device { state, command } => device::run(&state, command).await,
+        Command::Simulate(args) => {
+            if std::env::var("VIGIE_LOG").is_ok() {
+                init_logs();
+            }
+            simulate::run(args).await
+        }
+        Command::Verify { export } => {
+            if !verify::run(&export)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Bench { command } => {
             if std::env::var("VIGIE_LOG").is_ok() {
                 init_logs();

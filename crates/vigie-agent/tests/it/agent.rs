@@ -244,9 +244,7 @@ async fn a_press_made_while_the_hub_is_down_survives_a_crash_and_arrives_late() 
 
     // Three minutes later the hub is back and the box restarts.
     clock.advance_ms(185_000);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("same port");
+    let listener = crate::rebind(addr).await;
     let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
     let client = HubClient::new(&identity.hub, &identity.device_id, identity.key);
     let mut b = start_box(&state, Some(Arc::new(client)), clock.clone());
@@ -341,9 +339,7 @@ async fn hub_down_the_box_sends_the_sms_itself_then_the_hub_sends_nothing_twice(
 
     // The hub is back: the box delivers the alarm with what it sent, and the
     // hub sends neither contact the alert again.
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .expect("same port");
+    let listener = crate::rebind(addr).await;
     let hub = hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
     let AgentEvent::InHand { alarm_id } = b
         .next("the hub's confirmation", |e| {

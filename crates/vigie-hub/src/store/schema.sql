@@ -198,3 +198,42 @@ CREATE TABLE IF NOT EXISTS fleet_events (
     detail TEXT NOT NULL                     -- JSON
 );
 CREATE INDEX IF NOT EXISTS fleet_events_device ON fleet_events(device_id, id);
+
+-- The evidence vault. A recording's audio lives encrypted in blob storage,
+-- under a key of its own wrapped by the hub's key; deleting a recording
+-- destroys that key. Every chunk record and custody event is a leaf of one
+-- append-only Merkle log (RFC 9162); idx runs 0, 1, 2… without gaps.
+CREATE TABLE IF NOT EXISTS recordings (
+    id TEXT PRIMARY KEY,
+    alarm_id TEXT NOT NULL REFERENCES alarms(id),
+    device_id TEXT NOT NULL,
+    shop_id INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_chunk_at INTEGER NOT NULL,
+    wrapped_key BLOB,                        -- NULL once destroyed
+    next_seq INTEGER NOT NULL,
+    last_record_hash BLOB NOT NULL,
+    final INTEGER NOT NULL DEFAULT 0,
+    retention_until INTEGER NOT NULL,
+    legal_hold INTEGER NOT NULL DEFAULT 0,
+    reminded_at INTEGER,
+    deleted_at INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS log_entries (
+    idx INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,                      -- record | custody
+    recording_id TEXT NOT NULL,
+    seq INTEGER,                             -- the chunk's, for records
+    leaf_hash BLOB NOT NULL,
+    entry BLOB NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_entries_recording ON log_entries(recording_id, idx);
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size INTEGER PRIMARY KEY,
+    body BLOB NOT NULL,                      -- the signed checkpoint file
+    at INTEGER NOT NULL,
+    tsa_token BLOB                           -- RFC 3161 token over body, when obtained
+);

@@ -3,6 +3,7 @@
 //! device`) as a child process, and talks to it and to real peers (the
 //! SMSC simulator, Kannel) over loopback.
 
+mod box_process;
 mod cli;
 mod crash;
 mod hub;

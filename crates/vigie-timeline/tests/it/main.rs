@@ -1,0 +1,4 @@
+//! The timeline's integration tests, on French speech made by espeak-ng and
+//! sox (`tests/peers/audio/make_speech.sh`).
+
+mod speech;
