@@ -190,3 +190,29 @@ pub struct ErrorBody {
     pub code: String,
     pub message: String,
 }
+
+/// `POST /v1/recordings/{recording_id}/chunks` — one sealed chunk of a
+/// recording (docs/protocol/evidence.md §2). Chunks go in order; a repeat
+/// of a stored chunk is answered as before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadChunk {
+    /// The chunk record file, as sealed by the box (`vigie-chunk-v1 …`).
+    pub record: String,
+    /// The chunk's Ogg pages, base64.
+    pub audio: String,
+}
+
+/// The hub's receipt for a chunk: its place in the append-only log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChunkReceipt {
+    pub recording_id: Uuid,
+    pub seq: u64,
+    pub log_index: u64,
+    /// True if the hub already had this chunk.
+    pub duplicate: bool,
+}
+
+/// Largest upload body: a chunk's audio (2 s of Opus is a few kB; the
+/// record format allows up to 256 KiB) in base64, plus its record.
+pub const CHUNK_UPLOAD_BYTES_MAX: usize = 400 * 1024;
