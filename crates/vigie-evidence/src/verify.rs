@@ -1101,3 +1101,20 @@ fn check_times(
     }
     proven_by
 }
+
+/// The real RFC 3161 check for [`verify_export`]: imprint, signature, the
+/// critical `timeStamping` usage, and the chain to the root in
+/// `keys/tsa-chain.pem` (`crate::tsa::verify_token`).
+pub fn rfc3161_check(
+    checkpoint: &[u8],
+    token: &[u8],
+    chain_pem: &[u8],
+) -> Result<crate::report::TimeStamp, String> {
+    crate::tsa::verify_token(checkpoint, token, chain_pem)
+        .map(|info| crate::report::TimeStamp {
+            time_ms: info.gen_time_ms,
+            accuracy_ms: info.accuracy_ms,
+            authority: info.tsa_name,
+        })
+        .map_err(|e| e.to_string())
+}

@@ -24,6 +24,7 @@ pub struct RunningHub {
     pub store: Store,
     pub engine: Engine,
     pub clock: SharedClock,
+    pub vault: Arc<crate::vault::Vault>,
     log_gateways: HashMap<String, Arc<LogGateway>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -125,15 +126,23 @@ pub async fn start(
             direct_sms_delay_ms: 5_000,
         },
     };
-    let state = AppState::new(
+    let vault = Arc::new(open_vault(config)?);
+    let mut state = AppState::new(
         store.clone(),
         clock.clone(),
         engine.clone(),
         settings,
         http_gateways,
     );
+    state.vault = Some(vault.clone());
     let addr = listener.local_addr()?;
     let mut tasks = vec![
+        tokio::spawn(run_vault(
+            vault.clone(),
+            store.clone(),
+            clock.clone(),
+            shutdown_rx.clone(),
+        )),
         tokio::spawn(engine.clone().run_escalation(shutdown_rx.clone())),
         tokio::spawn(engine.clone().run_dispatch(gateways, shutdown_rx.clone())),
         tokio::spawn(engine.clone().run_inbound(inbound_rx, shutdown_rx.clone())),
@@ -155,8 +164,56 @@ pub async fn start(
         store,
         engine,
         clock,
+        vault,
         log_gateways,
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+/// Open the evidence vault (keys created on first start).
+pub fn open_vault(config: &Config) -> anyhow::Result<crate::vault::Vault> {
+    let v = &config.vault;
+    let dir = match &v.dir {
+        Some(d) => d.clone(),
+        None => config
+            .store
+            .sqlite_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("vault"),
+    };
+    let keys = crate::vault::keys::HubKeys::load_or_create(&dir)
+        .with_context(|| format!("vault keys in {}", dir.display()))?;
+    let tsa_chain_pem = match &v.tsa_chain_pem {
+        Some(p) => std::fs::read(p)
+            .with_context(|| format!("vault.tsa_chain_pem: cannot read {}", p.display()))?,
+        None => Vec::new(),
+    };
+    Ok(crate::vault::Vault {
+        keys: Arc::new(keys),
+        blobs: crate::vault::blobs::BlobStore::new(&dir.join("blobs")),
+        tsa_urls: v.tsa_urls.clone(),
+        tsa_chain_pem,
+        retention_days: v.retention_days,
+        http: reqwest::Client::new(),
+    })
+}
+
+/// The vault's loop: checkpoints, trusted time while recordings are live, retention.
+async fn run_vault(
+    vault: Arc<crate::vault::Vault>,
+    store: Store,
+    clock: SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = vault.tick(&store, clock.now()).await {
+            tracing::error!(error = %e, "vault pass failed; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(crate::vault::CHECKPOINT_INTERVAL_MS)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }

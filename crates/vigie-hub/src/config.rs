@@ -21,10 +21,47 @@ pub struct Config {
     pub devices: DevicesConfig,
     #[serde(default)]
     pub supervision: SupervisionConfig,
+    #[serde(default)]
+    pub vault: VaultConfig,
     /// Gateways in order of preference: the first one that works sends; a
     /// failed alert is retried on the next.
     #[serde(default)]
     pub gateways: Vec<GatewayConfig>,
+}
+
+/// The evidence vault: keys, encrypted audio, trusted time, retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Hub keys (mode 0600) and encrypted audio; default: `vault/` beside
+    /// the SQLite database.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// RFC 3161 time-stamping authorities, tried in order (a qualified
+    /// eIDAS TSA in production). Exports need one.
+    #[serde(default)]
+    pub tsa_urls: Vec<String>,
+    /// The TSAs' certificate chain (PEM, root last), copied into exports.
+    #[serde(default)]
+    pub tsa_chain_pem: Option<PathBuf>,
+    /// Days a recording is kept without a legal hold.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_retention_days() -> u32 {
+    crate::store::vault::RETENTION_DAYS_DEFAULT
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            tsa_urls: Vec::new(),
+            tsa_chain_pem: None,
+            retention_days: default_retention_days(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

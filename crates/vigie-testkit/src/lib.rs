@@ -6,6 +6,7 @@
 
 pub mod kannel;
 pub mod smsc;
+pub mod tsa;
 
 /// The repository's root, where `tests/peers/` lives.
 pub fn repo_root() -> std::path::PathBuf {

@@ -7,7 +7,7 @@
 use anyhow::Context as _;
 use std::io::Read as _;
 use std::path::Path;
-use vigie_evidence::report::{Report, Status, TimeStamp, utc_text};
+use vigie_evidence::report::{Report, Status, utc_text};
 
 /// Largest export file read, in bytes: the evidence library's own bound.
 pub const EXPORT_FILE_BYTES_MAX: u64 = vigie_evidence::export::EXPORT_BYTES_MAX;
@@ -16,21 +16,10 @@ pub const EXPORT_FILE_BYTES_MAX: u64 = vigie_evidence::export::EXPORT_BYTES_MAX;
 /// nothing failed.
 pub fn run(path: &Path) -> anyhow::Result<bool> {
     let zip = read_bounded(path, EXPORT_FILE_BYTES_MAX)?;
-    let report = vigie_evidence::verify::verify_export(&zip, &tsa_check);
+    let report =
+        vigie_evidence::verify::verify_export(&zip, &vigie_evidence::verify::rfc3161_check);
     print!("{}", render(&report, &path.display().to_string()));
     Ok(report.ok())
-}
-
-/// The RFC 3161 check: imprint, signature, `timeStamping` usage, chain to
-/// the root in `keys/tsa-chain.pem`.
-fn tsa_check(checkpoint: &[u8], token: &[u8], chain_pem: &[u8]) -> Result<TimeStamp, String> {
-    vigie_evidence::tsa::verify_token(checkpoint, token, chain_pem)
-        .map(|info| TimeStamp {
-            time_ms: info.gen_time_ms,
-            accuracy_ms: info.accuracy_ms,
-            authority: info.tsa_name,
-        })
-        .map_err(|e| e.to_string())
 }
 
 fn read_bounded(path: &Path, bytes_max: u64) -> anyhow::Result<Vec<u8>> {
@@ -199,7 +188,10 @@ English
 
     #[test]
     fn not_a_zip_fails_with_a_message() {
-        let report = vigie_evidence::verify::verify_export(b"not a zip", &tsa_check);
+        let report = vigie_evidence::verify::verify_export(
+            b"not a zip",
+            &vigie_evidence::verify::rfc3161_check,
+        );
         assert!(!report.ok());
         assert!(render(&report, "x").contains("✘ the export cannot be read"));
     }

@@ -25,7 +25,7 @@ const BATTERY_PCT_MAX: u8 = 100;
 /// is never mistaken for no change in practice).
 const CONFIG_VERSION_HEX_CHARS: usize = 16;
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(super) fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|e| match e {
         BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge {
             max: vigie_proto::REQUEST_BODY_BYTES_MAX,
@@ -34,7 +34,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad(
             "malformed_body",
@@ -60,7 +60,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Api
 
 /// Check a device request's signature (any method; a GET signs its empty
 /// body); returns the device id and its shop.
-async fn authenticate(
+pub(super) async fn authenticate(
     st: &AppState,
     method: &Method,
     uri: &Uri,

@@ -69,14 +69,18 @@ impl From<StoreError> for ApiError {
                 "unknown_device" | "unknown_code" | "code_used" | "code_expired" => {
                     ApiError::Unauthorized { code, message }
                 }
-                "unknown_alarm" | "unknown_link" | "unknown_shop" | "unknown_contact" => {
-                    ApiError::NotFound { code, message }
-                }
+                "unknown_alarm" | "unknown_link" | "unknown_shop" | "unknown_contact"
+                | "unknown_recording" => ApiError::NotFound { code, message },
                 "alarm_closed"
                 | "cancel_window_passed"
                 | "alarm_id_taken"
                 | "duplicate_shop"
-                | "duplicate_contact" => ApiError::Conflict { code, message },
+                | "duplicate_contact"
+                | "chunk_gap"
+                | "chunk_conflict"
+                | "chunk_chain"
+                | "recording_mismatch"
+                | "recording_deleted" => ApiError::Conflict { code, message },
                 "busy" => ApiError::Unavailable { code, message },
                 _ => ApiError::BadRequest { code, message },
             },

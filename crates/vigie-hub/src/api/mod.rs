@@ -8,6 +8,7 @@
 mod answer;
 mod device;
 mod error;
+mod recording;
 mod webhook;
 
 pub use error::ApiError;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub engine: Engine,
     pub settings: Arc<DeviceSettingsConfig>,
     pub http_gateways: Arc<HashMap<String, Arc<HttpGateway>>>,
+    /// The evidence vault (recordings' audio, log, trusted time).
+    pub vault: Option<Arc<crate::vault::Vault>>,
     nonces: Arc<Mutex<NonceCache>>,
     config_versions: Arc<Mutex<HashMap<i64, CachedVersion>>>,
 }
@@ -71,6 +74,7 @@ impl AppState {
             engine,
             settings: Arc::new(settings),
             http_gateways: Arc::new(http_gateways),
+            vault: None,
             nonces: Arc::new(Mutex::new(NonceCache::default())),
             config_versions: Arc::default(),
         }
@@ -102,7 +106,14 @@ impl NonceCache {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Chunks of audio are larger than every other request: their own limit.
+    let uploads = Router::new()
+        .route("/v1/recordings/{id}/chunks", post(recording::upload_chunk))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            vigie_proto::CHUNK_UPLOAD_BYTES_MAX,
+        ));
     Router::new()
+        .merge(uploads)
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/enroll", post(device::enroll))
         .route("/v1/alarms", post(device::raise))

@@ -14,6 +14,7 @@ mod fleet;
 mod model;
 mod outbox;
 mod supervision;
+pub mod vault;
 
 pub use alarms::{
     AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX,

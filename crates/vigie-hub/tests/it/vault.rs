@@ -1,0 +1,282 @@
+//! The evidence vault end to end on the hub: sealed chunks uploaded in
+//! order (gaps, repeats and forgeries refused), custody with a mandatory
+//! reason, an export time-stamped by a real RFC 3161 authority (openssl)
+//! that the offline verifier accepts, and retention that destroys what is
+//! not held.
+
+use crate::helpers::*;
+use base64::Engine as _;
+use uuid::Uuid;
+use vigie_evidence::custody::Action;
+use vigie_evidence::record::{ChunkRecord, record_hash, seal};
+use vigie_proto::signature::new_nonce;
+
+const CHUNKS: u64 = 5;
+
+struct Sealer {
+    recording: Uuid,
+    alarm: Uuid,
+    prev: [u8; 32],
+}
+
+impl Sealer {
+    fn seal(&mut self, dev: &Device, seq: u64, audio: &[u8], is_final: bool) -> String {
+        let t = 1_795_699_920_000 + seq * 2_000;
+        let record = ChunkRecord::for_audio(
+            &self.recording.to_string(),
+            &self.alarm.to_string(),
+            &dev.id,
+            seq,
+            self.prev,
+            audio,
+            (t, t + 2_000),
+            (seq * 2_000, seq * 2_000 + 2_000),
+            is_final,
+        );
+        let bytes = seal(&record, dev.key.signing_key()).expect("seal");
+        self.prev = record_hash(&bytes);
+        String::from_utf8(bytes).expect("text")
+    }
+}
+
+async fn upload(
+    h: &TestHub,
+    dev: &Device,
+    recording: Uuid,
+    record: &str,
+    audio: &[u8],
+) -> (u16, serde_json::Value) {
+    let body = serde_json::json!({ "record": record, "audio": base64::engine::general_purpose::STANDARD.encode(audio) }).to_string();
+    h.signed_post(
+        dev,
+        &format!("/v1/recordings/{recording}/chunks"),
+        body.as_bytes(),
+        h.now().as_ms() / 1000,
+        &new_nonce(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn chunks_are_logged_in_order_and_an_export_verifies_offline() {
+    let tsa = vigie_testkit::tsa::Tsa::start().expect("the test TSA (openssl) starts");
+    let chain = TempDir::new("vigie-chain");
+    let chain_path = chain.0.join("tsa-chain.pem");
+    std::fs::write(&chain_path, tsa.chain_pem().expect("chain")).expect("write chain");
+    let h = spawn_hub(&format!(
+        "[vault]\ntsa_urls = [\"{}\"]\ntsa_chain_pem = \"{}\"\n",
+        tsa.url(),
+        chain_path.display()
+    ))
+    .await;
+    let shop = h
+        .seed_shop(
+            "V1",
+            "06 99 88 77 66",
+            &[(1, "Marie Dupont", "06 11 22 33 44")],
+        )
+        .await;
+    let dev = h.enroll(shop).await;
+    let alarm = Uuid::now_v7();
+    assert_eq!(h.press(&dev, alarm).await.0, 201);
+    let recording = Uuid::now_v7();
+    let mut sealer = Sealer {
+        recording,
+        alarm,
+        prev: [0; 32],
+    };
+    let audio: Vec<Vec<u8>> = (0..CHUNKS)
+        .map(|i| (0..3_000).map(|j| ((i * 7 + j * 13) % 251) as u8).collect())
+        .collect();
+    let records: Vec<String> = (0..CHUNKS)
+        .map(|i| sealer.seal(&dev, i, &audio[i as usize], i == CHUNKS - 1))
+        .collect();
+
+    // Out of order: refused, with what the hub expects.
+    let (s, r) = upload(&h, &dev, recording, &records[1], &audio[1]).await;
+    assert_eq!((s, r["code"].as_str()), (409, Some("chunk_gap")), "{r}");
+    let mut last_index = None;
+    for i in 0..CHUNKS as usize {
+        let (s, r) = upload(&h, &dev, recording, &records[i], &audio[i]).await;
+        assert_eq!(s, 201, "chunk {i}: {r}");
+        let idx = r["log_index"].as_u64().expect("log index");
+        assert!(last_index.is_none_or(|l| idx > l), "log positions grow");
+        last_index = Some(idx);
+    }
+    // A repeat is answered as before; a changed audio or a forged record is refused.
+    let (s, r) = upload(&h, &dev, recording, &records[2], &audio[2]).await;
+    assert_eq!((s, r["duplicate"].as_bool()), (200, Some(true)), "{r}");
+    let (s, r) = upload(&h, &dev, recording, &records[2], &audio[3]).await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (400, Some("audio_mismatch")),
+        "{r}"
+    );
+    let forger = Device {
+        id: dev.id.clone(),
+        key: vigie_proto::signature::DeviceKey::generate(),
+    };
+    let mut forged = Sealer {
+        recording,
+        alarm,
+        prev: [0; 32],
+    };
+    let fake = forged.seal(&forger, 0, &audio[0], false);
+    let (s, r) = upload(&h, &dev, recording, &fake, &audio[0]).await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (401, Some("bad_record_signature")),
+        "{r}"
+    );
+
+    // Custody: no reason, no access.
+    let store = &h.hub.store;
+    assert!(
+        store
+            .custody(recording, "investigator:x", Action::Listen, "  ", h.now())
+            .await
+            .is_err()
+    );
+    store
+        .custody(
+            recording,
+            "investigator:marie.durand",
+            Action::Listen,
+            "PV 2026/1234",
+            h.now(),
+        )
+        .await
+        .expect("listen");
+
+    // The vault's pass: a checkpoint, time-stamped because the recording is live.
+    h.hub.vault.tick(store, h.now()).await.expect("vault pass");
+    let facts = vigie_hub::vault::export::ReportFacts {
+        shop: "Tabac du Centre".into(),
+        commune: "Riom".into(),
+        alarm_pressed_at: h.now(),
+    };
+    let zip = vigie_hub::vault::export::export(
+        &h.hub.vault,
+        store,
+        recording,
+        "investigator:marie.durand",
+        "plainte pour menaces",
+        &facts,
+        h.now(),
+    )
+    .await
+    .expect("export");
+    let report =
+        vigie_evidence::verify::verify_export(&zip, &vigie_evidence::verify::rfc3161_check);
+    assert!(report.ok(), "{report:#?}");
+    // The test's manual clock is hours ahead of the TSA's real clock: the
+    // verifier says so, and says nothing else (the recording is complete).
+    assert!(
+        report.warnings().all(|w| w.en.contains("clock")),
+        "{report:#?}"
+    );
+    assert!(
+        report.warnings().any(|w| w.en.contains("clock")),
+        "the clock difference is noticed: {report:#?}"
+    );
+    let files = vigie_evidence::export::unpack(&zip).expect("unpack");
+    assert_eq!(
+        files.get("audio/recording.ogg").map(Vec::len),
+        Some(audio.concat().len())
+    );
+    let custody: Vec<String> = files
+        .iter()
+        .filter(|(k, _)| k.starts_with("custody/"))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    assert!(
+        custody
+            .iter()
+            .any(|c| c.contains("action: listen") && c.contains("PV 2026/1234")),
+        "{custody:?}"
+    );
+    assert!(
+        custody
+            .iter()
+            .any(|c| c.contains("action: export") && c.contains("plainte pour menaces")),
+        "{custody:?}"
+    );
+    // One flipped byte in the audio and the export fails.
+    let mut files = files;
+    if let Some(a) = files.get_mut("audio/chunks/000002.ogg") {
+        a[10] ^= 1;
+    }
+    let tampered = vigie_evidence::export::pack(&files).expect("pack");
+    assert!(
+        !vigie_evidence::verify::verify_export(&tampered, &vigie_evidence::verify::rfc3161_check)
+            .ok()
+    );
+}
+
+#[tokio::test]
+async fn retention_destroys_what_is_not_held() {
+    let h = spawn_hub("").await;
+    let shop = h
+        .seed_shop(
+            "V2",
+            "06 99 88 77 66",
+            &[(1, "Marie Dupont", "06 11 22 33 44")],
+        )
+        .await;
+    let dev = h.enroll(shop).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let alarm = Uuid::now_v7();
+        h.press(&dev, alarm).await;
+        let recording = Uuid::now_v7();
+        let mut sealer = Sealer {
+            recording,
+            alarm,
+            prev: [0; 32],
+        };
+        let audio = vec![7u8; 500];
+        let record = sealer.seal(&dev, 0, &audio, true);
+        assert_eq!(upload(&h, &dev, recording, &record, &audio).await.0, 201);
+        ids.push(recording);
+    }
+    let store = &h.hub.store;
+    store
+        .custody(
+            ids[1],
+            "investigator:x",
+            Action::Hold,
+            "plainte déposée",
+            h.now(),
+        )
+        .await
+        .expect("hold");
+    h.clock.advance_ms(31 * 86_400_000);
+    h.hub.vault.tick(store, h.now()).await.expect("vault pass");
+    let (gone, key) = store.recording(ids[0]).await.expect("row kept");
+    assert!(
+        gone.deleted_at.is_some() && key.is_none(),
+        "the key is destroyed"
+    );
+    assert!(
+        h.hub.vault.audio(store, ids[0]).await.is_err(),
+        "the audio can no longer be read"
+    );
+    let entries = store.recording_entries(ids[0]).await.expect("entries");
+    assert!(
+        entries
+            .iter()
+            .any(|e| String::from_utf8_lossy(&e.entry).contains("action: retention-delete")),
+        "the deletion is logged"
+    );
+    let (held, key) = store.recording(ids[1]).await.expect("held");
+    assert!(held.deleted_at.is_none() && key.is_some() && held.legal_hold);
+    assert_eq!(
+        h.hub
+            .vault
+            .audio(store, ids[1])
+            .await
+            .expect("held audio")
+            .concat(),
+        vec![7u8; 500]
+    );
+}
