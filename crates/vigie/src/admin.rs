@@ -29,6 +29,11 @@ pub enum AdminCommand {
     Devices,
     /// The fleet's health: offline boxes first, then those never seen, with flags.
     Fleet,
+    /// Recordings: every access is logged with who and why.
+    Recording {
+        #[command(subcommand)]
+        command: RecordingCommand,
+    },
     /// Alarms.
     Alarm {
         #[command(subcommand)]
@@ -102,6 +107,46 @@ pub enum CodeCommand {
     New {
         #[arg(long)]
         shop: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RecordingCommand {
+    List,
+    /// Write the decrypted audio to a file (logged as a listen).
+    Listen {
+        id: uuid::Uuid,
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Keep it past its retention (a complaint was filed).
+    Hold {
+        id: uuid::Uuid,
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        reason: String,
+    },
+    Release {
+        id: uuid::Uuid,
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The evidence export (ZIP) that `vigie verify` checks offline.
+    Export {
+        id: uuid::Uuid,
+        #[arg(long)]
+        actor: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -360,6 +405,7 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                 out
             })?;
         }
+        AdminCommand::Recording { command } => recording(&config, &store, json, command).await?,
         AdminCommand::Alarm { command } => match command {
             AlarmCommand::List { limit } => {
                 let alarms = store.alarms(limit).await?;
@@ -447,4 +493,100 @@ pub fn timeline(d: &vigie_hub::store::AlarmDetail) -> String {
         ));
     }
     out
+}
+
+async fn recording(
+    config: &Config,
+    store: &Store,
+    json: bool,
+    command: RecordingCommand,
+) -> anyhow::Result<()> {
+    use vigie_evidence::custody::Action;
+    let vault = vigie_hub::app::open_vault(config)?;
+    match command {
+        RecordingCommand::List => {
+            let list = store.recordings().await?;
+            print(json, &list, || {
+                list.iter()
+                    .map(|r| {
+                        format!(
+                            "{}\talarme {}\t{} morceaux\t{}\tconservé jusqu'au {}{}",
+                            r.id,
+                            r.alarm_id,
+                            r.chunks,
+                            if r.deleted_at.is_some() {
+                                "détruit"
+                            } else if r.is_final {
+                                "complet"
+                            } else {
+                                "tronqué ou en cours"
+                            },
+                            r.retention_until.to_rfc3339(),
+                            if r.legal_hold {
+                                "\tconservation judiciaire"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        RecordingCommand::Listen {
+            id,
+            actor,
+            reason,
+            out,
+        } => {
+            store
+                .custody(id, &actor, Action::Listen, &reason, now())
+                .await?;
+            let audio = vault.audio(store, id).await?.concat();
+            std::fs::write(&out, &audio)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "écoute enregistrée au journal ; audio écrit dans {} / listen logged; audio written",
+                out.display()
+            );
+        }
+        RecordingCommand::Hold { id, actor, reason } => {
+            store
+                .custody(id, &actor, Action::Hold, &reason, now())
+                .await?;
+            println!("conservation judiciaire posée / legal hold set");
+        }
+        RecordingCommand::Release { id, actor, reason } => {
+            store
+                .custody(id, &actor, Action::Release, &reason, now())
+                .await?;
+            println!("conservation judiciaire levée / legal hold released");
+        }
+        RecordingCommand::Export {
+            id,
+            actor,
+            reason,
+            out,
+        } => {
+            let (rec, _) = store.recording(id).await?;
+            let alarm = store.alarm(rec.alarm_id).await?;
+            let facts = vigie_hub::vault::export::ReportFacts {
+                shop: alarm.shop.name.clone(),
+                commune: alarm.shop.commune.clone(),
+                alarm_pressed_at: alarm.alarm.pressed_at,
+            };
+            let zip =
+                vigie_hub::vault::export::export(&vault, store, id, &actor, &reason, &facts, now())
+                    .await?;
+            std::fs::write(&out, &zip)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "export écrit dans {} ({} octets) ; vérifiez-le avec « vigie verify {} »",
+                out.display(),
+                zip.len(),
+                out.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -83,13 +83,19 @@ pub(super) async fn authenticate(
             ),
         ));
     }
-    let (public_key, shop_id, state) =
-        st.store.device_key(&params.key_id).await?.ok_or_else(|| {
-            ApiError::unauthorized(
-                "unknown_device",
-                "unknown device: enrol it with a one-time code first",
-            )
-        })?;
+    let (public_key, shop_id, state) = match st.device_keys.get(&params.key_id) {
+        Some(k) => k,
+        None => {
+            let k = st.store.device_key(&params.key_id).await?.ok_or_else(|| {
+                ApiError::unauthorized(
+                    "unknown_device",
+                    "unknown device: enrol it with a one-time code first",
+                )
+            })?;
+            st.device_keys.put(&params.key_id, k.clone());
+            k
+        }
+    };
     if state == "returned" {
         return Err(ApiError::unauthorized(
             "device_retired",

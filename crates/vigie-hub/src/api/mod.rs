@@ -41,6 +41,9 @@ pub struct AppState {
     pub http_gateways: Arc<HashMap<String, Arc<HttpGateway>>>,
     /// The evidence vault (recordings' audio, log, trusted time).
     pub vault: Option<Arc<crate::vault::Vault>>,
+    /// Devices' public keys, read once a minute at most (heartbeats come
+    /// from every box every minute).
+    device_keys: Arc<DeviceKeyCache>,
     nonces: Arc<Mutex<NonceCache>>,
     config_versions: Arc<Mutex<HashMap<i64, CachedVersion>>>,
 }
@@ -75,8 +78,38 @@ impl AppState {
             settings: Arc::new(settings),
             http_gateways: Arc::new(http_gateways),
             vault: None,
+            device_keys: Arc::default(),
             nonces: Arc::new(Mutex::new(NonceCache::default())),
             config_versions: Arc::default(),
+        }
+    }
+}
+
+/// How long a device's key and state are trusted from memory: a device
+/// retired (by the admin CLI, another process) is refused within this time.
+const DEVICE_KEY_CACHE_MS: u64 = 60_000;
+/// Devices remembered at most (a Region has a few thousand; the benchmark 100,000).
+const DEVICE_KEYS_CACHED_MAX: usize = 200_000;
+
+type DeviceKeyEntry = (String, i64, String);
+
+#[derive(Default)]
+struct DeviceKeyCache {
+    keys: Mutex<HashMap<String, (DeviceKeyEntry, std::time::Instant)>>,
+}
+
+impl DeviceKeyCache {
+    fn get(&self, device: &str) -> Option<DeviceKeyEntry> {
+        let keys = self.keys.lock().ok()?;
+        let (entry, at) = keys.get(device)?;
+        (at.elapsed().as_millis() < u128::from(DEVICE_KEY_CACHE_MS)).then(|| entry.clone())
+    }
+    fn put(&self, device: &str, entry: DeviceKeyEntry) {
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= DEVICE_KEYS_CACHED_MAX {
+                keys.clear();
+            }
+            keys.insert(device.to_string(), (entry, std::time::Instant::now()));
         }
     }
 }
