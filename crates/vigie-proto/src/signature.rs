@@ -80,6 +80,10 @@ impl DeviceKey {
     pub fn to_bytes(&self) -> Vec<u8> {
         self.0.to_bytes().to_vec()
     }
+    /// The P-256 key itself: the box also seals evidence records with it.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
     /// SEC1 uncompressed public point, base64: what enrolment sends.
     pub fn public_key_b64(&self) -> String {
         B64.encode(self.0.verifying_key().to_encoded_point(false).as_bytes())
