@@ -13,12 +13,22 @@
 //!   escalation without sending it again.
 //! - **Heartbeat**: every interval, the box's health; a changed
 //!   `config_version` makes it fetch its settings and contacts again.
+//! - **Recording**: the second press of a double press (never anything
+//!   before it) opens the configured microphone for the current alarm. Each
+//!   chunk is sealed as it comes (a `vigie-chunk-v1` record signed with the
+//!   device key, chained to the previous one) and put in the outbox with its
+//!   audio encrypted; the uplink sends chunks in order once their alarm is
+//!   in hand, and forgets each on the hub's receipt. A long press (cancel),
+//!   the hub saying the alarm is closed, the maximum duration or the end of
+//!   the source stops it; the last chunk is marked final.
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, RecorderConfig};
 use crate::identity;
 use crate::modem::Modem;
-use crate::outbox::{Item, Outbox};
+use crate::outbox::{ChunkCipher, CipherError, Item, Outbox};
+use crate::recorder::{EndReason, Recorder, RecordingSummary};
 use crate::uplink::{HubClient, UplinkError};
+use base64::Engine as _;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,9 +37,10 @@ use uuid::Uuid;
 use vigie_core::press::{Edge, PressEvent, PressMachine, PressSettings};
 use vigie_core::sms::{self, ShopLine};
 use vigie_core::{PhoneNumber, Timestamp};
+use vigie_evidence::record::{self as evidence, ChunkRecord, PREV_NONE};
 use vigie_proto::{
     DeviceConfig, DeviceSettings, DirectContact, DirectSms, Heartbeat, ModemState, RaiseAlarm,
-    ShopSummary,
+    ShopSummary, UploadChunk,
 };
 
 /// Default delay before the box sends the alarm itself.
@@ -43,6 +54,14 @@ const DIRECT_SMS_ATTEMPTS_MAX: u32 = 3;
 pub const SELF_TEST_INTERVAL_H_DEFAULT: u32 = 7 * 24;
 /// A modem status read that takes longer is reported as absent.
 const MODEM_STATUS_TIMEOUT_MS: u64 = 3_000;
+/// Pause of the uplink when a round sent nothing though items wait.
+const UPLINK_STUCK_WAIT_MS: u64 = 1_000;
+/// The hub's refusal code for a chunk whose predecessor it does not have.
+const CHUNK_GAP: &str = "chunk_gap";
+/// The hub's refusal code for anything more about a closed alarm.
+const ALARM_CLOSED: &str = "alarm_closed";
+/// The key that encrypts chunks waiting in the outbox (in `state_dir`).
+const CHUNK_KEY_FILE: &str = "chunk.key";
 
 /// What the agent runs with: the clock is injected so tests can stamp presses.
 pub struct Deps {
@@ -62,6 +81,30 @@ pub enum AgentEvent {
     DirectSent { alarm_id: Uuid, phone: String },
     /// A heartbeat reached the hub.
     Heartbeat,
+    /// The microphone is being opened for this alarm.
+    RecordingStarted { alarm_id: Uuid, recording_id: Uuid },
+    /// A chunk is sealed and in the outbox: sealing took `seal_us`
+    /// (record, SHA-256 of the audio, ECDSA signature).
+    ChunkSealed {
+        recording_id: Uuid,
+        seq: u64,
+        seal_us: u64,
+    },
+    /// The recording is over and its last chunk in the outbox.
+    RecordingEnded { recording_id: Uuid, chunks: u64 },
+    /// The hub acknowledged a chunk.
+    ChunkUploaded {
+        recording_id: Uuid,
+        seq: u64,
+        log_index: u64,
+    },
+}
+
+/// The recording in progress (one at a time).
+struct ActiveRecording {
+    alarm_id: Uuid,
+    recording_id: Uuid,
+    stop: Arc<Notify>,
 }
 
 struct Shared {
@@ -76,6 +119,9 @@ struct Shared {
     /// while the modem is still busy with it.
     sending: Mutex<HashSet<Uuid>>,
     device: Mutex<Option<DeviceConfig>>,
+    recording: Mutex<Option<ActiveRecording>>,
+    /// Made on first use (the first chunk, or the first one sent after a restart).
+    cipher: Mutex<Option<Arc<ChunkCipher>>>,
     wake_uplink: Notify,
     deps: Deps,
     events: mpsc::UnboundedSender<AgentEvent>,
@@ -128,6 +174,18 @@ impl Shared {
         }
     }
 
+    fn cipher(&self) -> Result<Arc<ChunkCipher>, CipherError> {
+        let mut slot = self.cipher.lock().map_err(|_| CipherError::Damaged)?;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(ChunkCipher::load_or_create(
+            &self.config.state_dir.join(CHUNK_KEY_FILE),
+        )?);
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
     fn is_in_hand(&self, id: Uuid) -> bool {
         self.in_hand
             .lock()
@@ -159,6 +217,8 @@ pub async fn run(
         direct: Mutex::new(HashSet::new()),
         sending: Mutex::new(HashSet::new()),
         device: Mutex::new(device),
+        recording: Mutex::new(None),
+        cipher: Mutex::new(None),
         wake_uplink: Notify::new(),
         config,
         deps,
@@ -253,6 +313,7 @@ pub async fn run(
                         requested_at_ms: at.as_ms(),
                     });
                     shared.wake_uplink.notify_one();
+                    start_recording(&shared, id);
                 }
             }
             PressEvent::Cancel { at } => {
@@ -262,13 +323,201 @@ pub async fn run(
                         cancel_pressed_at_ms: at.as_ms(),
                     });
                     shared.wake_uplink.notify_one();
+                    stop_recording(&shared, id);
                     cancel_direct(&shared, id, at);
                 }
             }
         }
     }
     drop(tasks);
+    // A recording in progress ends with a final chunk.
+    if let Ok(slot) = shared.recording.lock()
+        && let Some(active) = slot.as_ref()
+    {
+        active.stop.notify_one();
+    }
     Ok(())
+}
+
+/// The holder asked for a recording of `alarm_id`: open the microphone.
+/// Only called on the holder's act (CNIL: nothing is captured before it).
+fn start_recording(shared: &Arc<Shared>, alarm_id: Uuid) {
+    let Some(config) = shared.config.recorder.clone() else {
+        tracing::warn!(alarm = %alarm_id, "recording asked, but this box has no microphone ([recorder] is not configured)");
+        return;
+    };
+    let Some(client) = shared.deps.client.clone() else {
+        tracing::warn!(alarm = %alarm_id, "recording asked, but this box has no hub to keep it");
+        return;
+    };
+    let recording_id = Uuid::now_v7();
+    let stop = Arc::new(Notify::new());
+    {
+        let Ok(mut slot) = shared.recording.lock() else {
+            return;
+        };
+        if let Some(active) = slot.as_ref() {
+            tracing::info!(alarm = %alarm_id, recording = %active.recording_id, "already recording");
+            return;
+        }
+        *slot = Some(ActiveRecording {
+            alarm_id,
+            recording_id,
+            stop: stop.clone(),
+        });
+    }
+    tracing::info!(alarm = %alarm_id, recording = %recording_id, "recording asked by the holder: opening the microphone");
+    let _ = shared.events.send(AgentEvent::RecordingStarted {
+        alarm_id,
+        recording_id,
+    });
+    tokio::spawn(record(
+        shared.clone(),
+        client,
+        config,
+        alarm_id,
+        recording_id,
+        stop,
+    ));
+}
+
+/// Stop the recording of `alarm_id`, if there is one: its last chunk comes out final.
+fn stop_recording(shared: &Shared, alarm_id: Uuid) {
+    if let Ok(slot) = shared.recording.lock()
+        && let Some(active) = slot.as_ref()
+        && active.alarm_id == alarm_id
+    {
+        tracing::info!(alarm = %alarm_id, recording = %active.recording_id, "stopping the recording");
+        active.stop.notify_one();
+    }
+}
+
+async fn record(
+    shared: Arc<Shared>,
+    client: Arc<HubClient>,
+    config: RecorderConfig,
+    alarm_id: Uuid,
+    recording_id: Uuid,
+    stop: Arc<Notify>,
+) {
+    let mut chunks = 0;
+    match seal_chunks(
+        &shared,
+        &client,
+        &config,
+        (alarm_id, recording_id),
+        &stop,
+        &mut chunks,
+    )
+    .await
+    {
+        Ok(summary) => {
+            tracing::info!(recording = %recording_id, chunks, end = ?summary.end, "recording sealed")
+        }
+        Err(e) => {
+            tracing::error!(recording = %recording_id, chunks, error = %e, "recording failed")
+        }
+    }
+    if let Ok(mut slot) = shared.recording.lock()
+        && slot
+            .as_ref()
+            .is_some_and(|a| a.recording_id == recording_id)
+    {
+        *slot = None;
+    }
+    let _ = shared.events.send(AgentEvent::RecordingEnded {
+        recording_id,
+        chunks,
+    });
+}
+
+/// Capture, seal each chunk as it comes, and put it in the outbox.
+async fn seal_chunks(
+    shared: &Arc<Shared>,
+    client: &HubClient,
+    config: &RecorderConfig,
+    (alarm_id, recording_id): (Uuid, Uuid),
+    stop: &Notify,
+    sealed: &mut u64,
+) -> anyhow::Result<RecordingSummary> {
+    let cipher = shared.cipher()?;
+    let source = config.source();
+    let max = config.max_duration();
+    // Opening a device may block (up to a few seconds for ALSA): not on the loop.
+    let (recorder, mut rx) =
+        tokio::task::spawn_blocking(move || Recorder::start(source, max)).await??;
+    let (recording, alarm) = (recording_id.to_string(), alarm_id.to_string());
+    let device = client.device_id().to_string();
+    let key = client.key().signing_key();
+    let ms = |v: i64| u64::try_from(v).unwrap_or(0);
+    let mut prev = PREV_NONE;
+    let mut stopping = false;
+    loop {
+        let chunk = tokio::select! {
+            c = rx.recv() => match c {
+                Some(c) => c,
+                None => break,
+            },
+            _ = stop.notified(), if !stopping => {
+                stopping = true;
+                recorder.stop();
+                continue;
+            }
+        };
+        let started = Instant::now();
+        // A device that failed mid-way leaves the recording truncated, not final.
+        let is_final = chunk.is_final && !matches!(chunk.end, Some(EndReason::SourceFailed(_)));
+        let record = ChunkRecord::for_audio(
+            &recording,
+            &alarm,
+            &device,
+            chunk.seq,
+            prev,
+            &chunk.bytes,
+            (ms(chunk.wall_ms_start), ms(chunk.wall_ms_end)),
+            (chunk.mono_ms_start, chunk.mono_ms_end),
+            is_final,
+        );
+        let file = evidence::seal(&record, key)?;
+        let seal_us = started.elapsed().as_micros() as u64;
+        prev = evidence::record_hash(&file);
+        let record = String::from_utf8(file)?;
+        let audio_b64 = cipher.seal(recording_id, chunk.seq, &chunk.bytes);
+        if shared
+            .put(Item::Chunk {
+                recording_id,
+                alarm_id,
+                seq: chunk.seq,
+                record,
+                audio_b64,
+            })
+            .is_none()
+        {
+            anyhow::bail!("chunk {} could not be written to the outbox", chunk.seq);
+        }
+        *sealed += 1;
+        tracing::debug!(recording = %recording_id, seq = chunk.seq, seal_us, "chunk sealed");
+        let _ = shared.events.send(AgentEvent::ChunkSealed {
+            recording_id,
+            seq: chunk.seq,
+            seal_us,
+        });
+        shared.wake_uplink.notify_one();
+    }
+    Ok(recorder.finished().await?)
+}
+
+/// Whether an earlier chunk of the recording is still waiting in the outbox.
+fn earlier_chunk_pending(shared: &Shared, recording: Uuid, before: u64) -> bool {
+    shared
+        .outbox
+        .lock()
+        .map(|o| {
+            o.pending().iter().any(|(_, i)| {
+                matches!(i, Item::Chunk { recording_id, seq, .. } if *recording_id == recording && *seq < before)
+            })
+        })
+        .unwrap_or(false)
 }
 
 fn direct_only_config(config: &AgentConfig) -> Option<DeviceConfig> {
@@ -480,9 +729,29 @@ async fn uplink_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             .map(|o| o.pending())
             .unwrap_or_default();
         let mut unreachable = false;
+        let mut again = false;
         for (seq, item) in &items {
             match deliver(&shared, &client, *seq, item, &items).await {
                 Ok(()) => {}
+                Err(UplinkError::Refused { code, .. })
+                    if code == CHUNK_GAP
+                        && matches!(item, Item::Chunk { recording_id, seq: s, .. }
+                            if earlier_chunk_pending(&shared, *recording_id, *s)) =>
+                {
+                    tracing::warn!(
+                        ?seq,
+                        "the hub misses an earlier chunk: sending again from the earliest one here"
+                    );
+                    again = true;
+                    break;
+                }
+                Err(UplinkError::Refused { code, message, .. })
+                    if code == ALARM_CLOSED && matches!(item, Item::Chunk { .. }) =>
+                {
+                    tracing::info!(alarm = %item.alarm_id(), %message, "the hub says the alarm is closed: recording stopped");
+                    stop_recording(&shared, item.alarm_id());
+                    shared.done(*seq);
+                }
                 Err(UplinkError::Unreachable(e)) => {
                     tracing::warn!(error = %e, backoff_ms, "hub unreachable; will retry");
                     // The hub is known to be out of reach: alarms not in hand go out now.
@@ -531,9 +800,22 @@ async fn uplink_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             backoff_ms = UPLINK_BACKOFF_MS_MIN;
             Duration::from_secs(60)
         };
-        let more = shared.outbox.lock().map(|o| o.depth()).unwrap_or(0) > 0;
-        let wait = if !unreachable && more {
+        let (more, progressed) = shared
+            .outbox
+            .lock()
+            .map(|o| {
+                let still: HashSet<u64> = o.pending().iter().map(|(s, _)| *s).collect();
+                (
+                    !still.is_empty(),
+                    items.iter().any(|(s, _)| !still.contains(s)),
+                )
+            })
+            .unwrap_or((false, false));
+        let wait = if again || (!unreachable && more && progressed) {
             Duration::ZERO
+        } else if !unreachable && more {
+            // Items wait (a chunk for its alarm): look again soon, not in a spin.
+            Duration::from_millis(UPLINK_STUCK_WAIT_MS)
         } else {
             wait
         };
@@ -613,6 +895,45 @@ async fn deliver(
                 .request_recording(*alarm_id, *requested_at_ms, now)
                 .await?;
             shared.done(seq);
+        }
+        Item::Chunk {
+            recording_id,
+            alarm_id,
+            seq: chunk_seq,
+            record,
+            audio_b64,
+        } => {
+            // The hub files chunks under their alarm: wait until it has it.
+            let alarm_waiting = !shared.is_in_hand(*alarm_id)
+                && all
+                    .iter()
+                    .any(|(_, i)| matches!(i, Item::Alarm { alarm_id: a, .. } if a == alarm_id));
+            if alarm_waiting {
+                return Ok(());
+            }
+            let audio = match shared
+                .cipher()
+                .and_then(|c| c.open(*recording_id, *chunk_seq, audio_b64))
+            {
+                Ok(audio) => audio,
+                Err(e) => {
+                    tracing::error!(recording = %recording_id, seq = chunk_seq, error = %e, "chunk unreadable in the outbox; dropping it");
+                    shared.done(seq);
+                    return Ok(());
+                }
+            };
+            let body = UploadChunk {
+                record: record.clone(),
+                audio: base64::engine::general_purpose::STANDARD.encode(audio),
+            };
+            let receipt = client.upload_chunk(*recording_id, &body, now).await?;
+            tracing::debug!(recording = %recording_id, seq = chunk_seq, log_index = receipt.log_index, duplicate = receipt.duplicate, "chunk acknowledged");
+            shared.done(seq);
+            let _ = shared.events.send(AgentEvent::ChunkUploaded {
+                recording_id: *recording_id,
+                seq: *chunk_seq,
+                log_index: receipt.log_index,
+            });
         }
         Item::DirectSent {
             alarm_id,

@@ -21,6 +21,44 @@ pub struct AgentConfig {
     /// Overrides of what the hub says (mostly for tests and benchmarks).
     #[serde(default)]
     pub timing: TimingConfig,
+    /// The microphone; without it, a recording request is logged and ignored.
+    #[serde(default)]
+    pub recorder: Option<RecorderConfig>,
+}
+
+/// Where the box records from (only after the double press).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecorderConfig {
+    /// ALSA input as cpal names it (`arecord -L`); `"default"` is the default input.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// A WAV file played as the microphone (tests, demos).
+    #[serde(default)]
+    pub wav: Option<PathBuf>,
+    /// Longest recording, in seconds of audio.
+    #[serde(default = "default_max_duration_s")]
+    pub max_duration_s: u64,
+}
+
+fn default_max_duration_s() -> u64 {
+    crate::recorder::RECORDING_MS_MAX_DEFAULT / 1_000
+}
+
+impl RecorderConfig {
+    /// The source described: nothing is opened here (the recorder opens it).
+    pub fn source(&self) -> Box<dyn crate::recorder::AudioSource> {
+        use crate::recorder::{CpalSource, WavSource};
+        match (&self.wav, self.device.as_deref()) {
+            (Some(wav), _) => Box::new(WavSource::new(wav.clone())),
+            (None, None | Some("default")) => Box::new(CpalSource::default_input()),
+            (None, Some(name)) => Box::new(CpalSource::named(name)),
+        }
+    }
+
+    pub fn max_duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_duration_s)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -79,7 +117,20 @@ pub struct TimingConfig {
 
 impl AgentConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| format!("agent configuration: {e}"))
+        let config: Self = toml::from_str(text).map_err(|e| format!("agent configuration: {e}"))?;
+        if let Some(r) = &config.recorder {
+            if r.device.is_some() == r.wav.is_some() {
+                return Err(
+                    "agent configuration: [recorder] needs exactly one of `device` or `wav`".into(),
+                );
+            }
+            if r.max_duration_s == 0 {
+                return Err(
+                    "agent configuration: [recorder] max_duration_s must be above 0".into(),
+                );
+            }
+        }
+        Ok(config)
     }
 
     pub fn load(path: &Path) -> Result<Self, String> {
@@ -110,5 +161,34 @@ mod tests {
         assert!(e.contains("hub"), "{e}");
         let e = AgentConfig::parse("[button]\nkind = \"stdin\"\n").expect_err("missing state_dir");
         assert!(e.contains("state_dir"), "{e}");
+    }
+
+    #[test]
+    fn recorder_section() {
+        let c = AgentConfig::parse("state_dir = \"x\"\n").expect("valid");
+        assert!(c.recorder.is_none(), "no section, no microphone");
+        let c = AgentConfig::parse("state_dir = \"x\"\n[recorder]\ndevice = \"default\"\n")
+            .expect("valid");
+        let r = c.recorder.expect("recorder");
+        assert_eq!(r.max_duration_s, 1_800);
+        assert_eq!(r.source().describe(), "alsa:default");
+        let c = AgentConfig::parse(
+            "state_dir = \"x\"\n[recorder]\nwav = \"/tmp/s.wav\"\nmax_duration_s = 60\n",
+        )
+        .expect("valid");
+        let r = c.recorder.expect("recorder");
+        assert_eq!(
+            (r.max_duration_s, r.source().describe()),
+            (60, "wav:/tmp/s.wav".to_string())
+        );
+        for bad in [
+            "[recorder]\n",
+            "[recorder]\ndevice = \"hw:1\"\nwav = \"/a.wav\"\n",
+            "[recorder]\ndevice = \"hw:1\"\nmax_duration_s = 0\n",
+            "[recorder]\ndevise = \"hw:1\"\n",
+        ] {
+            let e = AgentConfig::parse(&format!("state_dir = \"x\"\n{bad}")).expect_err(bad);
+            assert!(e.contains("recorder") || e.contains("devise"), "{e}");
+        }
     }
 }

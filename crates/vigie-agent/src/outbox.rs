@@ -6,8 +6,13 @@
 //! else happens); `done` appends a marker. On open the journal is replayed:
 //! a line whose checksum or JSON is wrong (a torn write, a bad sector) is
 //! skipped and counted, never fatal, and the journal is rewritten without
-//! it. Alarms are never dropped; when the outbox is full, heartbeats go
-//! first, then the oldest other items.
+//! it. Alarms are never dropped; when the outbox is full, the oldest other
+//! items go first, and audio chunks (evidence) only when nothing else is
+//! left to shed.
+//!
+//! A chunk's audio is kept encrypted (ChaCha20-Poly1305 under a box-local
+//! key, [`ChunkCipher`]); its sealed record is kept as it is (it holds only
+//! hashes, ids and times, and the hub needs it byte for byte).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -16,10 +21,14 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
-/// Items kept at most, alarms excepted (they are never dropped).
+/// Items kept at most, alarms and audio chunks excepted.
 pub const OUTBOX_ITEMS_MAX: usize = 1_000;
-/// A journal line longer than this is corrupt, not an item.
-const JOURNAL_LINE_BYTES_MAX: usize = 64 * 1024;
+/// Audio chunks kept at most on top of that: two hours of 2 s chunks
+/// (about 30 MB of speech), four maximum-length recordings.
+pub const OUTBOX_CHUNKS_MAX: usize = 3_600;
+/// A journal line longer than this is corrupt, not an item: a chunk of the
+/// largest allowed audio (1 MiB), encrypted and in base64, with its record.
+const JOURNAL_LINE_BYTES_MAX: usize = 2 * 1024 * 1024;
 /// Rewrite the journal once this many `done` markers have piled up.
 const COMPACT_AFTER_DONE: usize = 256;
 
@@ -47,6 +56,16 @@ pub enum Item {
         phone: String,
         sent_at_ms: i64,
     },
+    /// A sealed audio chunk of a recording.
+    Chunk {
+        recording_id: Uuid,
+        alarm_id: Uuid,
+        seq: u64,
+        /// The record file as sealed (`vigie-chunk-v1 …`).
+        record: String,
+        /// The audio, encrypted by [`ChunkCipher::seal`] (nonce ‖ ciphertext), base64.
+        audio_b64: String,
+    },
 }
 
 impl Item {
@@ -55,8 +74,17 @@ impl Item {
             Item::Alarm { alarm_id, .. }
             | Item::Cancel { alarm_id, .. }
             | Item::Recording { alarm_id, .. }
-            | Item::DirectSent { alarm_id, .. } => *alarm_id,
+            | Item::DirectSent { alarm_id, .. }
+            | Item::Chunk { alarm_id, .. } => *alarm_id,
         }
+    }
+
+    fn is_alarm(&self) -> bool {
+        matches!(self, Item::Alarm { .. })
+    }
+
+    fn is_chunk(&self) -> bool {
+        matches!(self, Item::Chunk { .. })
     }
 }
 
@@ -89,6 +117,10 @@ pub struct Outbox {
     next_seq: u64,
     pending: BTreeMap<u64, Item>,
     done_since_compact: usize,
+    /// Other items (neither alarms nor chunks) kept at most.
+    others_max: usize,
+    /// Chunks kept at most, beyond the other items.
+    chunks_max: usize,
 }
 
 /// CRC-32 (IEEE 802.3), bitwise: records are small.
@@ -165,6 +197,8 @@ impl Outbox {
             next_seq,
             pending,
             done_since_compact: 0,
+            others_max: OUTBOX_ITEMS_MAX,
+            chunks_max: OUTBOX_CHUNKS_MAX,
         };
         if recovery.corrupt_lines > 0 {
             tracing::warn!(
@@ -174,6 +208,14 @@ impl Outbox {
             outbox.compact()?;
         }
         Ok((outbox, recovery))
+    }
+
+    /// Other bounds than the defaults (tests: a full outbox without
+    /// thousands of synced writes).
+    pub fn with_limits(mut self, others_max: usize, chunks_max: usize) -> Self {
+        self.others_max = others_max;
+        self.chunks_max = chunks_max;
+        self
     }
 
     fn io(&self, source: std::io::Error) -> OutboxError {
@@ -194,8 +236,8 @@ impl Outbox {
 
     /// Store an item durably; returns its sequence number once it is on disk.
     pub fn put(&mut self, item: Item) -> Result<u64, OutboxError> {
-        if !matches!(item, Item::Alarm { .. }) {
-            self.make_room()?;
+        if !item.is_alarm() {
+            self.make_room(item.is_chunk())?;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -224,27 +266,50 @@ impl Outbox {
         Ok(())
     }
 
-    /// Drop the oldest non-alarm item while the outbox is full.
-    fn make_room(&mut self) -> Result<(), OutboxError> {
-        while self
-            .pending
-            .values()
-            .filter(|i| !matches!(i, Item::Alarm { .. }))
-            .count()
-            >= OUTBOX_ITEMS_MAX
-        {
-            let Some(seq) = self
+    /// Make room for one more item while the outbox is full. Alarms are
+    /// never dropped. Other items go oldest first; chunks are evidence, so
+    /// one is dropped only to make room for another chunk, and only once no
+    /// other item is left to shed.
+    fn make_room(&mut self, for_chunk: bool) -> Result<(), OutboxError> {
+        loop {
+            let others = self
+                .pending
+                .values()
+                .filter(|i| !i.is_alarm() && !i.is_chunk())
+                .count();
+            let chunks = self.pending.values().filter(|i| i.is_chunk()).count();
+            let full = if for_chunk {
+                others + chunks >= self.others_max + self.chunks_max
+            } else {
+                others >= self.others_max
+            };
+            if !full {
+                return Ok(());
+            }
+            let oldest_other = self
                 .pending
                 .iter()
-                .find(|(_, i)| !matches!(i, Item::Alarm { .. }))
-                .map(|(s, _)| *s)
-            else {
-                break;
+                .find(|(_, i)| !i.is_alarm() && !i.is_chunk())
+                .map(|(s, _)| *s);
+            let victim = match (oldest_other, for_chunk) {
+                (Some(seq), _) => seq,
+                (None, true) => {
+                    let Some(seq) = self
+                        .pending
+                        .iter()
+                        .find(|(_, i)| i.is_chunk())
+                        .map(|(s, _)| *s)
+                    else {
+                        return Ok(());
+                    };
+                    tracing::error!(seq, "outbox full of audio: dropping the oldest chunk");
+                    seq
+                }
+                (None, false) => return Ok(()),
             };
-            tracing::warn!(seq, "outbox full: dropping the oldest non-alarm item");
-            self.done(seq)?;
+            tracing::warn!(seq = victim, "outbox full: dropping the oldest item");
+            self.done(victim)?;
         }
-        Ok(())
     }
 
     /// Items not yet acknowledged by the hub, oldest first.
@@ -282,6 +347,109 @@ impl Outbox {
             .map_err(|e| self.io(e))?;
         self.done_since_compact = 0;
         Ok(())
+    }
+}
+
+/// Nonce length of ChaCha20-Poly1305.
+const NONCE_BYTES: usize = 12;
+
+/// Why a chunk's audio could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum CipherError {
+    #[error("chunk key {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("chunk key {0} is not 32 bytes")]
+    BadKey(PathBuf),
+    #[error("the chunk's audio does not decrypt (damaged, or another box's key)")]
+    Damaged,
+}
+
+/// The box-local key that keeps chunks' audio encrypted while they wait in
+/// the outbox: 32 random bytes in a file of mode 0600, made on first use.
+/// The audio is bound to its recording and sequence number (associated
+/// data), so a blob moved to another item does not decrypt.
+pub struct ChunkCipher {
+    cipher: chacha20poly1305::ChaCha20Poly1305,
+}
+
+impl ChunkCipher {
+    /// Loads the key at `path`, or makes it.
+    pub fn load_or_create(path: &Path) -> Result<Self, CipherError> {
+        use chacha20poly1305::KeyInit as _;
+        let io = |source| CipherError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let key = match std::fs::read(path) {
+            Ok(key) => key,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key: [u8; 32] = rand::random();
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                crate::identity::write_private(path, &key).map_err(io)?;
+                key.to_vec()
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&key)
+            .map_err(|_| CipherError::BadKey(path.to_path_buf()))?;
+        Ok(Self { cipher })
+    }
+
+    fn aad(recording_id: Uuid, seq: u64) -> Vec<u8> {
+        let mut aad = recording_id.as_bytes().to_vec();
+        aad.extend_from_slice(&seq.to_be_bytes());
+        aad
+    }
+
+    /// Encrypts a chunk's audio: base64 of nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, recording_id: Uuid, seq: u64, audio: &[u8]) -> String {
+        use base64::Engine as _;
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        let nonce: [u8; NONCE_BYTES] = rand::random();
+        let aad = Self::aad(recording_id, seq);
+        // Encryption only fails for inputs beyond 256 GiB.
+        let sealed = self
+            .cipher
+            .encrypt(
+                &chacha20poly1305::Nonce::from(nonce),
+                Payload {
+                    msg: audio,
+                    aad: &aad,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        base64::engine::general_purpose::STANDARD.encode(out)
+    }
+
+    /// The audio back from [`ChunkCipher::seal`].
+    pub fn open(&self, recording_id: Uuid, seq: u64, b64: &str) -> Result<Vec<u8>, CipherError> {
+        use base64::Engine as _;
+        use chacha20poly1305::aead::{Aead as _, Payload};
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| CipherError::Damaged)?;
+        if bytes.len() < NONCE_BYTES {
+            return Err(CipherError::Damaged);
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| CipherError::Damaged)?;
+        let aad = Self::aad(recording_id, seq);
+        self.cipher
+            .decrypt(
+                &chacha20poly1305::Nonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| CipherError::Damaged)
     }
 }
 
@@ -397,6 +565,99 @@ mod tests {
                 alarm_id: id,
                 requested_at_ms: 0
             }));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    fn chunk(recording_id: Uuid, seq: u64) -> Item {
+        Item::Chunk {
+            recording_id,
+            alarm_id: Uuid::nil(),
+            seq,
+            record: format!("record {seq}"),
+            audio_b64: "x".repeat(100_000),
+        }
+    }
+
+    fn chunk_seqs(o: &Outbox) -> Vec<u64> {
+        o.pending()
+            .into_iter()
+            .filter_map(|(_, i)| match i {
+                Item::Chunk { seq, .. } => Some(seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_are_shed_last_and_big_ones_survive_a_reopen() {
+        let d = dir();
+        let (o, _) = Outbox::open(&d).expect("open");
+        let mut o = o.with_limits(3, 4);
+        let rec = Uuid::now_v7();
+        let other = |i| Item::Recording {
+            alarm_id: rec,
+            requested_at_ms: i,
+        };
+        for i in 0..3 {
+            o.put(other(i)).expect("put");
+        }
+        o.put(alarm(0)).expect("alarm");
+        // Seven non-alarm items fit; then chunks push out the other items.
+        for seq in 0..7 {
+            o.put(chunk(rec, seq)).expect("chunk");
+        }
+        let count =
+            |o: &Outbox, f: fn(&Item) -> bool| o.pending().iter().filter(|(_, i)| f(i)).count();
+        assert_eq!(count(&o, Item::is_alarm), 1);
+        assert_eq!(
+            chunk_seqs(&o),
+            (0..7).collect::<Vec<_>>(),
+            "every chunk kept, the others shed"
+        );
+        assert_eq!(o.depth(), 8);
+        // Another item never pushes a chunk out.
+        o.put(other(9)).expect("put");
+        assert_eq!(chunk_seqs(&o), (0..7).collect::<Vec<_>>());
+        assert_eq!(o.depth(), 9);
+        // A new chunk sheds the other item first, then (nothing else left)
+        // the oldest chunk.
+        o.put(chunk(rec, 7)).expect("chunk");
+        assert_eq!(chunk_seqs(&o), (1..8).collect::<Vec<_>>());
+        assert_eq!(o.depth(), 8, "the other item went first");
+        assert_eq!(count(&o, Item::is_alarm), 1, "alarms never");
+        drop(o);
+        // 100 kB lines are items, not damage.
+        let (o, r) = Outbox::open(&d).expect("reopen");
+        assert_eq!(r.corrupt_lines, 0);
+        assert_eq!(chunk_seqs(&o), (1..8).collect::<Vec<_>>());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn chunk_audio_is_encrypted_and_bound_to_its_place() {
+        let d = dir();
+        let path = d.join("keys").join("chunk.key");
+        let c = ChunkCipher::load_or_create(&path).expect("key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path)
+                .expect("key file")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let rec = Uuid::now_v7();
+        let audio = b"OggS speech speech speech".to_vec();
+        let sealed = c.seal(rec, 3, &audio);
+        assert!(!sealed.contains("c3BlZWNo"), "not plain base64");
+        // The same key after a restart opens it; the wrong place does not.
+        let c = ChunkCipher::load_or_create(&path).expect("key again");
+        assert_eq!(c.open(rec, 3, &sealed).expect("open"), audio);
+        assert!(c.open(rec, 4, &sealed).is_err());
+        assert!(c.open(Uuid::now_v7(), 3, &sealed).is_err());
+        let other = ChunkCipher::load_or_create(&d.join("other.key")).expect("other");
+        assert!(other.open(rec, 3, &sealed).is_err());
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use uuid::Uuid;
 use vigie_proto::signature::{DeviceKey, new_nonce};
 use vigie_proto::{
-    AlarmReceipt, CancelAlarm, DeviceConfig, DirectReport, DirectSms, EnrollRequest,
-    EnrollResponse, ErrorBody, Heartbeat, HeartbeatAck, RaiseAlarm, RequestRecording,
+    AlarmReceipt, CancelAlarm, ChunkReceipt, DeviceConfig, DirectReport, DirectSms, EnrollRequest,
+    EnrollResponse, ErrorBody, Heartbeat, HeartbeatAck, RaiseAlarm, RequestRecording, UploadChunk,
 };
 
 /// A request that takes longer than this is treated as unanswered.
@@ -212,6 +212,31 @@ impl HubClient {
         now_ms: i64,
     ) -> Result<HeartbeatAck, UplinkError> {
         self.post("/v1/heartbeat", hb, now_ms).await
+    }
+
+    /// One sealed chunk of a recording; the hub answers with its place in
+    /// the log. A repeat is acknowledged again (`duplicate`); a chunk whose
+    /// predecessor the hub lacks is refused with the code `chunk_gap`.
+    pub async fn upload_chunk(
+        &self,
+        recording_id: Uuid,
+        chunk: &UploadChunk,
+        now_ms: i64,
+    ) -> Result<ChunkReceipt, UplinkError> {
+        let receipt: ChunkReceipt = self
+            .post(
+                &format!("/v1/recordings/{recording_id}/chunks"),
+                chunk,
+                now_ms,
+            )
+            .await?;
+        if receipt.recording_id != recording_id {
+            return Err(UplinkError::Unreachable(format!(
+                "the hub acknowledged recording {} instead of {recording_id}",
+                receipt.recording_id
+            )));
+        }
+        Ok(receipt)
     }
 
     /// The box's settings and direct contacts (a signed GET with an empty body).

@@ -93,6 +93,15 @@ async fn daemon(config: AgentConfig) -> anyhow::Result<()> {
         Some(Arc::new(HubClient::new(&id.hub, &id.device_id, id.key)))
     };
     let modem = open_modem(&config)?;
+    // The microphone is only described here; it is opened on the double press.
+    match &config.recorder {
+        Some(r) => tracing::info!(
+            source = %r.source().describe(),
+            max_duration_s = r.max_duration_s,
+            "recording on a double press"
+        ),
+        None => tracing::info!("no [recorder]: this box cannot record"),
+    }
     let (edges_tx, edges_rx) = tokio::sync::mpsc::channel(vigie_agent::button::EDGE_QUEUE_MAX);
     match &config.button {
         ButtonConfig::Stdin => {
@@ -126,7 +135,18 @@ async fn daemon(config: AgentConfig) -> anyhow::Result<()> {
                 AgentEvent::DirectSent { alarm_id, .. } => {
                     println!("SMS envoyé par le boîtier / SMS sent by the box: {alarm_id}")
                 }
-                AgentEvent::Heartbeat => {}
+                AgentEvent::RecordingStarted { recording_id, .. } => {
+                    println!("enregistrement démarré / recording started: {recording_id}")
+                }
+                AgentEvent::RecordingEnded {
+                    recording_id,
+                    chunks,
+                } => println!(
+                    "enregistrement terminé / recording ended: {recording_id} ({chunks} chunk(s))"
+                ),
+                AgentEvent::Heartbeat
+                | AgentEvent::ChunkSealed { .. }
+                | AgentEvent::ChunkUploaded { .. } => {}
             }
         }
     });

@@ -4,6 +4,7 @@ mod agent;
 mod hostile_hub;
 mod modem;
 mod recorder;
+mod recording;
 
 /// Bind `addr` again after a server on it stopped. Another test may hold
 /// the port for a moment (the OS hands out freed ports): retry with a deadline.

@@ -45,8 +45,8 @@ struct Passage {
 }
 
 #[derive(Debug, Deserialize)]
-struct Script {
-    duration: f64,
+pub(crate) struct Script {
+    pub(crate) duration: f64,
     passages: Vec<Passage>,
 }
 
@@ -54,7 +54,7 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn make_speech(dir: &Path) -> (PathBuf, Script) {
+pub(crate) fn make_speech(dir: &Path) -> (PathBuf, Script) {
     let wav = dir.join("speech.wav");
     let out = Command::new("bash")
         .arg(repo_root().join("tests/peers/audio/make_speech.sh"))

@@ -6,5 +6,5 @@ mod helpers;
 mod http_gateway;
 mod scenario;
 mod smpp_gateway;
-mod vault;
 mod supervision;
+mod vault;
