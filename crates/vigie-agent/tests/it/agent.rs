@@ -464,3 +464,61 @@ async fn the_weekly_silent_test_reaches_the_hub_and_alerts_nobody() {
     hub.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn direct_only_sends_every_alarm_through_the_modem_at_once() {
+    let dir = temp_dir("vigie-box");
+    let clock = ManualClock::new(T0);
+    let config = AgentConfig::parse(&format!(
+        "state_dir = \"{}\"\n[direct_only]\nshop_name = \"Tabac de la Gare\"\naddress = \"2 place de la Gare\"\ncommune = \"Thiers\"\ncontacts = [\"06 11 22 33 44\", \"+33655667788\"]\n",
+        dir.join("box").display()
+    ))
+    .expect("direct-only config");
+    let peer = crate::modem::ModemPeer::start(&[]);
+    let modem: Arc<dyn vigie_agent::modem::Modem> = Arc::new(peer.modem());
+    let (edges, rx) = mpsc::channel(16);
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let now_clock = clock.clone();
+    let deps = Deps {
+        client: None,
+        modem: Some(modem),
+        now: Arc::new(move || now_clock.now()),
+    };
+    let task = tokio::spawn(vigie_agent::agent::run(
+        config,
+        deps,
+        rx,
+        shutdown_rx,
+        events_tx,
+    ));
+    for e in vigie_agent::button::edges_for("p", clock.now()) {
+        edges.send(e).await.expect("agent running");
+    }
+    let mut sent = Vec::new();
+    while sent.len() < 2 {
+        let e = tokio::time::timeout(DEADLINE, events.recv())
+            .await
+            .expect("an SMS in time")
+            .expect("agent running");
+        if let AgentEvent::DirectSent { phone, .. } = e {
+            sent.push(phone);
+        }
+    }
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec!["+33611223344".to_string(), "+33655667788".to_string()]
+    );
+    let on_air = peer.sent();
+    assert_eq!(on_air.len(), 2);
+    assert!(
+        on_air.iter().all(|s| s["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Tabac de la Gare") && t.contains("17"))),
+        "{on_air:?}"
+    );
+    let _ = shutdown.send(true);
+    let _ = task.await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
