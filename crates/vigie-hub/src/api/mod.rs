@@ -116,14 +116,20 @@ impl DeviceKeyCache {
 
 #[derive(Default)]
 struct NonceCache {
-    seen: std::collections::HashSet<(String, String)>,
-    order: VecDeque<(String, String)>,
+    /// A keyed 64-bit hash of (device, nonce): 8 bytes an entry instead of
+    /// two strings, so 200,000 remembered nonces cost a few MB. The key is
+    /// random per process, so nobody can aim for a collision; an accidental
+    /// one would refuse one request as a replay, which the box retries.
+    hasher: std::collections::hash_map::RandomState,
+    seen: std::collections::HashSet<u64>,
+    order: VecDeque<u64>,
 }
 
 impl NonceCache {
     /// False if this (device, nonce) was seen before.
     fn insert(&mut self, device: &str, nonce: &str) -> bool {
-        let key = (device.to_string(), nonce.to_string());
+        use std::hash::BuildHasher as _;
+        let key = self.hasher.hash_one((device, nonce));
         if self.seen.contains(&key) {
             return false;
         }
@@ -132,7 +138,7 @@ impl NonceCache {
         {
             self.seen.remove(&old);
         }
-        self.seen.insert(key.clone());
+        self.seen.insert(key);
         self.order.push_back(key);
         true
     }
