@@ -6,6 +6,7 @@
 mod box_process;
 mod cli;
 mod crash;
+mod evidence_e2e;
 mod hub;
 mod kannel_e2e;
 mod smpp_e2e;
