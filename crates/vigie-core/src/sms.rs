@@ -169,6 +169,27 @@ pub fn direct_alert(shop: &ShopLine<'_>, pressed_at: Timestamp) -> SmsText {
     ])
 }
 
+/// Reminder to the holder before a recording is destroyed at the end of
+/// its retention: how to keep it, and the short limit for public insults.
+pub fn recording_reminder(
+    shop_name: &str,
+    recorded_at: Timestamp,
+    deleted_on: Timestamp,
+) -> SmsText {
+    let r = recorded_at.paris();
+    let d = deleted_on.paris();
+    first_that_fits([
+        format!(
+            "Vigie {shop_name}: l'enregistrement du {:02}/{:02} sera effacé le {:02}/{:02}. Plainte? Demandez sa conservation. Insultes publiques: 3 mois pour porter plainte.",
+            r.day, r.month, d.day, d.month
+        ),
+        format!(
+            "Vigie: l'enregistrement du {:02}/{:02} sera effacé le {:02}/{:02}. Plainte? Demandez sa conservation. Insultes publiques: 3 mois.",
+            r.day, r.month, d.day, d.month
+        ),
+    ])
+}
+
 /// Broadcast of a contact's answer to the other contacts and the holder.
 pub fn answer_broadcast(shop_name: &str, who: &str, answer: Answer, at: Timestamp) -> SmsText {
     let at = at.paris().hour_minute_fr();
@@ -431,6 +452,17 @@ mod tests {
             commune: "Saint-Genès",
         };
         assert_eq!(direct_alert(&long, T).encoding.segments(), 1);
+    }
+
+    #[test]
+    fn recording_reminder_fits_and_says_what_to_do() {
+        let s = recording_reminder("Tabac du Centre", T, T.plus_ms(30 * 86_400_000));
+        expect!["Vigie Tabac du Centre: l'enregistrement du 26/11 sera effacé le 26/12. Plainte? Demandez sa conservation. Insultes publiques: 3 mois pour porter plainte."]
+            .assert_eq(&s.text);
+        assert_eq!(s.encoding.segments(), 1);
+        let long = recording_reminder(&"Le Relais de la Forêt ".repeat(5), T, T);
+        assert_eq!(long.encoding.segments(), 1);
+        assert!(long.text.contains("3 mois"));
     }
 
     #[test]

@@ -16,6 +16,8 @@ use vigie_evidence::record::SignedRecord;
 
 /// Retention of a recording without a legal hold (the CNIL's default here).
 pub const RETENTION_DAYS_DEFAULT: u32 = 30;
+/// The holder is reminded this long before a recording is destroyed.
+pub const RETENTION_REMINDER_DAYS: i64 = 7;
 /// A custody reason longer than this is refused (it is one line of the log).
 pub const CUSTODY_REASON_CHARS_MAX: usize = 500;
 
@@ -404,6 +406,44 @@ impl Store {
                     .query_map([], recording_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
+            })
+            .await
+    }
+
+    /// Remind holders of recordings that will be destroyed within
+    /// [`RETENTION_REMINDER_DAYS`], once each, by SMS. Returns how many.
+    pub async fn remind_holders(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.db
+            .write(move |c| {
+                let horizon = now.plus_ms(RETENTION_REMINDER_DAYS * 86_400_000);
+                let mut st = c.prepare(
+                    "SELECT id, shop_id, started_at, retention_until FROM recordings
+                     WHERE reminded_at IS NULL AND legal_hold = 0 AND deleted_at IS NULL AND retention_until <= ?1",
+                )?;
+                let due: Vec<(String, i64, i64, i64)> = st
+                    .query_map(params![horizon.as_ms()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (id, shop_id, started, until) in &due {
+                    let shop = super::fleet::load_shop(c, *shop_id)?;
+                    let text = vigie_core::sms::recording_reminder(&shop.name, Timestamp(*started), Timestamp(*until));
+                    super::outbox::queue_sms(
+                        c,
+                        &super::outbox::NewSms {
+                            dedup_key: format!("retention-reminder:{id}"),
+                            alarm_id: None,
+                            contact_id: None,
+                            phone: shop.holder_phone.as_e164(),
+                            purpose: "reminder",
+                            step: 0,
+                            attempt: 0,
+                            priority: super::outbox::PRIORITY_NOTICE,
+                            text: &text.text,
+                        },
+                        now,
+                    )?;
+                    c.execute("UPDATE recordings SET reminded_at = ?1 WHERE id = ?2", params![now.as_ms(), id])?;
+                }
+                Ok(due.len())
             })
             .await
     }

@@ -77,6 +77,9 @@ impl Vault {
                 store.set_checkpoint_token(cp.size, token).await?;
             }
         }
+        if store.remind_holders(now).await? > 0 {
+            tracing::info!("holders reminded of recordings about to be destroyed");
+        }
         for id in store.recordings_past_retention(now).await? {
             store
                 .custody(
