@@ -13,14 +13,14 @@ use vigie_proto::signature::new_nonce;
 
 const CHUNKS: u64 = 5;
 
-struct Sealer {
-    recording: Uuid,
-    alarm: Uuid,
-    prev: [u8; 32],
+pub(crate) struct Sealer {
+    pub(crate) recording: Uuid,
+    pub(crate) alarm: Uuid,
+    pub(crate) prev: [u8; 32],
 }
 
 impl Sealer {
-    fn seal(&mut self, dev: &Device, seq: u64, audio: &[u8], is_final: bool) -> String {
+    pub(crate) fn seal(&mut self, dev: &Device, seq: u64, audio: &[u8], is_final: bool) -> String {
         let t = 1_795_699_920_000 + seq * 2_000;
         let record = ChunkRecord::for_audio(
             &self.recording.to_string(),
@@ -39,7 +39,7 @@ impl Sealer {
     }
 }
 
-async fn upload(
+pub(crate) async fn upload(
     h: &TestHub,
     dev: &Device,
     recording: Uuid,
@@ -250,7 +250,20 @@ async fn retention_destroys_what_is_not_held() {
         )
         .await
         .expect("hold");
-    h.clock.advance_ms(31 * 86_400_000);
+    // A week before the deadline, the holder is reminded once (not for the held one).
+    h.clock.advance_ms(24 * 86_400_000);
+    h.hub.vault.tick(store, h.now()).await.expect("vault pass");
+    h.hub.vault.tick(store, h.now()).await.expect("vault pass");
+    h.hub.engine.wake();
+    h.sms_to("06 99 88 77 66", "sera effacé le").await;
+    h.settled().await;
+    assert_eq!(
+        h.sms_count("06 99 88 77 66", "sera effacé le"),
+        1,
+        "one reminder, for the recording that is not held"
+    );
+    assert_eq!(h.sms_count("06 99 88 77 66", "3 mois"), 1);
+    h.clock.advance_ms(7 * 86_400_000);
     h.hub.vault.tick(store, h.now()).await.expect("vault pass");
     let (gone, key) = store.recording(ids[0]).await.expect("row kept");
     assert!(
