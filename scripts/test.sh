@@ -33,6 +33,11 @@ if ! python3 -c 'import gsmmodem, serial' 2>/dev/null; then
   pip install --quiet python-gsmmodem-new==0.13.0 pyserial==3.5
 fi
 
+if ! python3 -c 'import moto, sys; sys.exit(moto.__version__ != "5.2.5")' 2>/dev/null; then
+  say "installing the S3 peer (moto)"
+  pip install --quiet 'moto[server]==5.2.5'
+fi
+
 if [ ! -d tests/peers/smsc/node_modules/smpp ]; then
   say "installing the SMSC simulator (npm smpp)"
   npm ci --prefix tests/peers/smsc --no-audit --no-fund >/dev/null

@@ -190,9 +190,13 @@ pub fn open_vault(config: &Config) -> anyhow::Result<crate::vault::Vault> {
             .with_context(|| format!("vault.tsa_chain_pem: cannot read {}", p.display()))?,
         None => Vec::new(),
     };
+    let blobs = match &v.s3 {
+        Some(s3) => crate::vault::blobs::BlobStore::s3(s3)?,
+        None => crate::vault::blobs::BlobStore::new(&dir.join("blobs")),
+    };
     Ok(crate::vault::Vault {
         keys: Arc::new(keys),
-        blobs: crate::vault::blobs::BlobStore::new(&dir.join("blobs")),
+        blobs,
         tsa_urls: v.tsa_urls.clone(),
         tsa_chain_pem,
         retention_days: v.retention_days,

@@ -4,6 +4,7 @@
 
 use crate::gateway::http::HttpConfig;
 use crate::gateway::smpp::SmppConfig;
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +48,32 @@ pub struct VaultConfig {
     /// Days a recording is kept without a legal hold.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// S3-compatible object storage for the encrypted audio instead of
+    /// `dir/blobs` (the keys stay in `dir`).
+    #[serde(default)]
+    pub s3: Option<S3Config>,
+}
+
+/// `[vault.s3]`: an S3-compatible bucket (AWS, MinIO, Garage, Ceph…). The
+/// audio is encrypted before it leaves the hub.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    /// The service's URL (`https://s3.example.net`); unset: AWS.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    /// Allow a plain `http://` endpoint (a test server on loopback).
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
 }
 
 fn default_retention_days() -> u32 {
@@ -60,6 +87,7 @@ impl Default for VaultConfig {
             tsa_urls: Vec::new(),
             tsa_chain_pem: None,
             retention_days: default_retention_days(),
+            s3: None,
         }
     }
 }
@@ -363,6 +391,22 @@ impl Config {
                 "supervision.test_sink_phone: {e}"
             )));
         }
+        if let Some(s3) = &self.vault.s3 {
+            if s3.bucket.trim().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "vault.s3.bucket must not be empty".into(),
+                ));
+            }
+            if let Some(e) = &s3.endpoint
+                && e.starts_with("http://")
+                && !s3.allow_http
+            {
+                return Err(ConfigError::Invalid(
+                    "vault.s3.endpoint is plain http://: set vault.s3.allow_http = true (tests only)"
+                        .into(),
+                ));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for g in &self.gateways {
             let name = match g {
@@ -451,6 +495,36 @@ mod tests {
         let e = Config::parse("[[gateways]]\nkind = \"log\"\nname = \"a\"\n[[gateways]]\nkind = \"log\"\nname = \"a\"\n", [])
             .expect_err("duplicate");
         assert!(e.to_string().contains("used twice"), "{e}");
+    }
+
+    #[test]
+    fn vault_s3_section() {
+        assert!(Config::parse("", []).expect("defaults").vault.s3.is_none());
+        let c = Config::parse(
+            "[vault.s3]\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:9000\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\nallow_http = true\n",
+            [],
+        )
+        .expect("valid");
+        let s3 = c.vault.s3.expect("s3 section");
+        assert_eq!((s3.bucket.as_str(), s3.region.as_str()), ("b", "us-east-1"));
+        assert!(
+            !format!("{s3:?}").contains("\"s\""),
+            "the secret is not printed"
+        );
+        for (toml, key) in [
+            (
+                "[vault.s3]\nbucket = \"b\"\nendpoint = \"http://x\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n",
+                "allow_http",
+            ),
+            (
+                "[vault.s3]\nbucket = \"\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n",
+                "bucket",
+            ),
+            ("[vault.s3]\nbucket = \"b\"\n", "access_key_id"),
+        ] {
+            let e = Config::parse(toml, []).expect_err(toml);
+            assert!(e.to_string().contains(key), "{toml}: {e}");
+        }
     }
 
     #[test]

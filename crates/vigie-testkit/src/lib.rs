@@ -5,6 +5,7 @@
 //! gets an error that says how to install it.
 
 pub mod kannel;
+pub mod moto;
 pub mod smsc;
 pub mod tsa;
 

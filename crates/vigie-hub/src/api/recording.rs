@@ -78,10 +78,10 @@ pub(super) async fn upload_chunk(
         .unwrap(&wrapped)
         .map_err(|e| ApiError::Unexpected(anyhow::anyhow!(e)))?;
     let seq = r.seq;
-    let blobs = vault.blobs.clone();
-    tokio::task::spawn_blocking(move || blobs.put(recording, seq, &key, &audio))
+    vault
+        .blobs
+        .put(recording, seq, &key, &audio)
         .await
-        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!(e)))?
         .map_err(|e| ApiError::Unexpected(anyhow::anyhow!(e)))?;
     let appended = st.store.append_chunk(recording, signed, now).await?;
     let status = if appended.duplicate {

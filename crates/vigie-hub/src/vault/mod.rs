@@ -90,7 +90,7 @@ impl Vault {
                     now,
                 )
                 .await?;
-            self.blobs.delete_recording(id)?;
+            self.blobs.delete_recording(id).await?;
             tracing::info!(recording = %id, "recording destroyed at the end of its retention");
         }
         Ok(())
@@ -102,9 +102,11 @@ impl Vault {
         let wrapped =
             wrapped.ok_or_else(|| VaultError::Export("this recording was destroyed".into()))?;
         let key = self.keys.unwrap(&wrapped)?;
-        (0..rec.chunks)
-            .map(|seq| Ok(self.blobs.get(recording, seq, &key)?))
-            .collect()
+        let mut audio = Vec::new();
+        for seq in 0..rec.chunks {
+            audio.push(self.blobs.get(recording, seq, &key).await?);
+        }
+        Ok(audio)
     }
 }
 

@@ -4,6 +4,7 @@ mod device_api;
 mod failover;
 mod helpers;
 mod http_gateway;
+mod s3;
 mod scenario;
 mod smpp_gateway;
 mod supervision;
