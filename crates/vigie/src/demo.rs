@@ -25,6 +25,9 @@ const STEP_DEADLINE_MS: u64 = 10_000;
 struct Demo {
     hub: RunningHub,
     clock: Arc<ManualClock>,
+    /// A local time-stamping authority (openssl) standing for a qualified one.
+    tsa: Option<vigie_testkit::tsa::Tsa>,
+    dir: std::path::PathBuf,
     phones: LogGateway2,
     failures: Vec<String>,
     names: Vec<(String, String)>,
@@ -131,9 +134,31 @@ pub async fn run(scenario: bool, port: u16) -> anyhow::Result<()> {
         Err(_) => tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?,
     };
     let addr = listener.local_addr()?;
+    // Exports need trusted time: a local openssl TSA stands for a qualified one.
+    let tsa = match vigie_testkit::tsa::Tsa::start() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            println!(
+                "(pas d'autorité d'horodatage locale / no local time-stamping authority: {e:#})"
+            );
+            None
+        }
+    };
+    let vault = match &tsa {
+        Some(t) => {
+            let chain = dir.join("tsa-chain.pem");
+            std::fs::write(&chain, t.chain_pem()?)?;
+            format!(
+                "[vault]\ntsa_urls = [\"{}\"]\ntsa_chain_pem = \"{}\"\n",
+                t.url(),
+                chain.display()
+            )
+        }
+        None => String::new(),
+    };
     let config = Config::parse(
         &format!(
-            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"demo\"\n",
+            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{vault}[[gateways]]\nkind = \"log\"\nname = \"demo\"\n",
             dir.join("vigie.db").display()
         ),
         [],
@@ -151,6 +176,8 @@ pub async fn run(scenario: bool, port: u16) -> anyhow::Result<()> {
         phones: LogGateway2 { gateway, shown: 0 },
         failures: Vec::new(),
         names: Vec::new(),
+        tsa,
+        dir: dir.clone(),
     };
     let result = story(&mut demo).await;
     if let Err(e) = &result {
@@ -399,6 +426,8 @@ async fn story(d: &mut Demo) -> anyhow::Result<()> {
     )
     .await;
 
+    recording_story(d, shop_row.id).await?;
+
     d.say("Chronologie de la première alarme / Timeline of the first alarm:");
     println!("{}", crate::admin::timeline(&store.alarm(alarm_id).await?));
     Ok(())
@@ -456,5 +485,175 @@ async fn interactive(mut demo: Demo) -> anyhow::Result<()> {
         }
     }
     demo.hub.shutdown().await;
+    Ok(())
+}
+
+/// A speech-like test signal (16 kHz mono WAV): voiced syllables, a pause,
+/// a louder passage, silence — so the demo needs no microphone.
+fn demo_wav(path: &std::path::Path) -> std::io::Result<()> {
+    const RATE: u32 = 16_000;
+    let seconds = 9.0_f32;
+    let n = (RATE as f32 * seconds) as usize;
+    let mut pcm = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let t = i as f32 / RATE as f32;
+        // Syllables at ~4 Hz on a 130 Hz voice with harmonics.
+        let envelope = (std::f32::consts::PI * 4.0 * t).sin().abs();
+        let level = match t {
+            t if t < 3.0 => 0.15,
+            t if t < 4.0 => 0.0,
+            t if t < 6.5 => 0.6,
+            _ => 0.0,
+        };
+        let voice: f32 = (1..8)
+            .map(|h| (2.0 * std::f32::consts::PI * 130.0 * h as f32 * t).sin() / h as f32)
+            .sum();
+        let v = (level * envelope * voice * 0.5 * i16::MAX as f32)
+            .clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+        pcm.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut wav = Vec::with_capacity(44 + pcm.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&pcm);
+    std::fs::write(path, wav)
+}
+
+/// The evidence chapter: a box double-presses, records, seals and uploads;
+/// the desk exports with a reason; the export verifies offline and fails
+/// after a one-byte edit.
+async fn recording_story(d: &mut Demo, shop_id: i64) -> anyhow::Result<()> {
+    use vigie_agent::agent::AgentEvent;
+    d.say("Double appui : le boîtier enregistre, scelle chaque morceau et l'envoie au hub. / Double press: the box records, seals, uploads.");
+    if d.tsa.is_none() {
+        d.fail("enregistrement : une autorité d'horodatage est nécessaire (installez openssl et python3)");
+        return Ok(());
+    }
+    // Trusted time is real time: bring the demo's clock back to it.
+    d.clock.set(Timestamp(crate::device::now_ms()));
+    let store = d.hub.store.clone();
+    let code = store.new_enrolment_code(shop_id, d.now()).await?;
+    let (client, enrolled) =
+        vigie_agent::uplink::HubClient::enroll(&d.hub.url(), &code, env!("CARGO_PKG_VERSION"))
+            .await?;
+    let state = d.dir.join("box");
+    let wav = d.dir.join("micro.wav");
+    demo_wav(&wav)?;
+    vigie_agent::identity::save_config(
+        &state,
+        &vigie_proto::DeviceConfig {
+            config_version: String::new(),
+            shop: enrolled.shop.clone(),
+            settings: enrolled.settings.clone(),
+            direct_contacts: enrolled.direct_contacts.clone(),
+        },
+    )?;
+    let config = vigie_agent::config::AgentConfig::parse(&format!(
+        "state_dir = \"{}\"\n[recorder]\nwav = \"{}\"\n[timing]\ndirect_sms_delay_ms = 600000\nheartbeat_interval_s = 3600\nself_test_interval_h = 0\n",
+        state.display(),
+        wav.display()
+    ))
+    .map_err(anyhow::Error::msg)?;
+    let (edges, edges_rx) = tokio::sync::mpsc::channel(16);
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let clock = d.clock.clone();
+    let deps = vigie_agent::agent::Deps {
+        client: Some(Arc::new(client)),
+        modem: None,
+        now: Arc::new(move || {
+            use vigie_hub::clock::Clock as _;
+            clock.now()
+        }),
+    };
+    let agent = tokio::spawn(vigie_agent::agent::run(
+        config, deps, edges_rx, stop_rx, events_tx,
+    ));
+    for e in vigie_agent::button::edges_for("d", d.now()) {
+        edges.send(e).await?;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (mut recording, mut total, mut uploaded) = (None, None, 0u64);
+    while total.is_none_or(|t| uploaded < t) {
+        let e = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .ok()
+            .flatten();
+        match e {
+            Some(AgentEvent::RecordingStarted { recording_id, .. }) => {
+                recording = Some(recording_id)
+            }
+            Some(AgentEvent::RecordingEnded { chunks, .. }) => total = Some(chunks),
+            Some(AgentEvent::ChunkUploaded { .. }) => uploaded += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    agent.abort();
+    d.show_sms();
+    let Some(recording) = recording else {
+        d.fail("l'enregistrement n'a pas commencé");
+        return Ok(());
+    };
+    let total = total.unwrap_or(0);
+    d.check(
+        total > 0 && uploaded == total,
+        &format!("{uploaded}/{total} morceaux de 2 s scellés par le boîtier et reçus par le hub"),
+    );
+
+    d.say("Un enquêteur exporte l'enregistrement, avec un motif (journalisé). / An investigator exports it, with a reason (logged).");
+    let (rec, _) = store.recording(recording).await?;
+    let alarm = store.alarm(rec.alarm_id).await?;
+    let facts = vigie_hub::vault::export::ReportFacts {
+        shop: alarm.shop.name.clone(),
+        commune: alarm.shop.commune.clone(),
+        alarm_pressed_at: alarm.alarm.pressed_at,
+    };
+    let zip = vigie_hub::vault::export::export(
+        &d.hub.vault,
+        &store,
+        recording,
+        "investigator:demo",
+        "démonstration Vigie",
+        &facts,
+        d.now(),
+    )
+    .await?;
+    let path = d.dir.join("export.zip");
+    std::fs::write(&path, &zip)?;
+    let report =
+        vigie_evidence::verify::verify_export(&zip, &vigie_evidence::verify::rfc3161_check);
+    for line in crate::verify::render(&report, &path.display().to_string())
+        .lines()
+        .take(12)
+    {
+        println!("   {line}");
+    }
+    d.check(report.ok(), "vigie verify accepte l'export (signatures, chaîne, preuves de Merkle, horodatage RFC 3161)");
+    let mut files = vigie_evidence::export::unpack(&zip)?;
+    if let Some(audio) = files.get_mut("audio/recording.ogg") {
+        let middle = audio.len() / 2;
+        audio[middle] ^= 1;
+    }
+    let tampered = vigie_evidence::export::pack(&files)?;
+    let bad =
+        vigie_evidence::verify::verify_export(&tampered, &vigie_evidence::verify::rfc3161_check);
+    if let Some(f) = bad.failures().next() {
+        println!("   ✘ {}", f.fr);
+    }
+    d.check(
+        !bad.ok() && bad.fails_on("audio/recording.ogg"),
+        "un octet changé dans l'audio : l'export est refusé, le fichier est nommé",
+    );
     Ok(())
 }

@@ -258,6 +258,64 @@ fn advance(
     }
 }
 
+/// An alert that went out although it had been withdrawn (the cancel or
+/// the resolution raced the gateway): its contact gets the notice the
+/// others got, under the same key, so never twice.
+pub(crate) fn notify_late_alert(
+    c: &Connection,
+    alarm_id: &str,
+    notification_id: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let Some(alarm) = load_alarm(c, alarm_id)? else {
+        return Ok(());
+    };
+    let contact: Option<i64> = c.query_row(
+        "SELECT contact_id FROM notifications WHERE id = ?1",
+        params![notification_id],
+        |r| r.get(0),
+    )?;
+    let Some(contact_id) = contact else {
+        return Ok(());
+    };
+    let contact = load_contact(c, contact_id)?;
+    let shop = load_shop(c, alarm.shop_id)?;
+    let (key, purpose, priority, text) = match alarm.state {
+        AlarmState::Cancelled => (
+            format!("cancel:{alarm_id}"),
+            "cancel",
+            PRIORITY_ALERT,
+            sms::cancelled(&shop.name, alarm.pressed_at),
+        ),
+        AlarmState::Resolved => {
+            let outcome = alarm.outcome.unwrap_or(Outcome::Incident);
+            (
+                format!("resolved:{alarm_id}"),
+                "resolved",
+                PRIORITY_NOTICE,
+                sms::resolved(&shop.name, alarm.pressed_at, outcome),
+            )
+        }
+        AlarmState::Open | AlarmState::Acknowledged => return Ok(()),
+    };
+    queue_sms(
+        c,
+        &NewSms {
+            dedup_key: format!("{key}:{contact_id}"),
+            alarm_id: Some(alarm_id),
+            contact_id: Some(contact_id),
+            phone: contact.phone.as_e164(),
+            purpose,
+            step: alarm.step,
+            attempt: 0,
+            priority,
+            text: &text.text,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
 /// Contacts alerted for this alarm so far.
 fn alerted_contacts(c: &Connection, alarm: &str) -> Result<Vec<Contact>, StoreError> {
     let mut st = c.prepare(&format!(

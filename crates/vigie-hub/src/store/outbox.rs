@@ -138,6 +138,21 @@ impl Store {
                                     |r| Ok((r.get(0)?, r.get(1)?)),
                                 )
                                 .optional()?;
+                            // Withdrawn (the alarm was cancelled or closed) while the
+                            // gateway was already taking it: it went out all the same,
+                            // so record it and tell that contact how the alarm ended.
+                            if updated.is_none() {
+                                let late: Option<Option<String>> = c
+                                    .query_row(
+                                        "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1 WHERE id = ?4 AND state = 'withdrawn' RETURNING alarm_id",
+                                        params![gateway, message_id, now.as_ms(), id],
+                                        |r| r.get(0),
+                                    )
+                                    .optional()?;
+                                if let Some(Some(alarm)) = late {
+                                    super::alarms::notify_late_alert(c, &alarm, *id, now)?;
+                                }
+                            }
                             // A silent test's SMS accepted by a gateway: the shop's chain works.
                             if let Some((purpose, Some(alarm))) = &updated
                                 && purpose == "test"

@@ -501,3 +501,130 @@ async fn a_shop_can_have_its_own_escalation_policy() {
         "a zero timeout is refused"
     );
 }
+
+/// The cancel lands while the gateway is taking the alert: the alert was
+/// withdrawn in the store but went out. The contact must still be told it
+/// was a false alarm. Driven on the store alone, so the timing is exact.
+#[tokio::test]
+async fn an_alert_that_went_out_while_being_withdrawn_still_gets_the_cancel() {
+    use vigie_hub::store::{Rules, Store, SubmitOutcome};
+    let dir = TempDir::new("vigie-race");
+    let store = Store::open_sqlite(&dir.0.join("hub.db"), Rules::default()).expect("store");
+    let shop_id = store.add_shop(shop("R1", HOLDER), T0).await.expect("shop");
+    let phone = vigie_core::PhoneNumber::parse(POLICE).expect("phone");
+    store
+        .add_contact(
+            vigie_hub::store::NewContact {
+                shop_id: Some(shop_id),
+                name: "Gendarmerie".into(),
+                phone,
+                relation: vigie_hub::store::Relation::Police,
+                tier: 1,
+            },
+            T0,
+        )
+        .await
+        .expect("contact");
+    let code = store.new_enrolment_code(shop_id, T0).await.expect("code");
+    let key = vigie_proto::signature::DeviceKey::generate();
+    let (device, _) = store
+        .enroll(&code, &key.public_key_b64(), "t", T0)
+        .await
+        .expect("enrol");
+    let id = Uuid::now_v7();
+    let t = T0.as_ms();
+    let raise = vigie_proto::RaiseAlarm {
+        alarm_id: id,
+        pressed_at_ms: t,
+        sent_at_ms: t,
+        recording: false,
+        direct_sms: vec![],
+        test: false,
+    };
+    store
+        .raise_alarm(&device.id, raise, T0)
+        .await
+        .expect("raise");
+    let alert = store
+        .pending_notifications(T0, 10)
+        .await
+        .expect("pending")
+        .into_iter()
+        .find(|n| n.purpose == "alert")
+        .expect("the alert is queued");
+    // The dispatcher has handed it to the gateway; the holder cancels now.
+    store
+        .cancel_alarm(
+            &device.id,
+            id,
+            vigie_proto::CancelAlarm {
+                cancel_pressed_at_ms: t + 5_000,
+                sent_at_ms: t + 5_000,
+            },
+            T0.plus_secs(5),
+        )
+        .await
+        .expect("cancel");
+    let withdrawn = store
+        .alarm(id)
+        .await
+        .expect("alarm")
+        .notifications
+        .into_iter()
+        .find(|n| n.id == alert.id)
+        .expect("row");
+    assert_eq!(withdrawn.state, "withdrawn");
+    // Then the gateway's answer arrives: the SMS did go out.
+    store
+        .record_submits(
+            vec![(
+                alert.id,
+                SubmitOutcome::Submitted {
+                    gateway: "phones".into(),
+                    message_id: Some("m1".into()),
+                },
+            )],
+            T0.plus_secs(6),
+        )
+        .await
+        .expect("record");
+    let detail = store.alarm(id).await.expect("alarm");
+    let row = detail
+        .notifications
+        .iter()
+        .find(|n| n.id == alert.id)
+        .expect("row");
+    assert_eq!(row.state, "submitted", "what went out is recorded as sent");
+    let cancels: Vec<_> = detail
+        .notifications
+        .iter()
+        .filter(|n| n.purpose == "cancel")
+        .collect();
+    assert_eq!(cancels.len(), 1, "{:?}", detail.notifications);
+    assert!(cancels[0].text.contains("fausse alerte") && cancels[0].phone == "+33473000017");
+    // A second answer for the same SMS (a retry) changes nothing more.
+    store
+        .record_submits(
+            vec![(
+                alert.id,
+                SubmitOutcome::Submitted {
+                    gateway: "phones".into(),
+                    message_id: Some("m1".into()),
+                },
+            )],
+            T0.plus_secs(7),
+        )
+        .await
+        .expect("record");
+    assert_eq!(
+        store
+            .alarm(id)
+            .await
+            .expect("alarm")
+            .notifications
+            .iter()
+            .filter(|n| n.purpose == "cancel")
+            .count(),
+        1
+    );
+}
