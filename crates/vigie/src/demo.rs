@@ -28,6 +28,8 @@ struct Demo {
     /// A local time-stamping authority (openssl) standing for a qualified one.
     tsa: Option<vigie_testkit::tsa::Tsa>,
     dir: std::path::PathBuf,
+    /// Record from the default microphone rather than a generated signal.
+    mic: bool,
     phones: LogGateway2,
     failures: Vec<String>,
     names: Vec<(String, String)>,
@@ -126,7 +128,7 @@ fn link_token(text: &str) -> Option<String> {
     )
 }
 
-pub async fn run(scenario: bool, port: u16) -> anyhow::Result<()> {
+pub async fn run(scenario: bool, port: u16, mic: bool) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("vigie-demo-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
@@ -178,6 +180,7 @@ pub async fn run(scenario: bool, port: u16) -> anyhow::Result<()> {
         names: Vec::new(),
         tsa,
         dir: dir.clone(),
+        mic,
     };
     let result = story(&mut demo).await;
     if let Err(e) = &result {
@@ -558,10 +561,17 @@ async fn recording_story(d: &mut Demo, shop_id: i64) -> anyhow::Result<()> {
             direct_contacts: enrolled.direct_contacts.clone(),
         },
     )?;
+    let source = if d.mic {
+        println!(
+            "   🎙  Parlez : 10 secondes d'enregistrement depuis le micro par défaut. / Speak: 10 s from the default microphone."
+        );
+        "device = \"default\"\nmax_duration_s = 10".to_string()
+    } else {
+        format!("wav = \"{}\"", wav.display())
+    };
     let config = vigie_agent::config::AgentConfig::parse(&format!(
-        "state_dir = \"{}\"\n[recorder]\nwav = \"{}\"\n[timing]\ndirect_sms_delay_ms = 600000\nheartbeat_interval_s = 3600\nself_test_interval_h = 0\n",
-        state.display(),
-        wav.display()
+        "state_dir = \"{}\"\n[recorder]\n{source}\n[timing]\ndirect_sms_delay_ms = 600000\nheartbeat_interval_s = 3600\nself_test_interval_h = 0\n",
+        state.display()
     ))
     .map_err(anyhow::Error::msg)?;
     let (edges, edges_rx) = tokio::sync::mpsc::channel(16);
@@ -582,7 +592,7 @@ async fn recording_story(d: &mut Demo, shop_id: i64) -> anyhow::Result<()> {
     for e in vigie_agent::button::edges_for("d", d.now()) {
         edges.send(e).await?;
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(if d.mic { 60 } else { 30 });
     let (mut recording, mut total, mut uploaded) = (None, None, 0u64);
     while total.is_none_or(|t| uploaded < t) {
         let e = tokio::time::timeout_at(deadline, events.recv())
@@ -606,8 +616,16 @@ async fn recording_story(d: &mut Demo, shop_id: i64) -> anyhow::Result<()> {
         return Ok(());
     };
     let total = total.unwrap_or(0);
+    if total == 0 {
+        d.fail(if d.mic {
+            "le micro par défaut n'a rien donné : branchez un micro, ou lancez la démo sans --mic / the default microphone gave nothing"
+        } else {
+            "aucun morceau enregistré / nothing was recorded"
+        });
+        return Ok(());
+    }
     d.check(
-        total > 0 && uploaded == total,
+        uploaded == total,
         &format!("{uploaded}/{total} morceaux de 2 s scellés par le boîtier et reçus par le hub"),
     );
 

@@ -42,6 +42,10 @@ enum Command {
         /// Port for the demo hub (0 = any free port).
         #[arg(long, default_value_t = 8080)]
         port: u16,
+        /// Record from the default microphone (10 s after the double press)
+        /// instead of a generated signal: speak, and hear it in the export.
+        #[arg(long)]
+        mic: bool,
     },
     /// Manage shops, contacts, devices and alarms (works on the hub's database).
     Admin {
@@ -106,11 +110,15 @@ async fn main() -> anyhow::Result<()> {
             hub.shutdown().await;
             Ok(())
         }
-        Command::Demo { scenario, port } => {
+        Command::Demo {
+            scenario,
+            port,
+            mic,
+        } => {
             if std::env::var("VIGIE_LOG").is_ok() {
                 init_logs();
             }
-            demo::run(scenario, port).await
+            demo::run(scenario, port, mic).await
         }
         Command::Admin {
             config,
