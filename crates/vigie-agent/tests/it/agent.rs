@@ -1,6 +1,7 @@
 //! The box against a real hub: a press reaches the contacts, the outbox
 //! survives a crash with the hub down, and the press arrives flagged late.
 
+use crate::{hub_on, seed, temp_dir};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -11,72 +12,11 @@ use vigie_core::Timestamp;
 use vigie_core::press::Edge;
 use vigie_hub::app::RunningHub;
 use vigie_hub::clock::{Clock, ManualClock};
-use vigie_hub::config::Config;
-use vigie_hub::store::{NewContact, NewShop, Relation};
+use vigie_hub::store::{NewContact, Relation};
 
 /// 2026-11-26 14h32 in Paris.
 const T0: Timestamp = Timestamp(1_795_699_920_000);
 const DEADLINE: Duration = Duration::from_secs(10);
-
-fn temp_dir(prefix: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-async fn hub_on(
-    listener: tokio::net::TcpListener,
-    db: &std::path::Path,
-    clock: Arc<ManualClock>,
-) -> RunningHub {
-    let addr = listener.local_addr().expect("addr");
-    let toml = format!(
-        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n",
-        db.display()
-    );
-    vigie_hub::app::start(&Config::parse(&toml, []).expect("config"), clock, listener)
-        .await
-        .expect("hub")
-}
-
-/// A shop with one consented police contact, and an enrolment code.
-async fn seed(hub: &RunningHub, clock: &ManualClock) -> String {
-    let store = &hub.store;
-    let shop = NewShop {
-        reference: "BOX-1".into(),
-        name: "Tabac du Centre".into(),
-        address: "12 rue de la République".into(),
-        insee: "63300".into(),
-        commune: "Riom".into(),
-        postcode: "63200".into(),
-        departement: "63".into(),
-        lat: 45.89,
-        lon: 3.11,
-        rural: false,
-        holder_name: "Jeanne Martin".into(),
-        holder_phone: vigie_core::PhoneNumber::parse("06 99 88 77 66").expect("phone"),
-        opening_hours: String::new(),
-    };
-    let id = store.add_shop(shop, clock.now()).await.expect("shop");
-    let phone = vigie_core::PhoneNumber::parse("04 73 00 00 17").expect("phone");
-    store
-        .add_contact(
-            NewContact {
-                shop_id: Some(id),
-                name: "Gendarmerie".into(),
-                phone,
-                relation: Relation::Police,
-                tier: 1,
-            },
-            clock.now(),
-        )
-        .await
-        .expect("contact");
-    store
-        .new_enrolment_code(id, clock.now())
-        .await
-        .expect("code")
-}
 
 struct Box {
     edges: mpsc::Sender<(Edge, Timestamp)>,

@@ -15,10 +15,7 @@ use vigie_agent::config::AgentConfig;
 use vigie_agent::uplink::HubClient;
 use vigie_core::Timestamp;
 use vigie_core::press::Edge;
-use vigie_hub::app::RunningHub;
 use vigie_hub::clock::{Clock, ManualClock};
-use vigie_hub::config::Config;
-use vigie_hub::store::{NewContact, NewShop, Relation};
 
 /// 2026-11-26 14h32 in Paris.
 const T0: Timestamp = Timestamp(1_795_699_920_000);
@@ -27,66 +24,6 @@ const DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 /// Alarm requests the impostor must see: one of each of its wrong answers.
 const ANSWERS_SEEN_MIN: usize = 3;
-const CONTACT: &str = "+33473000017";
-
-fn temp_dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("vigie-hostile-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-async fn real_hub(
-    listener: tokio::net::TcpListener,
-    db: &std::path::Path,
-    clock: Arc<ManualClock>,
-) -> RunningHub {
-    let addr = listener.local_addr().expect("addr");
-    let toml = format!(
-        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n",
-        db.display()
-    );
-    vigie_hub::app::start(&Config::parse(&toml, []).expect("config"), clock, listener)
-        .await
-        .expect("hub")
-}
-
-/// A shop with one police contact (no opt-in needed), and an enrolment code.
-async fn seed(hub: &RunningHub, clock: &ManualClock) -> String {
-    let store = &hub.store;
-    let shop = NewShop {
-        reference: "HOSTILE-1".into(),
-        name: "Tabac du Centre".into(),
-        address: "12 rue de la République".into(),
-        insee: "63300".into(),
-        commune: "Riom".into(),
-        postcode: "63200".into(),
-        departement: "63".into(),
-        lat: 45.89,
-        lon: 3.11,
-        rural: false,
-        holder_name: "Jeanne Martin".into(),
-        holder_phone: vigie_core::PhoneNumber::parse("06 99 88 77 66").expect("phone"),
-        opening_hours: String::new(),
-    };
-    let id = store.add_shop(shop, clock.now()).await.expect("shop");
-    store
-        .add_contact(
-            NewContact {
-                shop_id: Some(id),
-                name: "Gendarmerie".into(),
-                phone: vigie_core::PhoneNumber::parse(CONTACT).expect("phone"),
-                relation: Relation::Police,
-                tier: 1,
-            },
-            clock.now(),
-        )
-        .await
-        .expect("contact");
-    store
-        .new_enrolment_code(id, clock.now())
-        .await
-        .expect("code")
-}
 
 /// Something on the hub's address that is not a hub: each alarm request
 /// gets the next of its three wrong answers, in turn.
@@ -197,7 +134,7 @@ async fn poll_until(what: &str, mut check: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn a_hub_answering_nonsense_is_unreachable_the_modem_sends_and_the_real_hub_gets_it_later() {
-    let dir = temp_dir();
+    let dir = crate::temp_dir("vigie-hostile");
     let clock = ManualClock::new(T0);
 
     // Enrol against the real hub, keep the contacts on the box, stop the hub.
@@ -205,8 +142,8 @@ async fn a_hub_answering_nonsense_is_unreachable_the_modem_sends_and_the_real_hu
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let hub = real_hub(listener, &dir.join("hub.db"), clock.clone()).await;
-    let code = seed(&hub, &clock).await;
+    let hub = crate::hub_on(listener, &dir.join("hub.db"), clock.clone()).await;
+    let code = crate::seed(&hub, &clock).await;
     let (client, enrolled) = HubClient::enroll(&hub.url(), &code, "test")
         .await
         .expect("enrol");
@@ -311,7 +248,7 @@ async fn a_hub_answering_nonsense_is_unreachable_the_modem_sends_and_the_real_hu
 
     // The real hub is back: the alarm arrives, with the SMS the box sent.
     impostor.stop().await;
-    let hub = real_hub(
+    let hub = crate::hub_on(
         crate::rebind(addr).await,
         &dir.join("hub.db"),
         clock.clone(),

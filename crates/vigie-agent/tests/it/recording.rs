@@ -24,8 +24,6 @@ use vigie_evidence::chain::{self, ChainEnd};
 use vigie_evidence::record::{self, SignedRecord};
 use vigie_hub::app::RunningHub;
 use vigie_hub::clock::{Clock, ManualClock};
-use vigie_hub::config::Config;
-use vigie_hub::store::{NewContact, NewShop, Relation};
 use vigie_proto::signature::DeviceKey;
 
 /// 2026-11-26 14h32 in Paris.
@@ -477,60 +475,6 @@ async fn a_cancel_stops_the_recording_with_a_final_chunk() {
 
 // ---- Against a real hub ----
 
-async fn hub_on(
-    listener: tokio::net::TcpListener,
-    dir: &Path,
-    clock: Arc<ManualClock>,
-) -> RunningHub {
-    let addr = listener.local_addr().expect("addr");
-    let toml = format!(
-        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n[vault]\ndir = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n",
-        dir.join("hub.db").display(),
-        dir.join("vault").display()
-    );
-    vigie_hub::app::start(&Config::parse(&toml, []).expect("config"), clock, listener)
-        .await
-        .expect("hub")
-}
-
-/// A shop with one contact, and an enrolment code.
-async fn seed(hub: &RunningHub, clock: &ManualClock) -> String {
-    let store = &hub.store;
-    let shop = NewShop {
-        reference: "REC-1".into(),
-        name: "Tabac du Centre".into(),
-        address: "12 rue de la République".into(),
-        insee: "63300".into(),
-        commune: "Riom".into(),
-        postcode: "63200".into(),
-        departement: "63".into(),
-        lat: 45.89,
-        lon: 3.11,
-        rural: false,
-        holder_name: "Jeanne Martin".into(),
-        holder_phone: vigie_core::PhoneNumber::parse("06 99 88 77 66").expect("phone"),
-        opening_hours: String::new(),
-    };
-    let id = store.add_shop(shop, clock.now()).await.expect("shop");
-    store
-        .add_contact(
-            NewContact {
-                shop_id: Some(id),
-                name: "Gendarmerie".into(),
-                phone: vigie_core::PhoneNumber::parse("04 73 00 00 17").expect("phone"),
-                relation: Relation::Police,
-                tier: 1,
-            },
-            clock.now(),
-        )
-        .await
-        .expect("contact");
-    store
-        .new_enrolment_code(id, clock.now())
-        .await
-        .expect("code")
-}
-
 fn uploaded(events: &[AgentEvent], recording: Uuid) -> Vec<u64> {
     events
         .iter()
@@ -573,8 +517,8 @@ async fn chunks_go_live_to_the_hub_in_order() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let hub = hub_on(listener, dir.path(), clock.clone()).await;
-    let code = seed(&hub, &clock).await;
+    let hub = crate::hub_on(listener, &dir.path().join("hub.db"), clock.clone()).await;
+    let code = crate::seed(&hub, &clock).await;
     let (client, _) = HubClient::enroll(&hub.url(), &code, "test")
         .await
         .expect("enrol");
@@ -642,8 +586,8 @@ async fn a_recording_made_while_the_hub_is_down_survives_a_crash_and_arrives_who
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let hub = hub_on(listener, dir.path(), clock.clone()).await;
-    let code = seed(&hub, &clock).await;
+    let hub = crate::hub_on(listener, &dir.path().join("hub.db"), clock.clone()).await;
+    let code = crate::seed(&hub, &clock).await;
     let (client, _) = HubClient::enroll(&hub.url(), &code, "test")
         .await
         .expect("enrol");
@@ -670,7 +614,7 @@ async fn a_recording_made_while_the_hub_is_down_survives_a_crash_and_arrives_who
     // The hub is back and the box restarts: every chunk arrives, in order, once.
     clock.advance_ms(60_000);
     let listener = crate::rebind(addr).await;
-    let hub = hub_on(listener, dir.path(), clock.clone()).await;
+    let hub = crate::hub_on(listener, &dir.path().join("hub.db"), clock.clone()).await;
     let client = HubClient::new(
         &hub_url,
         &device_id,
