@@ -5,7 +5,7 @@ use super::{ApiError, AppState};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -58,9 +58,37 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Api
         })
 }
 
+/// A device request whose signature was checked: the device, its shop, and
+/// the body it signed. Every signed route takes this extractor (last in its
+/// arguments), so no route can forget to authenticate.
+pub(super) struct Signed {
+    pub device: String,
+    pub shop_id: i64,
+    pub body: Bytes,
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, st: &AppState) -> Result<Self, ApiError> {
+        let (method, uri, headers) = (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        );
+        let body = body_bytes(Bytes::from_request(req, st).await)?;
+        let (device, shop_id) = authenticate(st, &method, &uri, &headers, &body).await?;
+        Ok(Self {
+            device,
+            shop_id,
+            body,
+        })
+    }
+}
+
 /// Check a device request's signature (any method; a GET signs its empty
 /// body); returns the device id and its shop.
-pub(super) async fn authenticate(
+async fn authenticate(
     st: &AppState,
     method: &Method,
     uri: &Uri,
@@ -225,13 +253,13 @@ fn check_heartbeat(hb: &Heartbeat) -> Result<(), ApiError> {
 /// engine), answered with the configuration version and the hub's time.
 pub(super) async fn heartbeat(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<Json<HeartbeatAck>, ApiError> {
-    let body = body_bytes(body)?;
-    let (device, shop_id) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let Signed {
+        device,
+        shop_id,
+        body,
+    } = signed;
     let hb: Heartbeat = parse_json(&body)?;
     check_heartbeat(&hb)?;
     let now = st.clock.now();
@@ -245,13 +273,9 @@ pub(super) async fn heartbeat(
 /// `GET /v1/device/config`: settings and the contacts the box may alert itself.
 pub(super) async fn config(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<Json<DeviceConfig>, ApiError> {
-    let body = body_bytes(body)?;
-    let (_device, shop_id) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let Signed { shop_id, .. } = signed;
     Ok(Json(device_config(&st, shop_id).await?))
 }
 
@@ -259,13 +283,9 @@ pub(super) async fn config(
 pub(super) async fn direct(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<StatusCode, ApiError> {
-    let body = body_bytes(body)?;
-    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let Signed { device, body, .. } = signed;
     let id = alarm_id(&id)?;
     let report: DirectReport = parse_json(&body)?;
     let max = crate::store::DIRECT_SMS_PER_REPORT_MAX;
@@ -319,13 +339,9 @@ pub(super) async fn enroll(
 
 pub(super) async fn raise(
     State(st): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<(StatusCode, Json<AlarmReceipt>), ApiError> {
-    let body = body_bytes(body)?;
-    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let Signed { device, body, .. } = signed;
     let req: RaiseAlarm = parse_json(&body)?;
     let receipt = st.store.raise_alarm(&device, req, st.clock.now()).await?;
     st.engine.wake_dispatch();
@@ -347,13 +363,9 @@ fn alarm_id(raw: &str) -> Result<Uuid, ApiError> {
 pub(super) async fn cancel(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<Json<AlarmReceipt>, ApiError> {
-    let body = body_bytes(body)?;
-    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let Signed { device, body, .. } = signed;
     let id = alarm_id(&id)?;
     let req: CancelAlarm = parse_json(&body)?;
     let receipt = st
@@ -367,13 +379,9 @@ pub(super) async fn cancel(
 pub(super) async fn recording(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<StatusCode, ApiError> {
-    let body = body_bytes(body)?;
-    let (device, _) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let Signed { device, body, .. } = signed;
     let id = alarm_id(&id)?;
     let _req: vigie_proto::RequestRecording = parse_json(&body)?;
     st.store

@@ -3,13 +3,11 @@
 //! this recording and this device, the audio matches its hash), its audio
 //! encrypted into blob storage, then its record appended to the log.
 
-use super::device::{authenticate, body_bytes, parse_json};
+use super::device::{Signed, parse_json};
 use super::{ApiError, AppState};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use uuid::Uuid;
 use vigie_proto::{ChunkReceipt, UploadChunk};
@@ -17,13 +15,9 @@ use vigie_proto::{ChunkReceipt, UploadChunk};
 pub(super) async fn upload_chunk(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: Signed,
 ) -> Result<(StatusCode, Json<ChunkReceipt>), ApiError> {
-    let body = body_bytes(body)?;
-    let (device, _shop) = authenticate(&st, &method, &uri, &headers, &body).await?;
+    let Signed { device, body, .. } = signed;
     let recording = Uuid::parse_str(&id)
         .map_err(|_| ApiError::bad("bad_recording_id", "recording id must be a UUID"))?;
     let up: UploadChunk = parse_json(&body)?;
