@@ -15,6 +15,11 @@ use vigie_proto::{EnrollRequest, EnrollResponse};
 
 /// 2026-11-26 14h32 in Paris.
 pub const T0: Timestamp = Timestamp(1_795_699_920_000);
+/// The cast of the scenarios: two friends, the gendarmerie, the shopkeeper.
+pub const MARIE: &str = "06 11 22 33 44";
+pub const AHMED: &str = "06 55 66 77 88";
+pub const POLICE: &str = "04 73 00 00 17";
+pub const HOLDER: &str = "06 99 88 77 66";
 /// How long a test waits for something that should happen at once.
 const EVENTUALLY_MS_MAX: u64 = 10_000;
 
@@ -277,6 +282,39 @@ impl TestHub {
         .await
     }
 
+    /// A vault pass (checkpoint, time-stamp), then an investigator's export
+    /// of `recording` with its reason, and the offline verifier's report on it.
+    pub async fn export_and_verify(
+        &self,
+        recording: uuid::Uuid,
+    ) -> (Vec<u8>, vigie_evidence::report::Report) {
+        let store = &self.hub.store;
+        self.hub
+            .vault
+            .tick(store, self.now())
+            .await
+            .expect("vault pass");
+        let facts = vigie_hub::vault::export::ReportFacts {
+            shop: "Tabac du Centre".into(),
+            commune: "Riom".into(),
+            alarm_pressed_at: self.now(),
+        };
+        let zip = vigie_hub::vault::export::export(
+            &self.hub.vault,
+            store,
+            recording,
+            "investigator:marie.durand",
+            "plainte pour menaces",
+            &facts,
+            self.now(),
+        )
+        .await
+        .expect("export");
+        let report =
+            vigie_evidence::verify::verify_export(&zip, &vigie_evidence::verify::rfc3161_check);
+        (zip, report)
+    }
+
     /// Move the clock and run the escalation that is due.
     pub async fn pass_secs(&self, secs: i64) {
         self.clock.advance_ms(secs * 1_000);
@@ -336,4 +374,18 @@ pub fn link_token(text: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric())
         .collect()
+}
+
+/// A shop with Marie and Ahmed (consented) at tier 1, the gendarmerie at tier 2.
+pub async fn shop_with_two_tiers(h: &TestHub, reference: &str) -> i64 {
+    h.seed_shop(
+        reference,
+        HOLDER,
+        &[
+            (1, "Marie Dupont", MARIE),
+            (1, "Ahmed Benali", AHMED),
+            (2, "Gendarmerie", POLICE),
+        ],
+    )
+    .await
 }

@@ -116,25 +116,7 @@ async fn blobs_in_s3_are_encrypted_exported_and_deleted_at_retention() {
 
     // An export read back from the bucket verifies offline.
     let store = &h.hub.store;
-    h.hub.vault.tick(store, h.now()).await.expect("vault pass");
-    let facts = vigie_hub::vault::export::ReportFacts {
-        shop: "Tabac du Centre".into(),
-        commune: "Riom".into(),
-        alarm_pressed_at: h.now(),
-    };
-    let zip = vigie_hub::vault::export::export(
-        &h.hub.vault,
-        store,
-        recording,
-        "investigator:marie.durand",
-        "plainte pour menaces",
-        &facts,
-        h.now(),
-    )
-    .await
-    .expect("export");
-    let report =
-        vigie_evidence::verify::verify_export(&zip, &vigie_evidence::verify::rfc3161_check);
+    let (zip, report) = h.export_and_verify(recording).await;
     assert!(report.ok(), "{report:#?}");
     let files = vigie_evidence::export::unpack(&zip).expect("unpack");
     assert_eq!(

@@ -5,24 +5,6 @@ use crate::helpers::*;
 use uuid::Uuid;
 use vigie_core::{AlarmState, Outcome};
 
-const MARIE: &str = "06 11 22 33 44";
-const AHMED: &str = "06 55 66 77 88";
-const POLICE: &str = "04 73 00 00 17";
-const HOLDER: &str = "06 99 88 77 66";
-
-async fn shop_with_two_tiers(h: &TestHub, reference: &str) -> i64 {
-    h.seed_shop(
-        reference,
-        HOLDER,
-        &[
-            (1, "Marie Dupont", MARIE),
-            (1, "Ahmed Benali", AHMED),
-            (2, "Gendarmerie", POLICE),
-        ],
-    )
-    .await
-}
-
 #[tokio::test]
 async fn press_escalates_until_an_sms_reply_then_everyone_is_told() {
     let h = spawn_hub("").await;

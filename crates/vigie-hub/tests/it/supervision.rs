@@ -11,10 +11,6 @@ use vigie_core::{Outcome, PhoneNumber};
 use vigie_hub::store::{DeviceHealth, NewContact, Relation};
 use vigie_proto::{DeviceConfig, Heartbeat, HeartbeatAck, ModemState};
 
-const MARIE: &str = "06 11 22 33 44";
-const AHMED: &str = "06 55 66 77 88";
-const POLICE: &str = "04 73 00 00 17";
-const HOLDER: &str = "06 99 88 77 66";
 const OFFLINE: &str = "ne répond plus";
 const BACK: &str = "de nouveau en ligne";
 
@@ -85,23 +81,10 @@ fn contacts_undisturbed(h: &TestHub, baseline: &[usize]) {
     }
 }
 
-async fn shop_with_contacts(h: &TestHub, reference: &str) -> i64 {
-    h.seed_shop(
-        reference,
-        HOLDER,
-        &[
-            (1, "Marie Dupont", MARIE),
-            (1, "Ahmed Benali", AHMED),
-            (2, "Gendarmerie", POLICE),
-        ],
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_silent_box_is_declared_offline_after_three_intervals_and_the_holder_told_once() {
     let h = spawn_hub("").await;
-    let shop = shop_with_contacts(&h, "S1").await;
+    let shop = shop_with_two_tiers(&h, "S1").await;
     let dev = h.enroll(shop).await;
     let baseline = contacts_baseline(&h).await;
     assert_eq!(health_of(&h, &dev).await.liveness, Liveness::NeverSeen);
@@ -161,7 +144,7 @@ async fn a_silent_box_is_declared_offline_after_three_intervals_and_the_holder_t
 #[tokio::test]
 async fn offline_at_night_is_told_at_opening_once() {
     let h = spawn_hub("").await;
-    let shop = shop_with_contacts(&h, "S2").await;
+    let shop = shop_with_two_tiers(&h, "S2").await;
     let dev = h.enroll(shop).await;
     // Thursday 20h00, after closing (mo-sa 07:00-19:30): a last heartbeat.
     h.clock.set(T0.plus_secs(19_680));
@@ -190,7 +173,7 @@ async fn offline_at_night_is_told_at_opening_once() {
 #[tokio::test]
 async fn fleet_health_flags_battery_power_sim_and_readiness() {
     let h = spawn_hub("").await;
-    let a = h.enroll(shop_with_contacts(&h, "F1").await).await;
+    let a = h.enroll(shop_with_two_tiers(&h, "F1").await).await;
     let b = h
         .enroll(h.seed_shop("F2", "06 99 88 77 00", &[]).await)
         .await;
@@ -244,7 +227,7 @@ async fn fleet_health_flags_battery_power_sim_and_readiness() {
 #[tokio::test]
 async fn bad_heartbeats_get_specific_errors() {
     let h = spawn_hub("").await;
-    let dev = h.enroll(shop_with_contacts(&h, "E1").await).await;
+    let dev = h.enroll(shop_with_two_tiers(&h, "E1").await).await;
     let good = heartbeat(&h, Some(90), true, ModemState::Registered);
 
     // Signed by another key: forged.
@@ -437,7 +420,7 @@ async fn contact_id(h: &TestHub, shop: i64, phone: &str) -> i64 {
 #[tokio::test]
 async fn an_alert_the_box_sent_itself_is_not_sent_again_and_escalation_goes_on() {
     let h = spawn_hub("").await;
-    let shop = shop_with_contacts(&h, "D1").await;
+    let shop = shop_with_two_tiers(&h, "D1").await;
     let dev = h.enroll(shop).await;
     let id = Uuid::now_v7();
     let direct = serde_json::json!({ "direct_sms": [{ "phone": "+33611223344", "sent_at_ms": h.now().as_ms() }] });
@@ -477,7 +460,7 @@ async fn an_alert_the_box_sent_itself_is_not_sent_again_and_escalation_goes_on()
 #[tokio::test]
 async fn a_report_after_the_fact_sends_nothing_twice() {
     let h = spawn_hub("").await;
-    let shop = shop_with_contacts(&h, "D2").await;
+    let shop = shop_with_two_tiers(&h, "D2").await;
     let dev = h.enroll(shop).await;
     let id = Uuid::now_v7();
     assert_eq!(h.press(&dev, id).await.0, 201);
@@ -557,7 +540,7 @@ async fn a_report_after_the_fact_sends_nothing_twice() {
 #[tokio::test]
 async fn a_test_press_alerts_no_contact_and_makes_the_shop_ready() {
     let h = spawn_hub("").await;
-    let shop = shop_with_contacts(&h, "T1").await;
+    let shop = shop_with_two_tiers(&h, "T1").await;
     let dev = h.enroll(shop).await;
     let baseline = contacts_baseline(&h).await;
     assert!(!h.hub.store.readiness(shop, h.now()).await.expect("r").ready);
@@ -613,7 +596,7 @@ async fn a_test_press_alerts_no_contact_and_makes_the_shop_ready() {
 #[tokio::test]
 async fn a_test_press_goes_to_the_test_sink_when_one_is_configured() {
     let h = spawn_hub("[supervision]\ntest_sink_phone = \"+33700000099\"\n").await;
-    let shop = shop_with_contacts(&h, "T2").await;
+    let shop = shop_with_two_tiers(&h, "T2").await;
     let dev = h.enroll(shop).await;
     let baseline = contacts_baseline(&h).await;
     let id = Uuid::now_v7();

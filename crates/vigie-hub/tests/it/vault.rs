@@ -149,25 +149,7 @@ async fn chunks_are_logged_in_order_and_an_export_verifies_offline() {
         .expect("listen");
 
     // The vault's pass: a checkpoint, time-stamped because the recording is live.
-    h.hub.vault.tick(store, h.now()).await.expect("vault pass");
-    let facts = vigie_hub::vault::export::ReportFacts {
-        shop: "Tabac du Centre".into(),
-        commune: "Riom".into(),
-        alarm_pressed_at: h.now(),
-    };
-    let zip = vigie_hub::vault::export::export(
-        &h.hub.vault,
-        store,
-        recording,
-        "investigator:marie.durand",
-        "plainte pour menaces",
-        &facts,
-        h.now(),
-    )
-    .await
-    .expect("export");
-    let report =
-        vigie_evidence::verify::verify_export(&zip, &vigie_evidence::verify::rfc3161_check);
+    let (zip, report) = h.export_and_verify(recording).await;
     assert!(report.ok(), "{report:#?}");
     // The test's manual clock is hours ahead of the TSA's real clock: the
     // verifier says so, and says nothing else (the recording is complete).

@@ -11,15 +11,10 @@
 
 use crate::hub::*;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, ChildStdin, Command};
 use uuid::Uuid;
 use vigie_hub::store::Store;
 
 const CONTACT: &str = "+33473000017";
-const LOG_GATEWAY: &str = "[[gateways]]\nkind = \"log\"\nname = \"phones\"\n";
 /// Press recorded on disk (`vigie agent` standard output).
 const DURABLE: &str = "appui enregistré";
 /// The hub confirmed the alarm.
@@ -82,115 +77,6 @@ async fn enrolled_box(store: &Store, hub: &HubProcess, agent_config: &Path) {
     );
 }
 
-/// `vigie agent --config FILE` with its button on a pipe; SIGKILLed on drop.
-struct AgentProcess {
-    child: Child,
-    button: ChildStdin,
-    stdout: Arc<Mutex<Vec<String>>>,
-    log: PathBuf,
-}
-
-impl AgentProcess {
-    fn start(dir: &TempDir, config: &Path) -> Self {
-        let n = std::fs::read_dir(&dir.0).map(|d| d.count()).unwrap_or(0);
-        let log = dir.path(&format!("agent-{n}.log"));
-        let mut child = Command::new(VIGIE)
-            .arg("agent")
-            .arg("--config")
-            .arg(config)
-            .env("VIGIE_LOG", "info")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("agent log"))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start vigie agent");
-        let button = child.stdin.take().expect("stdin");
-        let out = child.stdout.take().expect("stdout");
-        let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
-        let lines = stdout.clone();
-        tokio::spawn(async move {
-            let mut out = tokio::io::BufReader::new(out).lines();
-            while let Ok(Some(line)) = out.next_line().await {
-                lines.lock().expect("lock").push(line);
-            }
-        });
-        Self {
-            child,
-            button,
-            stdout,
-            log,
-        }
-    }
-
-    async fn press(&mut self) {
-        self.button.write_all(b"p\n").await.expect("press");
-        self.button.flush().await.expect("press");
-    }
-
-    /// What the agent logged so far, without terminal colours.
-    fn log(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut plain = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\x1b' {
-                // ESC [ parameters m
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                plain.push(c);
-            }
-        }
-        plain
-    }
-
-    /// The first line of standard output containing `needle`.
-    async fn line(&mut self, needle: &str) -> String {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(l) = self
-                .stdout
-                .lock()
-                .expect("lock")
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "vigie agent exited ({status}) before printing {needle:?}:\n{}",
-                    self.log()
-                );
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "vigie agent did not print {needle:?} within {DEADLINE:?}; it printed {:?} and logged:\n{}",
-                self.stdout.lock().expect("lock"),
-                self.log()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The alarm the hub confirmed.
-    async fn in_hand(&mut self) -> Uuid {
-        let line = self.line(IN_HAND).await;
-        let id = line.rsplit(IN_HAND).next().expect("id").trim();
-        Uuid::parse_str(id).unwrap_or_else(|e| panic!("{e}: {line}"))
-    }
-
-    async fn kill9(mut self) {
-        self.child.start_kill().expect("SIGKILL the agent");
-        let status = self.child.wait().await.expect("wait for the agent");
-        assert!(!status.success(), "killed, not exited: {status}");
-    }
-}
-
 /// The alarms the box's journal holds, as (alarm id, press time in ms).
 fn journaled_alarms(state_dir: &Path) -> Vec<(Uuid, i64)> {
     let journal =
@@ -240,8 +126,8 @@ async fn kill_9_of_the_agent_after_the_press_the_alarm_arrives_after_restart() {
     hub.kill9().await;
     let mut agent = AgentProcess::start(&dir, &agent_config);
     let before = now().as_ms();
-    agent.press().await;
-    agent.line(DURABLE).await;
+    agent.button("p").await;
+    agent.line(DURABLE, DEADLINE).await;
     let after = now().as_ms();
     // Killed before any upload could succeed: there is no hub to take it.
     agent.kill9().await;
@@ -261,7 +147,7 @@ async fn kill_9_of_the_agent_after_the_press_the_alarm_arrives_after_restart() {
     // The hub is back, then the box.
     let _hub = HubProcess::start(&dir, &config, port).await;
     let mut agent = AgentProcess::start(&dir, &agent_config);
-    assert_eq!(agent.in_hand().await, alarm_id, "the journaled alarm");
+    assert_eq!(in_hand(&mut agent).await, alarm_id, "the journaled alarm");
     let received_by = now().as_ms();
     let d = store.alarm(alarm_id).await.expect("the alarm at the hub");
     assert_eq!(
@@ -313,9 +199,9 @@ async fn a_garbage_outbox_is_reported_and_a_new_press_still_reaches_the_hub() {
         }
     })
     .await;
-    agent.press().await;
-    agent.line(DURABLE).await;
-    let alarm_id = agent.in_hand().await;
+    agent.button("p").await;
+    agent.line(DURABLE, DEADLINE).await;
+    let alarm_id = in_hand(&mut agent).await;
     let d = store.alarm(alarm_id).await.expect("the alarm at the hub");
     assert_eq!(d.alarm.age_ms, None, "a fresh press");
     alert_sent(&store, alarm_id).await;
@@ -393,4 +279,11 @@ async fn the_agent_refuses_what_it_cannot_run_with_and_names_it() {
             assert!(stderr.contains(n), "{what}: {n:?} not named in:\n{stderr}");
         }
     }
+}
+
+/// The alarm the hub confirmed, as `vigie agent` prints it.
+async fn in_hand(agent: &mut AgentProcess) -> Uuid {
+    let line = agent.line(IN_HAND, DEADLINE).await;
+    let id = line.rsplit(IN_HAND).next().expect("id").trim();
+    Uuid::parse_str(id).unwrap_or_else(|e| panic!("{e}: {line}"))
 }

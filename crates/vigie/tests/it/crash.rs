@@ -34,15 +34,7 @@ async fn kill_9_during_a_storm_loses_no_accepted_alarm_and_duplicates_at_most_on
         .expect("SMSC simulator");
     let dir = TempDir::new("vigie-crash");
     let port = free_port();
-    let config = write_config(
-        &dir,
-        port,
-        &format!(
-            "[[gateways]]\nkind = \"smpp\"\nname = \"smsc\"\nhost = \"127.0.0.1\"\nport = {}\n\
-             system_id = \"vigie\"\npassword = \"s3cret\"\nsource_addr = \"VIGIE\"\nreplies = false\n",
-            smsc.smpp_port()
-        ),
-    );
+    let config = write_config(&dir, port, &smpp_gateway(&smsc, "VIGIE", false));
     let store = open_store(&config);
     let shops: Vec<_> = (0..SHOPS)
         .map(|i| shop(&format!("C{i:03}"), &format!("Tabac n°{i}"), &holder(i)))

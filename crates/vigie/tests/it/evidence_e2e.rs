@@ -18,17 +18,12 @@
 use crate::hub::*;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, ChildStdin, Command};
 use uuid::Uuid;
 use vigie_evidence::chain::{self, ChainEnd};
 use vigie_evidence::record::{self, SignedRecord};
 use vigie_hub::store::Store;
 
-const LOG_GATEWAY: &str = "[[gateways]]\nkind = \"log\"\nname = \"phones\"\n";
 /// `vigie agent` standard output when the microphone opens / closes.
 const RECORDING_STARTED: &str = "recording started: ";
 const RECORDING_ENDED: &str = "recording ended: ";
@@ -279,92 +274,6 @@ fn id_after(line: &str, needle: &str) -> Uuid {
 }
 
 // ---- The box ----
-
-/// `vigie agent --config FILE` with its button on a pipe; SIGKILLed on drop.
-struct AgentProcess {
-    child: Child,
-    button: ChildStdin,
-    stdout: Arc<Mutex<Vec<String>>>,
-    log: PathBuf,
-}
-
-impl AgentProcess {
-    fn start(dir: &TempDir, config: &Path) -> Self {
-        let log = dir.path("agent.log");
-        let mut child = Command::new(VIGIE)
-            .arg("agent")
-            .arg("--config")
-            .arg(config)
-            .env("VIGIE_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("agent log"))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start vigie agent");
-        let button = child.stdin.take().expect("stdin");
-        let out = child.stdout.take().expect("stdout");
-        let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
-        let lines = stdout.clone();
-        tokio::spawn(async move {
-            let mut out = tokio::io::BufReader::new(out).lines();
-            while let Ok(Some(line)) = out.next_line().await {
-                lines.lock().expect("lock").push(line);
-            }
-        });
-        Self {
-            child,
-            button,
-            stdout,
-            log,
-        }
-    }
-
-    /// `p`, `d` or `l` on the button.
-    async fn button(&mut self, command: &str) {
-        self.button
-            .write_all(format!("{command}\n").as_bytes())
-            .await
-            .expect("the button");
-        self.button.flush().await.expect("the button");
-    }
-
-    /// The first line of standard output containing `needle`.
-    async fn line(&mut self, needle: &str, deadline: Duration) -> String {
-        let end = tokio::time::Instant::now() + deadline;
-        loop {
-            if let Some(l) = self
-                .stdout
-                .lock()
-                .expect("lock")
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return l.clone();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "vigie agent exited ({status}) before printing {needle:?}:\n{}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            assert!(
-                tokio::time::Instant::now() < end,
-                "vigie agent did not print {needle:?} within {deadline:?}; it printed {:?} and logged:\n{}",
-                self.stdout.lock().expect("lock"),
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn kill9(mut self) {
-        self.child.start_kill().expect("SIGKILL the agent");
-        let status = self.child.wait().await.expect("wait for the agent");
-        assert!(!status.success(), "killed, not exited: {status}");
-    }
-}
 
 /// What the test tells the live microphone.
 enum Mic {

@@ -5,8 +5,10 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, ChildStdin, Command};
 use vigie_core::{PhoneNumber, Timestamp};
 use vigie_hub::config::Config;
 use vigie_hub::store::{NewContact, NewShop, Relation, Store};
@@ -14,6 +16,8 @@ use vigie_proto::signature::{DeviceKey, new_nonce};
 use vigie_proto::{EnrollRequest, EnrollResponse};
 
 pub const VIGIE: &str = env!("CARGO_BIN_EXE_vigie");
+/// The log gateway: SMS recorded in the store, printed nowhere.
+pub const LOG_GATEWAY: &str = "[[gateways]]\nkind = \"log\"\nname = \"phones\"\n";
 /// How long a test waits for something that a working hub does in well
 /// under a second; generous for a loaded 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -289,4 +293,120 @@ pub fn digits(phone: &str) -> String {
         .as_e164()
         .trim_start_matches('+')
         .to_string()
+}
+
+/// `vigie agent --config FILE` with its button on a pipe; SIGKILLed on drop.
+pub struct AgentProcess {
+    child: Child,
+    button: ChildStdin,
+    stdout: Arc<Mutex<Vec<String>>>,
+    log: PathBuf,
+}
+
+impl AgentProcess {
+    pub fn start(dir: &TempDir, config: &Path) -> Self {
+        let n = std::fs::read_dir(&dir.0).map(|d| d.count()).unwrap_or(0);
+        let log = dir.path(&format!("agent-{n}.log"));
+        let mut child = Command::new(VIGIE)
+            .arg("agent")
+            .arg("--config")
+            .arg(config)
+            .env("VIGIE_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("agent log"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start vigie agent");
+        let button = child.stdin.take().expect("stdin");
+        let out = child.stdout.take().expect("stdout");
+        let stdout: Arc<Mutex<Vec<String>>> = Arc::default();
+        let lines = stdout.clone();
+        tokio::spawn(async move {
+            let mut out = tokio::io::BufReader::new(out).lines();
+            while let Ok(Some(line)) = out.next_line().await {
+                lines.lock().expect("lock").push(line);
+            }
+        });
+        Self {
+            child,
+            button,
+            stdout,
+            log,
+        }
+    }
+
+    /// `p`, `d` or `l` on the button.
+    pub async fn button(&mut self, command: &str) {
+        self.button
+            .write_all(format!("{command}\n").as_bytes())
+            .await
+            .expect("the button");
+        self.button.flush().await.expect("the button");
+    }
+
+    /// What the agent logged so far, without terminal colours.
+    pub fn log(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut plain = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                // ESC [ parameters m
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+
+    /// The first line of standard output containing `needle`.
+    pub async fn line(&mut self, needle: &str, deadline: Duration) -> String {
+        let end = tokio::time::Instant::now() + deadline;
+        loop {
+            if let Some(l) = self
+                .stdout
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return l.clone();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "vigie agent exited ({status}) before printing {needle:?}:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < end,
+                "vigie agent did not print {needle:?} within {deadline:?}; it printed {:?} and logged:\n{}",
+                self.stdout.lock().expect("lock"),
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+        }
+    }
+
+    pub async fn kill9(mut self) {
+        self.child.start_kill().expect("SIGKILL the agent");
+        let status = self.child.wait().await.expect("wait for the agent");
+        assert!(!status.success(), "killed, not exited: {status}");
+    }
+}
+
+/// An `[[gateways]]` section for the SMSC simulator (system id `vigie`, password `s3cret`).
+pub fn smpp_gateway(smsc: &vigie_testkit::smsc::Smsc, source_addr: &str, replies: bool) -> String {
+    format!(
+        "[[gateways]]\nkind = \"smpp\"\nname = \"smsc\"\nhost = \"127.0.0.1\"\nport = {}\n\
+         system_id = \"vigie\"\npassword = \"s3cret\"\nsource_addr = \"{source_addr}\"\nreplies = {replies}\n",
+        smsc.smpp_port()
+    )
 }

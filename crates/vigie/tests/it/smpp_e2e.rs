@@ -61,15 +61,7 @@ async fn smpp_press_receipt_reply_dropped_link_and_undeliverable() {
         .expect("SMSC simulator");
     let dir = TempDir::new("vigie-smpp");
     let port = free_port();
-    let config = write_config(
-        &dir,
-        port,
-        &format!(
-            "[[gateways]]\nkind = \"smpp\"\nname = \"smsc\"\nhost = \"127.0.0.1\"\nport = {}\n\
-             system_id = \"vigie\"\npassword = \"s3cret\"\nsource_addr = \"{SENDER}\"\nreplies = true\n",
-            smsc.smpp_port()
-        ),
-    );
+    let config = write_config(&dir, port, &smpp_gateway(&smsc, SENDER, true));
     let store = open_store(&config);
     let hub = HubProcess::start(&dir, &config, port).await;
 
