@@ -30,13 +30,13 @@ struct Demo {
     dir: std::path::PathBuf,
     /// Record from the default microphone rather than a generated signal.
     mic: bool,
-    phones: LogGateway2,
+    phones: PhonesSeen,
     failures: Vec<String>,
     names: Vec<(String, String)>,
 }
 
 /// The demo's view of the log gateway: what was printed so far.
-struct LogGateway2 {
+struct PhonesSeen {
     gateway: Arc<LogGateway>,
     shown: usize,
 }
@@ -175,7 +175,7 @@ pub async fn run(scenario: bool, port: u16, mic: bool) -> anyhow::Result<()> {
     let mut demo = Demo {
         hub,
         clock,
-        phones: LogGateway2 { gateway, shown: 0 },
+        phones: PhonesSeen { gateway, shown: 0 },
         failures: Vec::new(),
         names: Vec::new(),
         tsa,
