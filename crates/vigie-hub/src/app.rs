@@ -68,11 +68,32 @@ pub fn rules_from(config: &Config, replies_accepted: bool) -> Rules {
     }
 }
 
+/// What a web interface mounted on the hub is built from.
+pub struct UiParts {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub vault: Arc<crate::vault::Vault>,
+}
+
+/// Builds the routes of a web interface served beside the hub's API (the
+/// console lives in its own crate, above this one).
+pub type UiBuilder = Box<dyn FnOnce(UiParts) -> anyhow::Result<axum::Router> + Send>;
+
 /// Start a hub on `listener` (bind it to port 0 in tests).
 pub async fn start(
     config: &Config,
     clock: SharedClock,
     listener: tokio::net::TcpListener,
+) -> anyhow::Result<RunningHub> {
+    start_with_ui(config, clock, listener, None).await
+}
+
+/// Start a hub with a web interface mounted beside its API.
+pub async fn start_with_ui(
+    config: &Config,
+    clock: SharedClock,
+    listener: tokio::net::TcpListener,
+    ui: Option<UiBuilder>,
 ) -> anyhow::Result<RunningHub> {
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE_MAX);
     let mut gateways: Vec<Arc<dyn Gateway>> = Vec::new();
@@ -149,7 +170,15 @@ pub async fn start(
         tokio::spawn(engine.clone().run_supervision(shutdown_rx.clone())),
     ];
     let mut server_shutdown = shutdown_rx.clone();
-    let app = crate::api::router(state);
+    let mut app = crate::api::router(state);
+    if let Some(ui) = ui {
+        app = app.merge(ui(UiParts {
+            store: store.clone(),
+            clock: clock.clone(),
+            vault: vault.clone(),
+        })?);
+    }
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     tasks.push(tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = server_shutdown.changed().await;

@@ -24,10 +24,52 @@ pub struct Config {
     pub supervision: SupervisionConfig,
     #[serde(default)]
     pub vault: VaultConfig,
+    #[serde(default)]
+    pub console: ConsoleSection,
     /// Gateways in order of preference: the first one that works sends; a
     /// failed alert is retried on the next.
     #[serde(default)]
     pub gateways: Vec<GatewayConfig>,
+}
+
+/// `[console]`: the web console served under `/console`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Shown in page titles and to authenticator apps.
+    #[serde(default = "default_region_name")]
+    pub region_name: String,
+    /// Mark session cookies `Secure`. Default: yes when `server.public_url`
+    /// is `https://` or names this machine (browsers accept secure cookies
+    /// from `http://localhost` and `http://127.0.0.1`).
+    #[serde(default)]
+    pub secure_cookies: Option<bool>,
+}
+
+fn default_region_name() -> String {
+    "Région Auvergne-Rhône-Alpes".into()
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        Self {
+            region_name: default_region_name(),
+            secure_cookies: None,
+        }
+    }
+}
+
+impl Config {
+    /// Whether the console's cookies are marked `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.console.secure_cookies.unwrap_or_else(|| {
+            let url = self.server.public_url.as_str();
+            url.starts_with("https://")
+                || url.starts_with("http://127.0.0.1")
+                || url.starts_with("http://localhost")
+                || url.starts_with("http://[::1]")
+        })
+    }
 }
 
 /// The evidence vault: keys, encrypted audio, trusted time, retention.

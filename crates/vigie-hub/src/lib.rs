@@ -7,5 +7,6 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod gateway;
+pub mod region;
 pub mod store;
 pub mod vault;

@@ -39,6 +39,34 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AlarmCommand,
     },
+    /// Console accounts (the password is read from the first line of standard input).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AccountCommand {
+    /// Create an account: `echo 'long password' | vigie admin account add --username … --role operator`.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// Name shown in the console and the audit log.
+        #[arg(long)]
+        name: String,
+        /// admin, operator, shopkeeper or investigator.
+        #[arg(long)]
+        role: String,
+        /// A shopkeeper's shop (its reference).
+        #[arg(long)]
+        shop: Option<String>,
+        /// Set up the second factor now and print its secret (base32) for an authenticator app.
+        #[arg(long)]
+        with_totp: bool,
+    },
+    /// List the accounts.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -205,7 +233,7 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
             } => {
                 let text = format!(
                     "{}\n{},{},{},{},{},{},{}\n",
-                    crate::region::SHOP_CSV_HEADER,
+                    vigie_hub::region::SHOP_CSV_HEADER,
                     csv(&reference),
                     csv(&name),
                     csv(&address),
@@ -214,7 +242,7 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                     csv(&holder_phone),
                     csv(&opening_hours)
                 );
-                let shops = crate::region::parse_shop_csv(&text)
+                let shops = vigie_hub::region::parse_shop_csv(&text)
                     .map_err(|e| anyhow::anyhow!(e.join("\n")))?;
                 let n = store.import_shops(shops, now()).await?;
                 print(json, &n, || {
@@ -224,7 +252,7 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
             ShopCommand::Import { file } => {
                 let text = std::fs::read_to_string(&file)
                     .with_context(|| format!("cannot read {}", file.display()))?;
-                let shops = match crate::region::parse_shop_csv(&text) {
+                let shops = match vigie_hub::region::parse_shop_csv(&text) {
                     Ok(s) => s,
                     Err(errors) => {
                         for e in &errors {
@@ -406,6 +434,58 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
             })?;
         }
         AdminCommand::Recording { command } => recording(&config, &store, json, command).await?,
+        AdminCommand::Account { command } => match command {
+            AccountCommand::Add {
+                username,
+                name,
+                role,
+                shop,
+                with_totp,
+            } => {
+                let Some(role) = vigie_hub::store::Role::parse(&role) else {
+                    bail!(
+                        "rôle inconnu « {role} » : admin, operator, shopkeeper ou investigator / unknown role"
+                    );
+                };
+                let shop_id = match shop {
+                    Some(reference) => Some(store.shop_by_reference(&reference).await?.id),
+                    None => None,
+                };
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_line(&mut password)
+                    .context("reading the password from standard input")?;
+                let password = password.trim_end_matches(['\r', '\n']);
+                let request = vigie_console::AccountRequest {
+                    username: &username,
+                    display_name: &name,
+                    role,
+                    shop_id,
+                    password,
+                    with_totp,
+                };
+                let (account, secret) =
+                    vigie_console::create_account(&store, request, now()).await?;
+                let out = serde_json::json!({ "username": account.username, "role": role.as_str(), "totp_secret": secret });
+                print(json, &out, || match &secret {
+                    Some(s) => format!(
+                        "compte « {} » créé ; clé du second facteur / second-factor key: {s}",
+                        account.username
+                    ),
+                    None => format!("compte « {} » créé / account created", account.username),
+                })?;
+            }
+            AccountCommand::List => {
+                let accounts = store.accounts().await?;
+                print(json, &accounts, || {
+                    accounts
+                        .iter()
+                        .map(|a| format!("{}\t{}\t{}", a.username, a.role.as_str(), a.display_name))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?;
+            }
+        },
         AdminCommand::Alarm { command } => match command {
             AlarmCommand::List { limit } => {
                 let alarms = store.alarms(limit).await?;

@@ -249,7 +249,7 @@ async fn seed(rig: &Rig, shops: usize, contacts: usize) -> anyhow::Result<Region
     }
     let store = rig.hub.store.clone();
     let now = Timestamp(now_ms());
-    let list = crate::region::synthetic_shops(shops);
+    let list = vigie_hub::region::synthetic_shops(shops);
     let mut dest = HashMap::new();
     for (i, s) in list.iter().enumerate() {
         dest.insert(s.holder_phone.digits().to_string(), Dest::Holder(i));
@@ -1150,7 +1150,7 @@ async fn seed_fleet(
     use vigie_proto::signature::DeviceKey;
     let store = vigie_hub::store::Store::open_sqlite(db, vigie_hub::store::Rules::default())?;
     let now = Timestamp(now_ms());
-    let list = crate::region::synthetic_shops(devices);
+    let list = vigie_hub::region::synthetic_shops(devices);
     let references: Vec<String> = list.iter().map(|s| s.reference.clone()).collect();
     store.import_shops(list, now).await?;
     let by_ref: HashMap<String, i64> = store
@@ -1893,7 +1893,7 @@ async fn box_bench(presses: usize, no_record: bool) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     let hub = vigie_hub::app::start(&Config::parse(&toml, [])?, clock, listener).await?;
     let now = Timestamp(now_ms());
-    let shop = crate::region::synthetic_shops(1)
+    let shop = vigie_hub::region::synthetic_shops(1)
         .into_iter()
         .next()
         .context("no synthetic shop")?;
@@ -2332,7 +2332,7 @@ async fn hour_export(
     let hub = vigie_hub::app::start(&Config::parse(&toml, [])?, shared, listener).await?;
     let result = async {
         let now = clock.now();
-        let shop = crate::region::synthetic_shops(1)
+        let shop = vigie_hub::region::synthetic_shops(1)
             .into_iter()
             .next()
             .context("no synthetic shop")?;

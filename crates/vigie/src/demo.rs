@@ -19,10 +19,37 @@ use vigie_hub::config::Config;
 use vigie_hub::gateway::log::{LogGateway, LoggedSms};
 use vigie_hub::store::{NewContact, Relation};
 
+/// The demo's desk account (an operator: no second factor needed).
+const DEMO_OPERATOR: &str = "operateur";
+
+/// A fresh password for the demo's account, printed once.
+fn demo_password() -> String {
+    use rand::Rng as _;
+    const WORDS: &[&str] = &[
+        "tabac",
+        "vigie",
+        "alerte",
+        "comptoir",
+        "buraliste",
+        "sentinelle",
+        "lanterne",
+        "bouton",
+    ];
+    let mut rng = rand::thread_rng();
+    format!(
+        "{}-{}-{:04}",
+        WORDS[rng.gen_range(0..WORDS.len())],
+        WORDS[rng.gen_range(0..WORDS.len())],
+        rng.gen_range(0..10_000)
+    )
+}
+
 /// How long the demo waits for an SMS to be sent before calling the step failed.
 const STEP_DEADLINE_MS: u64 = 10_000;
 
 struct Demo {
+    /// Where the console is and how to sign in.
+    console_line: String,
     hub: RunningHub,
     clock: Arc<ManualClock>,
     /// A local time-stamping authority (openssl) standing for a qualified one.
@@ -166,13 +193,35 @@ pub async fn run(scenario: bool, port: u16, mic: bool) -> anyhow::Result<()> {
         [],
     )?;
     let clock = ManualClock::new(Timestamp(crate::device::now_ms()));
-    let hub = vigie_hub::app::start(&config, clock.clone(), listener).await?;
+    let console = vigie_console::mount(vigie_console::config_from(&config));
+    let hub =
+        vigie_hub::app::start_with_ui(&config, clock.clone(), listener, Some(console)).await?;
     let gateway = hub
         .log_gateway("demo")
         .context("the demo gateway is missing")?;
     println!("Vigie — démonstration / demo");
     println!("Hub : {} (SQLite dans / in {})", hub.url(), dir.display());
+    let password = demo_password();
+    let request = vigie_console::AccountRequest {
+        username: DEMO_OPERATOR,
+        display_name: "Poste de sécurité (démo)",
+        role: vigie_hub::store::Role::Operator,
+        shop_id: None,
+        password: &password,
+        with_totp: false,
+    };
+    vigie_console::create_account(&hub.store, request, {
+        use vigie_hub::clock::Clock as _;
+        clock.now()
+    })
+    .await?;
+    let console_line = format!(
+        "Console : {}/console — compte / account « {DEMO_OPERATOR} », mot de passe / password « {password} »",
+        hub.url()
+    );
+    println!("{console_line}");
     let mut demo = Demo {
+        console_line,
         hub,
         clock,
         phones: PhonesSeen { gateway, shown: 0 },
@@ -209,7 +258,7 @@ async fn story(d: &mut Demo) -> anyhow::Result<()> {
     let now = d.now();
 
     d.say("La Région enregistre ses commerces (communes réelles, 45 % rurales) et ses contacts. / The Region registers its shops and contacts.");
-    let shops = crate::region::synthetic_shops(12);
+    let shops = vigie_hub::region::synthetic_shops(12);
     let shop = shops[0].clone();
     let n = store.import_shops(shops, now).await?;
     let shop_row = store.shop_by_reference(&shop.reference).await?;
@@ -443,6 +492,13 @@ async fn interactive(mut demo: Demo) -> anyhow::Result<()> {
         demo.hub.url()
     );
     println!("The hub keeps running — Enter = press the button, q then Enter = quit.");
+    println!("{}", demo.console_line);
+    println!(
+        "Ouvrez la console, appuyez sur Entrée ici : l'alarme arrive sur le tableau de bord ; ouvrez un lien /r/… d'un SMS pour répondre, puis clôturez l'alarme depuis la console."
+    );
+    println!(
+        "Open the console, press Enter here: the alarm arrives on the board; open an /r/… link from an SMS to answer, then close the alarm from the console."
+    );
     let clock = demo.clock.clone();
     let engine = demo.hub.engine.clone();
     tokio::spawn(async move {

@@ -8,7 +8,6 @@ mod agent;
 mod bench;
 mod demo;
 mod device;
-mod region;
 mod simulate;
 mod verify;
 
@@ -104,8 +103,11 @@ async fn main() -> anyhow::Result<()> {
                 })?;
             let clock: vigie_hub::clock::SharedClock =
                 std::sync::Arc::new(vigie_hub::clock::SystemClock);
-            let hub = vigie_hub::app::start(&config, clock, listener).await?;
+            let console = vigie_console::mount(vigie_console::config_from(&config));
+            let hub =
+                vigie_hub::app::start_with_ui(&config, clock, listener, Some(console)).await?;
             println!("Vigie hub à l'écoute sur / listening on {}", hub.url());
+            println!("Console : {}/console", hub.url());
             tokio::signal::ctrl_c().await?;
             hub.shutdown().await;
             Ok(())

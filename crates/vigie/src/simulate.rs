@@ -266,7 +266,7 @@ async fn seed_codes(db: &std::path::Path, devices: usize) -> anyhow::Result<Vec<
         .into_iter()
         .map(|s| s.reference)
         .collect();
-    let wanted = crate::region::synthetic_shops(devices);
+    let wanted = vigie_hub::region::synthetic_shops(devices);
     let references: Vec<String> = wanted.iter().map(|s| s.reference.clone()).collect();
     let missing: Vec<_> = wanted
         .into_iter()

@@ -32,9 +32,9 @@ pub const DIRECT_SMS_PER_REPORT_MAX: usize = 64;
 /// The "gateway" of an SMS the box sent through its own modem.
 pub const BOX_MODEM_GATEWAY: &str = "box-modem";
 
-const ALARM_COLUMNS: &str = "id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, exhausted, outcome, closed_at";
+pub(crate) const ALARM_COLUMNS: &str = "id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, exhausted, outcome, closed_at";
 
-fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
+pub(crate) fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
     let id: String = r.get(0)?;
     let state: String = r.get(4)?;
     let outcome: Option<String> = r.get(13)?;
@@ -106,7 +106,7 @@ pub fn short_name(name: &str) -> String {
 /// with consent given and a number that has not bounced out.
 fn reachable(c: &Connection, shop_id: i64) -> Result<Vec<Reachable>, StoreError> {
     let mut st = c.prepare_cached(
-        "SELECT id, tier FROM contacts WHERE (shop_id = ?1 OR shop_id IS NULL) AND consent = 'yes'",
+        "SELECT id, tier FROM contacts WHERE (shop_id = ?1 OR shop_id IS NULL) AND consent = 'yes' AND removed_at IS NULL",
     )?;
     let rows = st
         .query_map(params![shop_id], |r| {

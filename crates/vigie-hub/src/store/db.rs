@@ -29,6 +29,8 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
 
 pub struct Db {
     jobs: mpsc::Sender<Job>,
+    /// Bumped after every committed batch: live views re-read when it moves.
+    committed: tokio::sync::watch::Sender<u64>,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
 }
@@ -48,12 +50,15 @@ impl Db {
         let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql"))?;
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE_MAX);
+        let (committed, _) = tokio::sync::watch::channel(0u64);
+        let signal = committed.clone();
         std::thread::Builder::new()
             .name("vigie-store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, signal))
             .map_err(|e| StoreError::Unexpected(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             jobs: tx,
+            committed,
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
         })
@@ -79,6 +84,11 @@ impl Db {
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// A receiver that sees a new value after each committed write batch.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.committed.subscribe()
     }
 
     /// Run `f` on a reader connection, on a blocking thread.
@@ -121,7 +131,11 @@ fn in_savepoint<R>(
     result
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    committed_signal: tokio::sync::watch::Sender<u64>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut replies = Vec::with_capacity(16);
         let began = conn
@@ -143,6 +157,8 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        } else {
+            committed_signal.send_modify(|n| *n = n.wrapping_add(1));
         }
         for reply in replies {
             reply(

@@ -74,7 +74,7 @@ pub(crate) fn load_shop(conn: &Connection, id: i64) -> Result<Shop, StoreError> 
 
 fn contact_by_consent_token(c: &Connection, token: &str) -> Result<i64, StoreError> {
     c.query_row(
-        "SELECT id FROM contacts WHERE consent_token = ?1",
+        "SELECT id FROM contacts WHERE consent_token = ?1 AND removed_at IS NULL",
         params![token],
         |r| r.get(0),
     )
@@ -212,7 +212,7 @@ impl Store {
         self.db
             .read(move |c| {
                 let mut st = c.prepare(&format!(
-                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE (?1 IS NULL AND shop_id IS NULL) OR shop_id = ?1 ORDER BY tier, id"
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE ((?1 IS NULL AND shop_id IS NULL) OR shop_id = ?1) AND removed_at IS NULL ORDER BY tier, id"
                 ))?;
                 let rows = st.query_map(params![shop_id], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
@@ -291,17 +291,7 @@ impl Store {
         self.db
             .write(move |c| {
                 load_shop(c, shop_id)?;
-                let raw: Vec<u8> = (0..ENROLMENT_CODE_CHARS).map(|_| rand::random::<u8>()).collect();
-                let chars: String = raw
-                    .iter()
-                    .map(|b| vigie_core::alarm::ALARM_CODE_ALPHABET[*b as usize % vigie_core::alarm::ALARM_CODE_ALPHABET.len()] as char)
-                    .collect();
-                let code = format!("{}-{}", &chars[..4], &chars[4..]);
-                c.execute(
-                    "INSERT INTO enrolment_codes (code, shop_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![code, shop_id, now.as_ms(), now.plus_ms(ttl).as_ms()],
-                )?;
-                Ok(code)
+                insert_enrolment_code(c, shop_id, None, ttl, now)
             })
             .await
     }
@@ -318,12 +308,12 @@ impl Store {
         let (public_key, version) = (public_key.to_string(), version.to_string());
         self.db
             .write(move |c| {
-                let row: Option<(i64, i64, Option<i64>)> = c
-                    .query_row("SELECT shop_id, expires_at, used_at FROM enrolment_codes WHERE code = ?1", params![code], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                let row: Option<(i64, i64, Option<i64>, Option<String>)> = c
+                    .query_row("SELECT shop_id, expires_at, used_at, serial FROM enrolment_codes WHERE code = ?1", params![code], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })
                     .optional()?;
-                let (shop_id, expires_at, used_at) =
+                let (shop_id, expires_at, used_at, serial) =
                     row.ok_or_else(|| StoreError::refused("unknown_code", "code d'enrôlement inconnu / unknown enrolment code"))?;
                 if used_at.is_some() {
                     return Err(StoreError::refused("code_used", "ce code a déjà servi / this enrolment code was already used"));
@@ -337,6 +327,9 @@ impl Store {
                     params![device_id, shop_id, public_key, version, now.as_ms()],
                 )?;
                 c.execute("UPDATE enrolment_codes SET used_at = ?1, device_id = ?2 WHERE code = ?3", params![now.as_ms(), device_id, code])?;
+                if let Some(serial) = &serial {
+                    super::inventory::hardware_enrolled(c, serial, shop_id, &device_id, now)?;
+                }
                 let device = Device { id: device_id, shop_id, state: "enrolled".into(), version, enrolled_at: now, last_seen_at: None };
                 Ok((device, load_shop(c, shop_id)?))
             })
@@ -381,6 +374,31 @@ impl Store {
             })
             .await
     }
+}
+
+/// Insert a new enrolment code for `shop_id` (bound to the box `serial`
+/// when given), valid `ttl_ms` from `now`.
+pub(crate) fn insert_enrolment_code(
+    c: &Connection,
+    shop_id: i64,
+    serial: Option<&str>,
+    ttl_ms: i64,
+    now: Timestamp,
+) -> Result<String, StoreError> {
+    let raw: Vec<u8> = (0..ENROLMENT_CODE_CHARS)
+        .map(|_| rand::random::<u8>())
+        .collect();
+    let alphabet = vigie_core::alarm::ALARM_CODE_ALPHABET;
+    let chars: String = raw
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect();
+    let code = format!("{}-{}", &chars[..4], &chars[4..]);
+    c.execute(
+        "INSERT INTO enrolment_codes (code, shop_id, created_at, expires_at, serial) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![code, shop_id, now.as_ms(), now.plus_ms(ttl_ms).as_ms(), serial],
+    )?;
+    Ok(code)
 }
 
 fn add_contact_tx(

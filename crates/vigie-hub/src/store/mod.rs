@@ -9,18 +9,32 @@
 //! without its next step.
 
 mod alarms;
+mod console;
+mod contacts;
 pub mod db;
 mod fleet;
+mod inventory;
 mod model;
 mod outbox;
+mod stats;
 mod supervision;
 pub mod vault;
 
 pub use alarms::{
     AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX,
 };
+pub use console::{
+    AUDIT_LINES_MAX, Account, Audit, AuditLine, BoardAlarm, BoardContact, DeskAction,
+    NOTE_CHARS_MAX, NewAccount, Role, Session,
+};
+pub use contacts::{CONTACT_NAME_CHARS_MAX, CONTACT_TIER_MAX, ContactEdit, OPT_IN_RESEND_MS_MIN};
+pub use inventory::{
+    Deployment, EnrolmentCode, HARDWARE_BATCH_MAX, HARDWARE_NOTE_CHARS_MAX, HardwareRow,
+    HardwareState, SERIAL_CHARS_MAX, normalize_serial,
+};
 pub use model::*;
 pub use outbox::SubmitOutcome;
+pub use stats::STATS_FACTS_MAX;
 pub use supervision::{DeviceHealth, FleetEvent, Readiness};
 
 use db::Db;

@@ -41,9 +41,10 @@ CREATE TABLE IF NOT EXISTS contacts (
     consent_at INTEGER,
     consent_token TEXT NOT NULL UNIQUE,
     bounced INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    removed_at INTEGER                       -- NULL: current; set: no more alarms, kept for past alarms' names
 );
-CREATE UNIQUE INDEX IF NOT EXISTS contacts_shop_phone ON contacts(shop_id, phone);
+CREATE UNIQUE INDEX IF NOT EXISTS contacts_shop_phone ON contacts(shop_id, phone) WHERE removed_at IS NULL;
 CREATE INDEX IF NOT EXISTS contacts_phone ON contacts(phone);
 
 CREATE TABLE IF NOT EXISTS enrolment_codes (
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS enrolment_codes (
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     used_at INTEGER,
-    device_id TEXT
+    device_id TEXT,
+    serial TEXT                              -- the box this code is for (assign_hardware); NULL: any box
 );
 
 CREATE TABLE IF NOT EXISTS devices (
@@ -199,6 +201,25 @@ CREATE TABLE IF NOT EXISTS fleet_events (
 );
 CREATE INDEX IF NOT EXISTS fleet_events_device ON fleet_events(device_id, id);
 
+-- The console's inventory: every box the Region bought, by serial number,
+-- from stock to a shop (assigned, then enrolled with a code bound to its
+-- serial) until it is faulty or returned. "active" is not stored: an
+-- enrolled box the hub has heard from is active.
+CREATE TABLE IF NOT EXISTS hardware (
+    serial TEXT PRIMARY KEY,
+    state TEXT NOT NULL,                     -- stock | assigned | enrolled | faulty | returned
+    shop_id INTEGER REFERENCES shops(id),
+    device_id TEXT REFERENCES devices(id),   -- set at enrolment
+    updated_at INTEGER NOT NULL,
+    note TEXT                                -- why it is faulty or returned
+);
+CREATE INDEX IF NOT EXISTS hardware_device ON hardware(device_id) WHERE device_id IS NOT NULL;
+-- Statistics over a period: alarms by press time, offline spans by kind.
+CREATE INDEX IF NOT EXISTS alarms_pressed ON alarms(pressed_at);
+CREATE INDEX IF NOT EXISTS fleet_events_kind ON fleet_events(kind, at);
+-- A contact's consent SMS, to space out resent opt-ins.
+CREATE INDEX IF NOT EXISTS notifications_contact ON notifications(contact_id, purpose) WHERE contact_id IS NOT NULL;
+
 -- The evidence vault. A recording's audio lives encrypted in blob storage,
 -- under a key of its own wrapped by the hub's key; deleting a recording
 -- destroys that key. Every chunk record and custody event is a leaf of one
@@ -237,3 +258,40 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     at INTEGER NOT NULL,
     tsa_token BLOB                           -- RFC 3161 token over body, when obtained
 );
+
+-- The console. People who run the programme sign in with an account; a
+-- session is known by the SHA-256 of its cookie (the cookie itself is never
+-- stored); every sensitive action leaves a line in the audit log.
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,           -- lower case
+    display_name TEXT NOT NULL,
+    role TEXT NOT NULL,                      -- admin | operator | shopkeeper | investigator
+    shop_id INTEGER REFERENCES shops(id),    -- a shopkeeper's own shop
+    password_hash TEXT NOT NULL,             -- Argon2id, PHC string
+    totp_secret TEXT,                        -- base32; NULL: no second factor yet
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id_hash TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    csrf TEXT NOT NULL,
+    second_factor_ok INTEGER NOT NULL,       -- 0 until the TOTP code was given (when required)
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
+
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    account_id INTEGER,
+    username TEXT NOT NULL,
+    action TEXT NOT NULL,                    -- sign_in | sign_in_failed | listen | export | resolve | …
+    target TEXT NOT NULL,                    -- what it was done to (alarm id, recording id, shop…)
+    reason TEXT,                             -- given by investigators before evidence access
+    detail TEXT NOT NULL                     -- JSON
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);

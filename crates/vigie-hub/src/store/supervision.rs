@@ -54,6 +54,14 @@ pub(crate) struct HealthBoard {
     pending: Mutex<HashMap<String, Received>>,
 }
 
+impl HealthBoard {
+    /// Whether a heartbeat of `device` waits to be written (the inventory
+    /// counts such a box as active before the next flush).
+    pub(crate) fn heard_from(&self, device: &str) -> bool {
+        self.pending.lock().is_ok_and(|p| p.contains_key(device))
+    }
+}
+
 /// Counters that change when what a box must know of its shop changes
 /// (contacts, consent). The API caches each shop's configuration version
 /// with the generation it saw.
@@ -196,7 +204,7 @@ pub(crate) fn direct_contacts(
 ) -> Result<(ShopSummary, Vec<DirectContact>), StoreError> {
     let shop = load_shop(c, shop_id)?;
     let mut st = c.prepare_cached(
-        "SELECT name, phone, tier FROM contacts WHERE shop_id = ?1 AND consent = 'yes' ORDER BY tier, id",
+        "SELECT name, phone, tier FROM contacts WHERE shop_id = ?1 AND consent = 'yes' AND removed_at IS NULL ORDER BY tier, id",
     )?;
     let contacts = st
         .query_map(params![shop_id], |r| {

@@ -1,9 +1,9 @@
 //! The Region's reference data (communes of Auvergne-Rhône-Alpes, shipped
 //! in `data/`) and the shop list import.
 
+use crate::store::NewShop;
 use std::collections::HashMap;
 use vigie_core::PhoneNumber;
-use vigie_hub::store::NewShop;
 
 const COMMUNES_CSV: &str = include_str!("../data/ara-communes.csv");
 /// INSEE's historic threshold: a commune under this population is rural.

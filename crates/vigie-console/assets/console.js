@@ -1,0 +1,100 @@
+// Vigie console: small behaviours on top of server-rendered pages.
+// Everything works without this file except the live ages, the sound,
+// the map refresh and filling the CSV box from a file.
+(function () {
+  "use strict";
+
+  // Ages on the board: the server's clock is the reference.
+  var offset = 0;
+  function readServerNow() {
+    var el = document.getElementById("live-count");
+    if (el && el.dataset.now) offset = Number(el.dataset.now) - Date.now();
+  }
+  function fmt(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s";
+    return Math.floor(s / 3600) + " h " + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + " min";
+  }
+  function tickAges() {
+    var fr = document.documentElement.lang !== "en";
+    document.querySelectorAll("[data-pressed]").forEach(function (el) {
+      var age = fmt(Date.now() + offset - Number(el.dataset.pressed));
+      el.textContent = fr ? "il y a " + age : age + " ago";
+    });
+  }
+
+  // A short two-tone beep for each new alarm, if the operator asked for it.
+  var seen = null;
+  function liveIds() {
+    var ids = new Set();
+    document.querySelectorAll("article.alarm[data-live]").forEach(function (a) { ids.add(a.dataset.alarmId); });
+    return ids;
+  }
+  function beep() {
+    try {
+      var ctx = new (window.AudioContext || window.webkitAudioContext)();
+      [880, 660].forEach(function (f, i) {
+        var o = ctx.createOscillator(), g = ctx.createGain();
+        o.frequency.value = f; o.connect(g); g.connect(ctx.destination);
+        g.gain.value = 0.2;
+        o.start(ctx.currentTime + i * 0.25); o.stop(ctx.currentTime + i * 0.25 + 0.2);
+      });
+    } catch (e) { /* no audio: the board still shows it */ }
+  }
+  function shopsInAlarm() {
+    return Array.from(document.querySelectorAll("article.alarm[data-live]"))
+      .map(function (a) { return a.dataset.shopId; }).sort().join(",");
+  }
+  var mapShops = null;
+  function onBoardSwap() {
+    readServerNow();
+    tickAges();
+    var ids = liveIds();
+    var toggle = document.getElementById("sound-toggle");
+    if (seen && toggle && toggle.checked) {
+      for (var id of ids) { if (!seen.has(id)) { beep(); break; } }
+    }
+    seen = ids;
+    var shops = shopsInAlarm();
+    if (mapShops !== null && shops !== mapShops && window.htmx) {
+      htmx.ajax("GET", "/console/map", { target: ".map svg", swap: "outerHTML" });
+    }
+    mapShops = shops;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var toggle = document.getElementById("sound-toggle");
+    if (toggle) {
+      toggle.checked = localStorage.getItem("vigie-sound") === "1";
+      toggle.addEventListener("change", function () { localStorage.setItem("vigie-sound", toggle.checked ? "1" : "0"); });
+    }
+    if (document.getElementById("board")) onBoardSwap();
+    setInterval(tickAges, 1000);
+
+    // A CSV file chosen fills the text box the form sends.
+    document.querySelectorAll("input[type=file][data-fill]").forEach(function (input) {
+      input.addEventListener("change", function () {
+        var file = input.files && input.files[0];
+        var target = document.getElementById(input.dataset.fill);
+        if (!file || !target) return;
+        file.text().then(function (t) { target.value = t; });
+      });
+    });
+
+    // Markers under the player jump to their passage.
+    document.querySelectorAll("[data-seek]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var p = document.getElementById("player");
+        if (p) { p.currentTime = Number(b.dataset.seek); p.play(); }
+      });
+    });
+  });
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.target && e.target.id === "board") onBoardSwap();
+  });
+  document.addEventListener("htmx:sseMessage", function (e) {
+    if (e.target && e.target.id === "board") onBoardSwap();
+  });
+})();

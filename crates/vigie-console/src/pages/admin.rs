@@ -1,0 +1,188 @@
+//! Accounts and the audit log (administrators only).
+
+use super::{Language, render, role_label, see_other, when};
+use crate::Console;
+use crate::auth::{Viewer, password};
+use axum::Extension;
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_hub::store::{AUDIT_LINES_MAX, NewAccount, Role};
+
+async fn accounts_page(
+    console: &Console,
+    v: &Viewer,
+    lang: crate::Lang,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let accounts = match console.store().accounts().await {
+        Ok(a) => a,
+        Err(e) => return super::store_error(e, lang),
+    };
+    let shops = console.store().shops().await.unwrap_or_default();
+    let rows: Vec<Value> = accounts
+        .iter()
+        .map(|a| {
+            json!({
+                "username": a.username,
+                "display_name": a.display_name,
+                "role_label": role_label(a.role, lang),
+                "shop": a.shop_id.and_then(|id| shops.iter().find(|s| s.id == id)).map(|s| s.name.clone()),
+                "totp": a.totp_secret.is_some(),
+                "created_at": when(a.created_at),
+            })
+        })
+        .collect();
+    let roles: Vec<Value> = Role::ALL
+        .iter()
+        .map(|r| json!({ "value": r.as_str(), "label": role_label(*r, lang) }))
+        .collect();
+    let shop_options: Vec<Value> = shops
+        .iter()
+        .map(|s| json!({ "id": s.id, "label": format!("{} — {} ({})", s.reference, s.name, s.commune) }))
+        .collect();
+    let mut resp = render(
+        console,
+        Some(v),
+        lang,
+        "accounts.html",
+        "/console/accounts",
+        json!({ "accounts": rows, "roles": roles, "shops": shop_options, "error": error }),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+pub async fn accounts(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    accounts_page(&console, &v, lang, StatusCode::OK, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewAccountForm {
+    username: String,
+    display_name: String,
+    role: String,
+    shop_id: Option<String>,
+    password: String,
+}
+
+pub async fn create_account(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Form(f): Form<NewAccountForm>,
+) -> Response {
+    let Some(role) = Role::parse(&f.role) else {
+        return accounts_page(
+            &console,
+            &v,
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(lang.pick("Rôle inconnu.", "Unknown role.").into()),
+        )
+        .await;
+    };
+    let shop_id = f.shop_id.as_deref().and_then(|s| s.parse::<i64>().ok());
+    let pw = f.password;
+    let hash = match tokio::task::spawn_blocking(move || password::hash(&pw)).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            let msg = e.to_string();
+            let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
+            return accounts_page(
+                &console,
+                &v,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(lang.pick(fr, en).into()),
+            )
+            .await;
+        }
+        Err(_) => {
+            return super::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                lang,
+                "Erreur interne.",
+                "Internal error.",
+            );
+        }
+    };
+    let now = console.now();
+    let created = console
+        .store()
+        .create_account(
+            NewAccount {
+                username: f.username,
+                display_name: f.display_name.trim().chars().take(100).collect(),
+                role,
+                shop_id: if role == Role::Shopkeeper {
+                    shop_id
+                } else {
+                    None
+                },
+                password_hash: hash,
+                totp_secret: None,
+            },
+            now,
+        )
+        .await;
+    match created {
+        Ok(a) => {
+            let mut audit = v.audit("account_created_by_admin", format!("account:{}", a.id));
+            audit.detail = json!({ "username": a.username, "role": role.as_str() });
+            let _ = console.store().audit(audit, now).await;
+            see_other("/console/accounts")
+        }
+        Err(vigie_hub::store::StoreError::Refused { message, .. }) => {
+            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            accounts_page(
+                &console,
+                &v,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(lang.pick(fr, en).into()),
+            )
+            .await
+        }
+        Err(e) => super::store_error(e, lang),
+    }
+}
+
+pub async fn audit(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    let lines = match console.store().audit_log(AUDIT_LINES_MAX).await {
+        Ok(l) => l,
+        Err(e) => return super::store_error(e, lang),
+    };
+    let rows: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({
+                "at": when(l.at),
+                "username": l.username,
+                "action": l.action,
+                "target": l.target,
+                "reason": l.reason,
+                "detail": if l.detail.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { l.detail.to_string() },
+            })
+        })
+        .collect();
+    render(
+        &console,
+        Some(&v),
+        lang,
+        "audit.html",
+        "/console/audit",
+        json!({ "lines": rows }),
+    )
+}

@@ -1,0 +1,470 @@
+//! One alarm: its full timeline from the event log and the SMS outbox,
+//! and what the desk does to it (take in hand, note, resolve). The list of
+//! alarms, newest first, for the desk, a shopkeeper's own, and the
+//! investigators' way into evidence.
+
+use super::board::{alarm_view, answer_label, delivery_label, outcome_label, state_label};
+use super::{Language, not_found, phone_display, render, see_other, store_error, when};
+use crate::Console;
+use crate::auth::Viewer;
+use crate::i18n::Lang;
+use axum::Extension;
+use axum::extract::{Form, Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use vigie_core::{Outcome, Timestamp};
+use vigie_hub::store::{AlarmDetail, BoardAlarm, BoardContact, DeskAction, StoreError};
+
+/// Alarms listed at most on the alarms page.
+const ALARMS_LISTED_MAX: usize = 500;
+
+fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
+    let by = detail.get("by").and_then(|v| v.as_str()).unwrap_or("");
+    match kind {
+        "raised" => match detail.get("late_by_ms").and_then(|v| v.as_i64()) {
+            Some(ms) if ms > 0 => format!(
+                "{} ({})",
+                lang.pick(
+                    "Appui sur le bouton, reçu en retard",
+                    "Button pressed, received late"
+                ),
+                super::duration(ms)
+            ),
+            _ => lang
+                .pick("Appui sur le bouton", "Button pressed")
+                .to_string(),
+        },
+        "escalated" => lang
+            .pick("Escalade au palier suivant", "Escalated to the next tier")
+            .to_string(),
+        "no_contact" => lang
+            .pick(
+                "Aucun contact joignable à ce palier",
+                "No reachable contact at this tier",
+            )
+            .to_string(),
+        "exhausted" => lang
+            .pick(
+                "Escalade épuisée : personne n'a répondu",
+                "Escalation exhausted: nobody answered",
+            )
+            .to_string(),
+        "answered" => lang
+            .pick("Réponse d'un contact", "A contact answered")
+            .to_string(),
+        "acknowledged" => lang
+            .pick(
+                "Prise en charge : quelqu'un vient",
+                "Acknowledged: someone is coming",
+            )
+            .to_string(),
+        "direct_sms" => lang
+            .pick(
+                "SMS envoyés directement par le boîtier",
+                "SMS sent directly by the box",
+            )
+            .to_string(),
+        "cancelled" => lang
+            .pick("Annulée par un appui long", "Cancelled by a long press")
+            .to_string(),
+        "resolved" => format!(
+            "{} {by} ({})",
+            lang.pick("Close par", "Resolved by"),
+            detail
+                .get("outcome")
+                .and_then(|v| v.as_str())
+                .and_then(Outcome::parse)
+                .map(|o| outcome_label(o, lang))
+                .unwrap_or("")
+        ),
+        "desk_taken" => format!(
+            "{} {by}",
+            lang.pick("Prise en main par le poste :", "Taken by the desk:")
+        ),
+        "note" => format!(
+            "{} {by} : {}",
+            lang.pick("Note de", "Note by"),
+            detail.get("text").and_then(|v| v.as_str()).unwrap_or("")
+        ),
+        "recording_requested" | "recording_started" => lang
+            .pick(
+                "Enregistrement démarré (double appui)",
+                "Recording started (double press)",
+            )
+            .to_string(),
+        "delivered" => lang
+            .pick("SMS reçu par le téléphone", "SMS delivered")
+            .to_string(),
+        "test_press" => lang.pick("Essai silencieux", "Silent test").to_string(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// The board's view of an alarm, built from its detail.
+fn board_alarm(d: &AlarmDetail, names: &[(i64, String, u8)]) -> BoardAlarm {
+    let mut contacts: Vec<BoardContact> = Vec::new();
+    for n in d.notifications.iter().filter(|n| n.purpose == "alert") {
+        if let Some(c) = contacts
+            .iter_mut()
+            .find(|c| c.contact_id == n.contact_id && c.phone == n.phone)
+        {
+            c.delivery = n.state.clone();
+            c.tier_step = n.step;
+            continue;
+        }
+        let (name, tier) = names
+            .iter()
+            .find(|(id, _, _)| Some(*id) == n.contact_id)
+            .map(|(_, name, tier)| (name.clone(), *tier))
+            .unwrap_or_default();
+        contacts.push(BoardContact {
+            contact_id: n.contact_id,
+            name,
+            phone: n.phone.clone(),
+            tier,
+            tier_step: n.step,
+            delivery: n.state.clone(),
+            answer: None,
+        });
+    }
+    for a in &d.answers {
+        match contacts
+            .iter_mut()
+            .find(|c| c.contact_id == Some(a.contact_id))
+        {
+            Some(c) => c.answer = Some(a.answer),
+            None => contacts.push(BoardContact {
+                contact_id: Some(a.contact_id),
+                name: a.contact_name.clone(),
+                phone: String::new(),
+                tier: 0,
+                tier_step: 0,
+                delivery: String::new(),
+                answer: Some(a.answer),
+            }),
+        }
+    }
+    let taken_by = d
+        .events
+        .iter()
+        .rfind(|e| e.kind == "desk_taken")
+        .and_then(|e| {
+            e.detail
+                .get("by")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        });
+    BoardAlarm {
+        alarm: d.alarm.clone(),
+        shop: d.shop.clone(),
+        contacts,
+        taken_by,
+    }
+}
+
+/// Events and SMS in time order.
+fn timeline(d: &AlarmDetail, lang: Lang, names: &[(i64, String, u8)]) -> Vec<Value> {
+    let mut items: Vec<(Timestamp, i64, Value)> = Vec::new();
+    for e in &d.events {
+        if e.kind == "delivered" {
+            continue; // shown on the SMS line
+        }
+        items.push((
+            e.at,
+            e.id,
+            json!({ "at": when(e.at), "kind": e.kind, "text": event_label(&e.kind, &e.detail, lang) }),
+        ));
+    }
+    for a in &d.answers {
+        items.push((
+            a.at,
+            i64::MAX,
+            json!({
+                "at": when(a.at),
+                "kind": "answer",
+                "text": format!("{} : {} ({})", a.contact_name, answer_label(a.answer, lang),
+                    if a.via == "sms" { "SMS" } else { lang.pick("lien", "link") }),
+            }),
+        ));
+    }
+    for n in &d.notifications {
+        let who = names
+            .iter()
+            .find(|(id, _, _)| Some(*id) == n.contact_id)
+            .map(|(_, name, _)| name.clone())
+            .unwrap_or_else(|| phone_display(&n.phone));
+        let at = n.submitted_at.unwrap_or(n.created_at);
+        items.push((
+            at,
+            i64::MAX - 1,
+            json!({
+                "at": when(at),
+                "kind": format!("sms-{}", n.state),
+                "text": format!("SMS {} → {who} : {}{}{}",
+                    purpose_label(&n.purpose, lang),
+                    delivery_label(&n.state, lang),
+                    n.done_at.filter(|_| n.state == "delivered").map(|t| format!(" ({})", when(t))).unwrap_or_default(),
+                    n.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()),
+                "sms": n.text,
+            }),
+        ));
+    }
+    items.sort_by_key(|(at, id, _)| (*at, *id));
+    items.into_iter().map(|(_, _, v)| v).collect()
+}
+
+fn purpose_label(p: &str, lang: Lang) -> &'static str {
+    match p {
+        "alert" => lang.pick("d'alerte", "alert"),
+        "answer" => lang.pick("de réponse", "answer"),
+        "cancel" => lang.pick("d'annulation", "cancel"),
+        "resolved" => lang.pick("de clôture", "resolution"),
+        "holder" => lang.pick("au titulaire", "to the holder"),
+        _ => lang.pick("", ""),
+    }
+}
+
+async fn contact_names(console: &Console, shop: i64) -> Result<Vec<(i64, String, u8)>, StoreError> {
+    let mut out: Vec<(i64, String, u8)> = console
+        .store()
+        .contacts(Some(shop))
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name, c.tier))
+        .collect();
+    out.extend(
+        console
+            .store()
+            .contacts(None)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.name, c.tier)),
+    );
+    Ok(out)
+}
+
+/// The alarm's live part: its summary and timeline.
+pub async fn timeline_fragment(
+    console: &Console,
+    viewer: &Viewer,
+    id: Uuid,
+    lang: Lang,
+) -> Result<String, StoreError> {
+    let d = console.store().alarm(id).await?;
+    if !viewer.can_see_shop(d.shop.id) && viewer.role() != vigie_hub::store::Role::Investigator {
+        return Err(StoreError::refused(
+            "unknown_alarm",
+            "alarme inconnue / unknown alarm",
+        ));
+    }
+    let names = contact_names(console, d.shop.id).await?;
+    let ctx = json!({
+        "lang": lang.code(),
+        "alarm": alarm_view(&board_alarm(&d, &names), console.now(), lang),
+        "timeline": timeline(&d, lang, &names),
+    });
+    console
+        .inner
+        .views
+        .render("alarm_live.html", &ctx)
+        .map_err(|e| StoreError::Unexpected(format!("alarm template: {e}")))
+}
+
+pub async fn page(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found(lang);
+    };
+    let d = match console.store().alarm(id).await {
+        Ok(d) => d,
+        Err(e) => return store_error(e, lang),
+    };
+    let investigator = v.role() == vigie_hub::store::Role::Investigator;
+    if !v.can_see_shop(d.shop.id) && !investigator {
+        return not_found(lang);
+    }
+    let fragment = match timeline_fragment(&console, &v, id, lang).await {
+        Ok(f) => f,
+        Err(e) => return store_error(e, lang),
+    };
+    let recordings: Vec<Value> = if crate::EVIDENCE.contains(&v.role()) {
+        match console.store().recordings().await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|r| r.alarm_id == id)
+                .map(|r| json!({ "id": r.id.to_string(), "started_at": when(r.started_at), "chunks": r.chunks, "final": r.is_final }))
+                .collect(),
+            Err(e) => return store_error(e, lang),
+        }
+    } else {
+        Vec::new()
+    };
+    let role = v.role();
+    render(
+        &console,
+        Some(&v),
+        lang,
+        "alarm.html",
+        "/console/alarms",
+        json!({
+            "id": id.to_string(),
+            "fragment": fragment,
+            "live_ok": crate::DESK_AND_SHOP.contains(&role),
+            "live": d.alarm.state.is_live(),
+            "desk": crate::DESK.contains(&role),
+            "can_resolve": crate::DESK_AND_SHOP.contains(&role),
+            "recordings": recordings,
+        }),
+    )
+}
+
+pub async fn list(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    let now = console.now();
+    let alarms = match console.store().alarms(ALARMS_LISTED_MAX).await {
+        Ok(a) => a,
+        Err(e) => return store_error(e, lang),
+    };
+    let shops = match console.store().shops().await {
+        Ok(s) => s,
+        Err(e) => return store_error(e, lang),
+    };
+    let investigator = v.role() == vigie_hub::store::Role::Investigator;
+    let rows: Vec<Value> = alarms
+        .iter()
+        .filter(|a| investigator || v.can_see_shop(a.shop_id))
+        .filter(|a| !investigator || a.recording)
+        .map(|a| {
+            let shop = shops.iter().find(|s| s.id == a.shop_id);
+            json!({
+                "id": a.id.to_string(),
+                "code": a.code,
+                "shop_name": shop.map(|s| s.name.as_str()).unwrap_or(""),
+                "commune": shop.map(|s| s.commune.as_str()).unwrap_or(""),
+                "pressed_at": when(a.pressed_at),
+                "state": a.state.as_str(),
+                "state_label": state_label(a.state, lang),
+                "outcome_label": a.outcome.map(|o| outcome_label(o, lang)),
+                "recording": a.recording,
+                "age": super::duration(now.ms_since(a.pressed_at)),
+            })
+        })
+        .collect();
+    render(
+        &console,
+        Some(&v),
+        lang,
+        "alarms.html",
+        "/console/alarms",
+        json!({ "alarms": rows }),
+    )
+}
+
+async fn visible(console: &Console, v: &Viewer, id: &str, lang: Lang) -> Result<Uuid, Response> {
+    let id = Uuid::parse_str(id).map_err(|_| not_found(lang))?;
+    match console.store().alarm(id).await {
+        Ok(d) if v.can_see_shop(d.shop.id) => Ok(id),
+        Ok(_) => Err(not_found(lang)),
+        Err(e) => Err(store_error(e, lang)),
+    }
+}
+
+pub async fn take(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match visible(&console, &v, &id, lang).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match console
+        .store()
+        .desk_action(
+            id,
+            DeskAction::Take,
+            v.audit("alarm_taken", format!("alarm:{id}")),
+            console.now(),
+        )
+        .await
+    {
+        Ok(()) => see_other(&format!("/console/alarms/{id}")),
+        Err(e) => store_error(e, lang),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Note {
+    text: String,
+}
+
+pub async fn note(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(f): Form<Note>,
+) -> Response {
+    let id = match visible(&console, &v, &id, lang).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match console
+        .store()
+        .desk_action(
+            id,
+            DeskAction::Note(f.text),
+            v.audit("alarm_note", format!("alarm:{id}")),
+            console.now(),
+        )
+        .await
+    {
+        Ok(()) => see_other(&format!("/console/alarms/{id}")),
+        Err(e) => store_error(e, lang),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Resolve {
+    outcome: String,
+}
+
+pub async fn resolve(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(f): Form<Resolve>,
+) -> Response {
+    let id = match visible(&console, &v, &id, lang).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let Some(outcome) = Outcome::parse(&f.outcome) else {
+        return super::error_page(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            lang,
+            "Choisissez une issue : incident, fausse alerte ou essai.",
+            "Choose an outcome: incident, false alarm or test.",
+        );
+    };
+    let now = console.now();
+    let by = format!("{} ({})", v.account.display_name, v.account.username);
+    if let Err(e) = console.store().resolve_alarm(id, outcome, &by, now).await {
+        return store_error(e, lang);
+    }
+    let mut audit = v.audit("alarm_resolved", format!("alarm:{id}"));
+    audit.detail = json!({ "outcome": outcome.as_str() });
+    let _ = console.store().audit(audit, now).await;
+    see_other(&format!("/console/alarms/{id}"))
+}

@@ -1,0 +1,297 @@
+//! The desk's live board: open alarms (and those closed in the last day)
+//! with who was alerted, what became of each SMS and who answered; a map
+//! of the Region with every shop coloured by state. The list is a fragment
+//! re-sent over Server-Sent Events whenever the store commits a change
+//! that alters it.
+
+use super::{Language, duration, phone_display, render, when};
+use crate::Console;
+use crate::auth::Viewer;
+use crate::i18n::Lang;
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::time::Duration;
+use vigie_core::supervision::Liveness;
+use vigie_core::{AlarmState, Answer, Timestamp};
+use vigie_figures::map::{MapShop, ShopState, region_map};
+use vigie_hub::store::{BoardAlarm, StoreError};
+
+/// Comment lines sent on an idle stream so proxies keep it open, in seconds.
+const KEEP_ALIVE_S: u64 = 15;
+
+pub fn state_label(state: AlarmState, lang: Lang) -> &'static str {
+    match state {
+        AlarmState::Open => lang.pick("en cours", "open"),
+        AlarmState::Acknowledged => lang.pick("prise en charge", "acknowledged"),
+        AlarmState::Resolved => lang.pick("close", "resolved"),
+        AlarmState::Cancelled => lang.pick("annulée", "cancelled"),
+    }
+}
+
+pub fn answer_label(answer: Answer, lang: Lang) -> &'static str {
+    match answer {
+        Answer::Coming => lang.pick("J'arrive", "Coming"),
+        Answer::CallingPolice => lang.pick("J'appelle le 17", "Calling 17"),
+        Answer::Unavailable => lang.pick("Pas disponible", "Unavailable"),
+    }
+}
+
+pub fn delivery_label(state: &str, lang: Lang) -> &'static str {
+    match state {
+        "pending" => lang.pick("à envoyer", "queued"),
+        "submitted" => lang.pick("envoyé", "sent"),
+        "delivered" => lang.pick("reçu", "delivered"),
+        "failed" => lang.pick("échec", "failed"),
+        "withdrawn" => lang.pick("retiré", "withdrawn"),
+        "" => lang.pick("alerté par le boîtier", "alerted by the box"),
+        _ => lang.pick("inconnu", "unknown"),
+    }
+}
+
+pub fn outcome_label(o: vigie_core::Outcome, lang: Lang) -> &'static str {
+    match o {
+        vigie_core::Outcome::Incident => lang.pick("incident traité", "incident handled"),
+        vigie_core::Outcome::FalseAlarm => lang.pick("fausse alerte", "false alarm"),
+        vigie_core::Outcome::Test => lang.pick("essai", "test"),
+    }
+}
+
+/// One alarm as the board and the alarm page show it.
+pub fn alarm_view(b: &BoardAlarm, now: Timestamp, lang: Lang) -> Value {
+    let a = &b.alarm;
+    let tier = b.contacts.iter().map(|c| c.tier).max().unwrap_or(0);
+    let contacts: Vec<Value> = b
+        .contacts
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "phone": phone_display(&c.phone),
+                "tel": c.phone,
+                "tier": c.tier,
+                "delivery": if c.delivery.is_empty() { "direct" } else { c.delivery.as_str() },
+                "delivery_label": delivery_label(&c.delivery, lang),
+                "answer": c.answer.map(|x| x.as_str()),
+                "answer_label": c.answer.map(|x| answer_label(x, lang)),
+            })
+        })
+        .collect();
+    json!({
+        "id": a.id.to_string(),
+        "code": a.code,
+        "live": a.state.is_live(),
+        "state": a.state.as_str(),
+        "state_label": state_label(a.state, lang),
+        "shop_id": b.shop.id,
+        "shop_name": b.shop.name,
+        "commune": b.shop.commune,
+        "departement": b.shop.departement,
+        "holder": b.shop.holder_name,
+        "holder_tel": b.shop.holder_phone.as_e164(),
+        "holder_phone": b.shop.holder_phone.national_display(),
+        "pressed_at": when(a.pressed_at),
+        "pressed_ms": a.pressed_at.as_ms(),
+        "age": duration(now.ms_since(a.pressed_at)),
+        "late": a.age_ms.map(duration),
+        "tier": tier,
+        "recording": a.recording,
+        "exhausted": a.exhausted,
+        "taken_by": b.taken_by,
+        "outcome_label": a.outcome.map(|o| outcome_label(o, lang)),
+        "closed_at": a.closed_at.map(when),
+        "contacts": contacts,
+        "coming": b.contacts.iter().filter(|c| c.answer == Some(Answer::Coming)).count(),
+    })
+}
+
+/// The live part of the board, for one viewer.
+pub async fn board_fragment(
+    console: &Console,
+    viewer: &Viewer,
+    lang: Lang,
+) -> Result<String, StoreError> {
+    let now = console.now();
+    let rows = console.store().board(now, viewer.own_shop()).await?;
+    let alarms: Vec<Value> = rows.iter().map(|b| alarm_view(b, now, lang)).collect();
+    let live = rows.iter().filter(|b| b.alarm.state.is_live()).count();
+    let ctx = json!({
+        "lang": lang.code(),
+        "csrf": viewer.csrf,
+        "alarms": alarms,
+        "live": live,
+        "now_ms": now.as_ms(),
+        "desk": crate::DESK.contains(&viewer.role()),
+    });
+    console
+        .inner
+        .views
+        .render("board_live.html", &ctx)
+        .map_err(|e| StoreError::Unexpected(format!("board template: {e}")))
+}
+
+/// Every shop on the map, coloured: alarm, offline, not ready, ready, no box.
+pub async fn map_svg(console: &Console, viewer: &Viewer) -> Result<String, StoreError> {
+    let now = console.now();
+    let store = console.store();
+    let shops = store.shops().await?;
+    let health = store.fleet_health(now).await?;
+    let alarm_shops: HashSet<i64> = store
+        .board(now, viewer.own_shop())
+        .await?
+        .iter()
+        .filter(|b| b.alarm.state.is_live())
+        .map(|b| b.shop.id)
+        .collect();
+    let mut points = Vec::with_capacity(shops.len());
+    for s in shops.iter().filter(|s| viewer.can_see_shop(s.id)) {
+        let boxes: Vec<_> = health.iter().filter(|h| h.shop_id == s.id).collect();
+        let state = if alarm_shops.contains(&s.id) {
+            ShopState::Alarm
+        } else if boxes.is_empty() {
+            ShopState::NoBox
+        } else if boxes
+            .iter()
+            .any(|h| h.liveness == Liveness::Online && h.flags.is_empty())
+        {
+            ShopState::Ready
+        } else if boxes.iter().all(|h| h.liveness == Liveness::Offline) {
+            ShopState::Offline
+        } else {
+            ShopState::NotReady
+        };
+        points.push(MapShop {
+            id: s.id,
+            lat: s.lat,
+            lon: s.lon,
+            state,
+            label: format!("{}, {}", s.name, s.commune),
+            href: Some(format!("/console/shops/{}", s.id)),
+        });
+    }
+    Ok(region_map().svg(&points))
+}
+
+pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang) -> Response {
+    let fragment = match board_fragment(console, viewer, lang).await {
+        Ok(f) => f,
+        Err(e) => return super::store_error(e, lang),
+    };
+    let map = match map_svg(console, viewer).await {
+        Ok(m) => m,
+        Err(e) => return super::store_error(e, lang),
+    };
+    render(
+        console,
+        Some(viewer),
+        lang,
+        "board.html",
+        "/console/board",
+        json!({ "fragment": fragment, "map": map }),
+    )
+}
+
+pub async fn page(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    page_html(&console, &v, lang).await
+}
+
+/// The map alone (the board's script fetches it when the shops in alarm change).
+pub async fn map(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    match map_svg(&console, &v).await {
+        Ok(svg) => {
+            let mut resp = svg.into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            resp
+        }
+        Err(e) => super::store_error(e, lang),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LiveQuery {
+    alarm: Option<uuid::Uuid>,
+}
+
+/// Server-Sent Events: `board` (the board's fragment) or, with `?alarm=`,
+/// `alarm` (that alarm's timeline), sent at once and again after each
+/// commit that changes what this viewer sees.
+pub async fn live(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Query(q): Query<LiveQuery>,
+) -> Response {
+    if let Some(id) = q.alarm {
+        match console.store().alarm(id).await {
+            Ok(d) if v.can_see_shop(d.shop.id) => {}
+            _ => return super::not_found(lang),
+        }
+    }
+    Sse::new(stream(console, v, lang, q.alarm))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(KEEP_ALIVE_S)))
+        .into_response()
+}
+
+fn stream(
+    console: Console,
+    viewer: Viewer,
+    lang: Lang,
+    alarm: Option<uuid::Uuid>,
+) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
+    let commits = console.store().commits();
+    let state = (console, viewer, commits, None::<String>);
+    futures::stream::unfold(
+        state,
+        move |(console, viewer, mut commits, mut last)| async move {
+            loop {
+                if last.is_some() {
+                    // Wait for the next commit; a closed store ends the stream.
+                    commits.changed().await.ok()?;
+                }
+                let rendered = match alarm {
+                    None => board_fragment(&console, &viewer, lang).await,
+                    Some(id) => super::alarm::timeline_fragment(&console, &viewer, id, lang).await,
+                };
+                let html = match rendered {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live view: cannot render");
+                        last.get_or_insert_with(String::new);
+                        continue;
+                    }
+                };
+                // Ages change every second: re-send only when something else did.
+                let key = strip_ages(&html);
+                if last.as_deref() != Some(key.as_str()) {
+                    let name = if alarm.is_some() { "alarm" } else { "board" };
+                    let event = Event::default().event(name).data(html);
+                    return Some((Ok(event), (console, viewer, commits, Some(key))));
+                }
+            }
+        },
+    )
+}
+
+/// The fragment without its `data-age` parts (they change every second).
+fn strip_ages(html: &str) -> String {
+    html.lines()
+        .filter(|l| !l.contains("data-age"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

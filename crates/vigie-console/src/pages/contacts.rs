@@ -1,0 +1,262 @@
+//! A shop's contacts: add, edit, change tier, resend the consent request,
+//! remove. The desk does it for any shop, a shopkeeper for their own; a
+//! Region-wide contact (police, desk) is managed by the Region only.
+
+use super::fleet::{Said, shop_page};
+use super::{Language, not_found, see_other, store_error};
+use crate::Console;
+use crate::auth::Viewer;
+use crate::i18n::Lang;
+use axum::Extension;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use vigie_core::PhoneNumber;
+use vigie_hub::store::{Contact, ContactEdit, NewContact, Relation, StoreError};
+
+/// A store refusal shown on the shop's page, or a failure.
+async fn refused_on_shop(
+    console: &Console,
+    v: &Viewer,
+    lang: Lang,
+    shop: i64,
+    e: StoreError,
+) -> Response {
+    match e {
+        StoreError::Refused { message, .. } => {
+            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            shop_page(
+                console,
+                v,
+                lang,
+                shop,
+                Said {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    error: Some(lang.pick(fr, en)),
+                    ..Said::default()
+                },
+            )
+            .await
+        }
+        other => store_error(other, lang),
+    }
+}
+
+/// The contact, if this person may change it (their shop's, not the Region's).
+async fn editable(
+    console: &Console,
+    v: &Viewer,
+    id: &str,
+    lang: Lang,
+) -> Result<(Contact, i64), Response> {
+    let id: i64 = id.parse().map_err(|_| not_found(lang))?;
+    let c = console
+        .store()
+        .contact(id)
+        .await
+        .map_err(|_| not_found(lang))?;
+    match c.shop_id {
+        Some(shop) if v.can_see_shop(shop) => Ok((c, shop)),
+        _ => Err(not_found(lang)),
+    }
+}
+
+/// Police and desk contacts need no consent: only the Region adds them.
+fn relation_allowed(v: &Viewer, r: Relation) -> bool {
+    !r.pre_approved() || crate::DESK.contains(&v.role())
+}
+
+#[derive(Deserialize)]
+pub struct ContactForm {
+    name: String,
+    phone: String,
+    relation: String,
+    tier: u8,
+}
+
+impl ContactForm {
+    fn parse(&self, v: &Viewer, lang: Lang) -> Result<(PhoneNumber, Relation), String> {
+        let phone = PhoneNumber::parse(&self.phone).map_err(|e| {
+            let msg = e.to_string();
+            let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
+            lang.pick(fr, en).to_string()
+        })?;
+        let relation = Relation::parse(&self.relation)
+            .filter(|r| relation_allowed(v, *r))
+            .ok_or_else(|| lang.pick("Lien inconnu.", "Unknown relation.").to_string())?;
+        Ok((phone, relation))
+    }
+}
+
+pub async fn add(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(shop): Path<String>,
+    Form(f): Form<ContactForm>,
+) -> Response {
+    let Ok(shop) = shop.parse::<i64>() else {
+        return not_found(lang);
+    };
+    if !v.can_see_shop(shop) {
+        return not_found(lang);
+    }
+    let (phone, relation) = match f.parse(&v, lang) {
+        Ok(x) => x,
+        Err(msg) => {
+            return shop_page(
+                &console,
+                &v,
+                lang,
+                shop,
+                Said {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    error: Some(&msg),
+                    ..Said::default()
+                },
+            )
+            .await;
+        }
+    };
+    let now = console.now();
+    let new = NewContact {
+        shop_id: Some(shop),
+        name: f.name.trim().to_string(),
+        phone,
+        relation,
+        tier: f.tier,
+    };
+    match console.store().add_contact(new, now).await {
+        Ok(c) => {
+            let _ = console
+                .store()
+                .audit(v.audit("contact_added", format!("contact:{}", c.id)), now)
+                .await;
+            see_other(&format!("/console/shops/{shop}?done=contact_added"))
+        }
+        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
+    }
+}
+
+pub async fn edit(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(f): Form<ContactForm>,
+) -> Response {
+    let (c, shop) = match editable(&console, &v, &id, lang).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (phone, relation) = match f.parse(&v, lang) {
+        Ok(x) => x,
+        Err(msg) => {
+            return shop_page(
+                &console,
+                &v,
+                lang,
+                shop,
+                Said {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    error: Some(&msg),
+                    ..Said::default()
+                },
+            )
+            .await;
+        }
+    };
+    let now = console.now();
+    let edit = ContactEdit {
+        name: f.name.trim().to_string(),
+        phone,
+        relation,
+        tier: f.tier,
+    };
+    match console.store().update_contact(c.id, edit, now).await {
+        Ok(_) => {
+            let _ = console
+                .store()
+                .audit(v.audit("contact_updated", format!("contact:{}", c.id)), now)
+                .await;
+            see_other(&format!("/console/shops/{shop}?done=contact_updated"))
+        }
+        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Tier {
+    tier: u8,
+}
+
+pub async fn tier(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(f): Form<Tier>,
+) -> Response {
+    let (c, shop) = match editable(&console, &v, &id, lang).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = console.now();
+    match console.store().set_contact_tier(c.id, f.tier, now).await {
+        Ok(_) => {
+            let _ = console
+                .store()
+                .audit(v.audit("contact_tier", format!("contact:{}", c.id)), now)
+                .await;
+            see_other(&format!("/console/shops/{shop}?done=tier"))
+        }
+        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
+    }
+}
+
+pub async fn opt_in(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let (c, shop) = match editable(&console, &v, &id, lang).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = console.now();
+    match console.store().resend_opt_in(c.id, now).await {
+        Ok(_) => {
+            let _ = console
+                .store()
+                .audit(v.audit("opt_in_resent", format!("contact:{}", c.id)), now)
+                .await;
+            see_other(&format!("/console/shops/{shop}?done=opt_in"))
+        }
+        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
+    }
+}
+
+pub async fn remove(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let (c, shop) = match editable(&console, &v, &id, lang).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let now = console.now();
+    match console.store().remove_contact(c.id, now).await {
+        Ok(()) => {
+            let _ = console
+                .store()
+                .audit(v.audit("contact_removed", format!("contact:{}", c.id)), now)
+                .await;
+            see_other(&format!("/console/shops/{shop}?done=removed"))
+        }
+        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
+    }
+}

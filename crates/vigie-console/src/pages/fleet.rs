@@ -1,0 +1,665 @@
+//! The fleet: the Region's shops (with the CSV import, all or nothing),
+//! one shop's page (contacts, boxes, readiness, enrolment codes), the
+//! boxes' health with offline ones first, and the stock of boxes through
+//! their life cycle (stock → assigned → enrolled → active → faulty /
+//! returned).
+
+use super::board::{outcome_label, state_label};
+use super::{Language, not_found, phone_display, render, see_other, store_error, when};
+use crate::Console;
+use crate::auth::Viewer;
+use crate::i18n::Lang;
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_core::supervision::{Flag, Liveness};
+use vigie_hub::region::{SHOP_CSV_HEADER, parse_shop_csv};
+use vigie_hub::store::{DeviceHealth, HardwareState, Relation, Shop, StoreError};
+
+/// The Region's shops: the deployment's target.
+pub const REGION_SHOPS_TARGET: u32 = 2_671;
+/// Shops listed at most on one page (search narrows it).
+const SHOPS_LISTED_MAX: usize = 300;
+/// Recent alarms shown on a shop's page.
+const SHOP_ALARMS_SHOWN: usize = 20;
+
+fn liveness_label(l: Liveness, lang: Lang) -> &'static str {
+    match l {
+        Liveness::Online => lang.pick("en ligne", "online"),
+        Liveness::Offline => lang.pick("hors ligne", "offline"),
+        Liveness::NeverSeen => lang.pick("jamais vu", "never seen"),
+    }
+}
+
+fn flag_label(f: &Flag, lang: Lang) -> &'static str {
+    match f {
+        Flag::LowBattery => lang.pick("batterie faible", "low battery"),
+        Flag::OnBattery => lang.pick("sur batterie", "on battery"),
+        Flag::NoSim => lang.pick("pas de carte SIM", "no SIM"),
+        Flag::NotRegistered => lang.pick("pas de réseau", "no network"),
+        Flag::NotReady => lang.pick("essai en retard", "test overdue"),
+    }
+}
+
+fn device_view(d: &DeviceHealth, lang: Lang) -> Value {
+    json!({
+        "device_id": d.device_id,
+        "shop_id": d.shop_id,
+        "shop_name": d.shop_name,
+        "liveness": match d.liveness { Liveness::Online => "online", Liveness::Offline => "offline", Liveness::NeverSeen => "never" },
+        "liveness_label": liveness_label(d.liveness, lang),
+        "last_seen": d.last_seen_at.map(when),
+        "battery": d.battery_pct.map(|b| format!("{b} %{}", if d.on_mains == Some(false) { lang.pick(" (sur batterie)", " (on battery)") } else { "" })),
+        "signal": d.signal_csq.filter(|&s| s != 99).map(|s| format!("{s}/31")),
+        "version": d.version,
+        "outbox": d.outbox_depth,
+        "last_test": d.last_test_ok_at.map(when),
+        "flags": d.flags.iter().map(|f| flag_label(f, lang)).collect::<Vec<_>>().join(", "),
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShopsQuery {
+    q: Option<String>,
+    imported: Option<usize>,
+}
+
+async fn shops_page(
+    console: &Console,
+    v: &Viewer,
+    lang: Lang,
+    q: ShopsQuery,
+    errors: Vec<String>,
+    csv: Option<String>,
+) -> Response {
+    let now = console.now();
+    let (shops, deployment) =
+        match tokio::try_join!(console.store().shops(), console.store().deployment(now)) {
+            Ok(x) => x,
+            Err(e) => return store_error(e, lang),
+        };
+    let needle =
+        q.q.as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty());
+    let shown: Vec<&Shop> = shops
+        .iter()
+        .filter(|s| {
+            needle.as_ref().is_none_or(|n| {
+                s.name.to_lowercase().contains(n)
+                    || s.commune.to_lowercase().contains(n)
+                    || s.reference.to_lowercase().contains(n)
+            })
+        })
+        .take(SHOPS_LISTED_MAX)
+        .collect();
+    let notice = q.imported.map(|n| {
+        lang.pick(
+            &format!("{n} boutique(s) importée(s)."),
+            &format!("{n} shop(s) imported."),
+        )
+        .to_string()
+    });
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut resp = render(
+        console,
+        Some(v),
+        lang,
+        "shops.html",
+        "/console/shops",
+        json!({
+            "shops": shown,
+            "shown": shown.len(),
+            "deployment": deployment,
+            "target": REGION_SHOPS_TARGET.max(deployment.shops_total),
+            "header": SHOP_CSV_HEADER,
+            "errors": errors,
+            "csv": csv,
+            "notice": notice,
+            "q": q.q,
+        }),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+pub async fn shops(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Query(q): Query<ShopsQuery>,
+) -> Response {
+    shops_page(&console, &v, lang, q, Vec::new(), None).await
+}
+
+#[derive(Deserialize)]
+pub struct Import {
+    csv: String,
+}
+
+/// Import the Region's list: every bad line reported, nothing imported
+/// unless every line is good.
+pub async fn import(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Form(f): Form<Import>,
+) -> Response {
+    let text = f.csv.replace("\r\n", "\n");
+    let parsed = tokio::task::spawn_blocking(move || parse_shop_csv(&text)).await;
+    let shops = match parsed {
+        Ok(Ok(shops)) => shops,
+        Ok(Err(errors)) => {
+            return shops_page(
+                &console,
+                &v,
+                lang,
+                ShopsQuery::default(),
+                errors,
+                Some(f.csv),
+            )
+            .await;
+        }
+        Err(_) => {
+            return super::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                lang,
+                "Erreur interne.",
+                "Internal error.",
+            );
+        }
+    };
+    let now = console.now();
+    match console.store().import_shops(shops, now).await {
+        Ok(n) => {
+            let mut audit = v.audit("shops_imported", "shops");
+            audit.detail = json!({ "count": n });
+            let _ = console.store().audit(audit, now).await;
+            see_other(&format!("/console/shops?imported={n}"))
+        }
+        Err(StoreError::Refused { message, .. }) => {
+            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            shops_page(
+                &console,
+                &v,
+                lang,
+                ShopsQuery::default(),
+                vec![lang.pick(fr, en).to_string()],
+                Some(f.csv),
+            )
+            .await
+        }
+        Err(e) => store_error(e, lang),
+    }
+}
+
+fn relation_label(r: Relation, lang: Lang) -> &'static str {
+    match r {
+        Relation::Friend => lang.pick("proche", "friend"),
+        Relation::Neighbour => lang.pick("voisin", "neighbour"),
+        Relation::Police => lang.pick("police / gendarmerie", "police"),
+        Relation::Desk => lang.pick("poste de la Région", "Region desk"),
+    }
+}
+
+fn consent_label(c: vigie_hub::store::Consent, lang: Lang) -> &'static str {
+    use vigie_hub::store::Consent;
+    match c {
+        Consent::Pending => lang.pick("en attente", "pending"),
+        Consent::Yes => lang.pick("oui", "yes"),
+        Consent::No => lang.pick("non", "no"),
+        Consent::Lapsed => lang.pick("expiré", "lapsed"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShopQuery {
+    done: Option<String>,
+}
+
+/// What a finished action says on the shop's page.
+fn done_notice(done: &str, lang: Lang) -> Option<&'static str> {
+    Some(match done {
+        "contact_added" => lang.pick(
+            "Contact ajouté : un SMS lui demande son accord.",
+            "Contact added: an SMS asks for their consent.",
+        ),
+        "contact_updated" => lang.pick("Contact modifié.", "Contact updated."),
+        "tier" => lang.pick("Palier changé.", "Tier changed."),
+        "opt_in" => lang.pick("Demande d'accord renvoyée.", "Consent request sent again."),
+        "removed" => lang.pick(
+            "Contact retiré : il ne sera plus alerté.",
+            "Contact removed: they will no longer be alerted.",
+        ),
+        _ => return None,
+    })
+}
+
+/// What a shop's page says besides the shop itself.
+pub struct Said<'a> {
+    pub status: StatusCode,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+    /// A new enrolment code to show (text and QR code).
+    pub code: Option<String>,
+}
+
+impl Default for Said<'_> {
+    fn default() -> Self {
+        Self {
+            status: StatusCode::OK,
+            notice: None,
+            error: None,
+            code: None,
+        }
+    }
+}
+
+pub async fn shop_page(
+    console: &Console,
+    v: &Viewer,
+    lang: Lang,
+    shop_id: i64,
+    said: Said<'_>,
+) -> Response {
+    let Said {
+        status,
+        notice,
+        error,
+        code,
+    } = said;
+    if !v.can_see_shop(shop_id) {
+        return not_found(lang);
+    }
+    let now = console.now();
+    let store = console.store();
+    let shop = match store.shop(shop_id).await {
+        Ok(s) => s,
+        Err(_) => return not_found(lang),
+    };
+    let (own, region, readiness, health, alarms) = match tokio::try_join!(
+        store.contacts(Some(shop_id)),
+        store.contacts(None),
+        store.readiness(shop_id, now),
+        store.fleet_health(now),
+        store.alarms(10_000),
+    ) {
+        Ok(x) => x,
+        Err(e) => return store_error(e, lang),
+    };
+    let contacts: Vec<Value> = own
+        .iter()
+        .map(|c| (c, true))
+        .chain(region.iter().map(|c| (c, false)))
+        .map(|(c, editable)| {
+            json!({
+                "id": c.id,
+                "name": c.name,
+                "phone": phone_display(c.phone.as_e164()),
+                "tel": c.phone.as_e164(),
+                "relation": c.relation.as_str(),
+                "relation_label": relation_label(c.relation, lang),
+                "tier": c.tier,
+                "consent": c.consent.as_str(),
+                "consent_label": consent_label(c.consent, lang),
+                "bounced": c.bounced,
+                "editable": editable,
+            })
+        })
+        .collect();
+    let relations: Vec<Value> = [Relation::Friend, Relation::Neighbour, Relation::Police, Relation::Desk]
+        .iter()
+        .map(|r| json!({ "value": r.as_str(), "label": relation_label(*r, lang), "own": !r.pre_approved() || crate::DESK.contains(&v.role()) }))
+        .collect();
+    let devices: Vec<Value> = health
+        .iter()
+        .filter(|d| d.shop_id == shop_id)
+        .map(|d| device_view(d, lang))
+        .collect();
+    let alarms: Vec<Value> = alarms
+        .iter()
+        .filter(|a| a.shop_id == shop_id)
+        .take(SHOP_ALARMS_SHOWN)
+        .map(|a| json!({ "id": a.id.to_string(), "pressed_at": when(a.pressed_at), "state_label": state_label(a.state, lang), "outcome_label": a.outcome.map(|o| outcome_label(o, lang)) }))
+        .collect();
+    let code_qr = code.as_deref().map(super::me::qr_svg);
+    let mut resp = render(
+        console,
+        Some(v),
+        lang,
+        "shop.html",
+        &format!("/console/shops/{shop_id}"),
+        json!({
+            "shop": {
+                "id": shop.id, "reference": shop.reference, "name": shop.name, "address": shop.address,
+                "postcode": shop.postcode, "commune": shop.commune, "departement": shop.departement,
+                "holder_name": shop.holder_name, "holder_phone": shop.holder_phone.national_display(),
+                "holder_tel": shop.holder_phone.as_e164(), "opening_hours": shop.opening_hours,
+            },
+            "readiness": { "ready": readiness.ready, "last_ok": readiness.last_test_ok_at.map(when) },
+            "contacts": contacts,
+            "relations": relations,
+            "tiers": (1..=vigie_hub::store::CONTACT_TIER_MAX).collect::<Vec<u8>>(),
+            "devices": devices,
+            "alarms": alarms,
+            "desk": crate::DESK.contains(&v.role()),
+            "notice": notice,
+            "error": error,
+            "code": code,
+            "code_qr": code_qr,
+        }),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+pub async fn shop(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+    Query(q): Query<ShopQuery>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(lang);
+    };
+    let notice = q.done.as_deref().and_then(|d| done_notice(d, lang));
+    shop_page(
+        &console,
+        &v,
+        lang,
+        id,
+        Said {
+            notice,
+            ..Said::default()
+        },
+    )
+    .await
+}
+
+pub async fn new_code(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(lang);
+    };
+    let now = console.now();
+    match console.store().new_enrolment_code(id, now).await {
+        Ok(code) => {
+            let _ = console
+                .store()
+                .audit(v.audit("enrolment_code_created", format!("shop:{id}")), now)
+                .await;
+            shop_page(
+                &console,
+                &v,
+                lang,
+                id,
+                Said {
+                    code: Some(code),
+                    ..Said::default()
+                },
+            )
+            .await
+        }
+        Err(e) => store_error(e, lang),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct FleetQuery {
+    done: Option<String>,
+}
+
+async fn fleet_page(
+    console: &Console,
+    v: &Viewer,
+    lang: Lang,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    code: Option<Value>,
+) -> Response {
+    let now = console.now();
+    let store = console.store();
+    let (mut health, hardware, deployment) = match tokio::try_join!(
+        store.fleet_health(now),
+        store.hardware(),
+        store.deployment(now)
+    ) {
+        Ok(x) => x,
+        Err(e) => return store_error(e, lang),
+    };
+    let rank = |l: Liveness| match l {
+        Liveness::Offline => 0,
+        Liveness::NeverSeen => 1,
+        Liveness::Online => 2,
+    };
+    health.sort_by_key(|d| (rank(d.liveness), d.flags.is_empty(), d.shop_name.clone()));
+    let offline = health
+        .iter()
+        .filter(|d| d.liveness == Liveness::Offline)
+        .count();
+    let devices: Vec<Value> = health.iter().map(|d| device_view(d, lang)).collect();
+    let hardware: Vec<Value> = hardware
+        .iter()
+        .map(|h| {
+            json!({
+                "serial": h.serial, "state": h.state.as_str(),
+                "state_label": if lang == Lang::En { h.state.label_en() } else { h.state.label_fr() },
+                "shop_id": h.shop_id, "shop_name": h.shop_name, "updated_at": when(h.updated_at), "note": h.note,
+            })
+        })
+        .collect();
+    let mut resp = render(
+        console,
+        Some(v),
+        lang,
+        "fleet.html",
+        "/console/fleet",
+        json!({ "devices": devices, "offline": offline, "hardware": hardware, "deployment": deployment, "notice": notice, "error": error, "code": code }),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+pub async fn fleet(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Query(q): Query<FleetQuery>,
+) -> Response {
+    let notice = q.done.as_deref().map(|d| {
+        match d {
+            "stock" => lang.pick("Boîtiers mis en stock.", "Boxes added to stock."),
+            _ => lang.pick("État du boîtier mis à jour.", "Box state updated."),
+        }
+        .to_string()
+    });
+    fleet_page(&console, &v, lang, StatusCode::OK, notice, None, None).await
+}
+
+/// A refusal's message in the viewer's language; other errors pass through.
+fn refused(e: StoreError, lang: Lang) -> Result<String, StoreError> {
+    match e {
+        StoreError::Refused { message, .. } => {
+            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            Ok(lang.pick(fr, en).to_string())
+        }
+        other => Err(other),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Serials {
+    serials: String,
+}
+
+pub async fn add_hardware(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Form(f): Form<Serials>,
+) -> Response {
+    let serials: Vec<String> = f
+        .serials
+        .lines()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let now = console.now();
+    match console.store().add_hardware(serials, now).await {
+        Ok(n) => {
+            let mut audit = v.audit("hardware_added", "fleet");
+            audit.detail = json!({ "count": n });
+            let _ = console.store().audit(audit, now).await;
+            see_other("/console/fleet?done=stock")
+        }
+        Err(e) => match refused(e, lang) {
+            Ok(msg) => {
+                fleet_page(
+                    &console,
+                    &v,
+                    lang,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    None,
+                    Some(msg),
+                    None,
+                )
+                .await
+            }
+            Err(e) => store_error(e, lang),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Assign {
+    shop: String,
+}
+
+pub async fn assign(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(serial): Path<String>,
+    Form(f): Form<Assign>,
+) -> Response {
+    let now = console.now();
+    let shop = match console.store().shop_by_reference(f.shop.trim()).await {
+        Ok(s) => s,
+        Err(e) => match refused(e, lang) {
+            Ok(msg) => {
+                return fleet_page(
+                    &console,
+                    &v,
+                    lang,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    None,
+                    Some(msg),
+                    None,
+                )
+                .await;
+            }
+            Err(e) => return store_error(e, lang),
+        },
+    };
+    match console.store().assign_hardware(&serial, shop.id, now).await {
+        Ok(code) => {
+            let _ = console
+                .store()
+                .audit(
+                    v.audit("hardware_assigned", format!("hardware:{serial}")),
+                    now,
+                )
+                .await;
+            let view = json!({ "serial": code.serial, "code": code.code, "expires": when(code.expires_at), "qr": super::me::qr_svg(&code.code) });
+            fleet_page(&console, &v, lang, StatusCode::OK, None, None, Some(view)).await
+        }
+        Err(e) => match refused(e, lang) {
+            Ok(msg) => {
+                fleet_page(
+                    &console,
+                    &v,
+                    lang,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    None,
+                    Some(msg),
+                    None,
+                )
+                .await
+            }
+            Err(e) => store_error(e, lang),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SetState {
+    state: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn set_state(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Path(serial): Path<String>,
+    Form(f): Form<SetState>,
+) -> Response {
+    let Some(state) = HardwareState::parse(&f.state)
+        .filter(|s| matches!(s, HardwareState::Faulty | HardwareState::Returned))
+    else {
+        return fleet_page(
+            &console,
+            &v,
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(lang.pick("État inconnu.", "Unknown state.").into()),
+            None,
+        )
+        .await;
+    };
+    let now = console.now();
+    match console
+        .store()
+        .set_hardware_state(&serial, state, &f.note, now)
+        .await
+    {
+        Ok(_) => {
+            let _ = console
+                .store()
+                .audit(v.audit("hardware_state", format!("hardware:{serial}")), now)
+                .await;
+            see_other("/console/fleet?done=state")
+        }
+        Err(e) => match refused(e, lang) {
+            Ok(msg) => {
+                fleet_page(
+                    &console,
+                    &v,
+                    lang,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    None,
+                    Some(msg),
+                    None,
+                )
+                .await
+            }
+            Err(e) => store_error(e, lang),
+        },
+    }
+}

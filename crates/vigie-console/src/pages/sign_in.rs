@@ -1,0 +1,415 @@
+//! Sign-in (password, then the second factor when the account has one or
+//! its role requires one), sign-out and sign-out everywhere.
+
+use super::{ClientAddr, Language, render, see_other};
+use crate::Console;
+use crate::auth::{
+    self, PRESIGN_COOKIE, SESSION_AGE_MS_MAX, SESSION_COOKIE, Viewer, hash_token, new_token,
+    password, set_cookie, totp,
+};
+use crate::i18n::Lang;
+use axum::Extension;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+use vigie_hub::store::Audit;
+
+/// How long the sign-in form stays good, in seconds.
+const PRESIGN_MAX_AGE_S: i64 = 30 * 60;
+
+fn anonymous_audit(username: &str, action: &'static str, detail: serde_json::Value) -> Audit {
+    Audit {
+        account_id: None,
+        username: username.chars().take(64).collect(),
+        action,
+        target: "console".into(),
+        reason: None,
+        detail,
+    }
+}
+
+fn sign_in_form(
+    console: &Console,
+    lang: Lang,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let token = new_token();
+    let mut resp = render(
+        console,
+        None,
+        lang,
+        "sign_in.html",
+        "/console/sign-in",
+        json!({ "csrf": token, "error": error }),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            PRESIGN_COOKIE,
+            &token,
+            PRESIGN_MAX_AGE_S,
+            console.inner.config.secure_cookies,
+        ),
+    );
+    resp
+}
+
+pub async fn page(
+    State(console): State<Console>,
+    Language(lang): Language,
+    viewer: Option<Extension<Viewer>>,
+) -> Response {
+    match viewer {
+        Some(Extension(v)) if v.second_factor_ok => see_other("/console"),
+        _ => sign_in_form(&console, lang, StatusCode::OK, None),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    username: String,
+    password: String,
+}
+
+pub async fn submit(
+    State(console): State<Console>,
+    Language(lang): Language,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<SignIn>,
+) -> Response {
+    let username = f.username.trim().to_lowercase();
+    let now = console.now();
+    let mut keys = vec![format!("user:{username}")];
+    if let Some(ip) = addr {
+        keys.push(format!("ip:{ip}"));
+    }
+    let wait_ms = console
+        .inner
+        .throttle
+        .lock()
+        .map(|t| t.wait_ms(&keys, now))
+        .unwrap_or(0);
+    if wait_ms > 0 {
+        let s = (wait_ms + 999) / 1_000;
+        let _ = console
+            .store()
+            .audit(
+                anonymous_audit(&username, "sign_in_throttled", json!({ "wait_s": s })),
+                now,
+            )
+            .await;
+        return sign_in_form(
+            &console,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(
+                lang.pick(
+                    &format!("Trop de tentatives : réessayez dans {s} s."),
+                    &format!("Too many attempts: try again in {s} s."),
+                )
+                .to_string(),
+            ),
+        );
+    }
+    let account = match console.store().account_by_username(&username).await {
+        Ok(a) => a.filter(|a| !a.disabled),
+        Err(e) => return super::store_error(e, lang),
+    };
+    let stored = account.as_ref().map(|a| a.password_hash.clone());
+    let given = f.password;
+    let ok = tokio::task::spawn_blocking(move || password::verify(&given, stored.as_deref()))
+        .await
+        .unwrap_or(false);
+    let Some(account) = account.filter(|_| ok) else {
+        if let Ok(mut t) = console.inner.throttle.lock() {
+            t.failed(&keys, now);
+        }
+        let _ = console
+            .store()
+            .audit(anonymous_audit(&username, "sign_in_failed", json!({})), now)
+            .await;
+        return sign_in_form(
+            &console,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            Some(
+                lang.pick(
+                    "Identifiant ou mot de passe incorrect.",
+                    "Wrong username or password.",
+                )
+                .to_string(),
+            ),
+        );
+    };
+    if let Ok(mut t) = console.inner.throttle.lock() {
+        t.succeeded(&keys);
+    }
+    // A cookie that came with the request is never promoted: end it.
+    if let Some(old) = auth::cookie(&headers, SESSION_COOKIE) {
+        let _ = console
+            .store()
+            .end_sessions(
+                &hash_token(old),
+                false,
+                anonymous_audit(&username, "session_replaced", json!({})),
+                now,
+            )
+            .await;
+    }
+    let token = new_token();
+    let needs_code = account.totp_secret.is_some() || account.role.second_factor_required();
+    let audit = Audit {
+        account_id: Some(account.id),
+        username: account.username.clone(),
+        action: if needs_code {
+            "sign_in_password"
+        } else {
+            "sign_in"
+        },
+        target: "console".into(),
+        reason: None,
+        detail: json!({}),
+    };
+    if let Err(e) = console
+        .store()
+        .create_session(
+            hash_token(&token),
+            account.id,
+            new_token(),
+            !needs_code,
+            audit,
+            now,
+        )
+        .await
+    {
+        return super::store_error(e, lang);
+    }
+    let mut resp = see_other(if needs_code {
+        "/console/sign-in/code"
+    } else {
+        "/console"
+    });
+    let secure = console.inner.config.secure_cookies;
+    let h = resp.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &token, SESSION_AGE_MS_MAX / 1_000, secure),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(PRESIGN_COOKIE, "", 0, secure),
+    );
+    resp
+}
+
+/// The second factor: enter the code, or (first time, for roles that
+/// require one) set up an authenticator app.
+pub async fn code_page(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    code_form(&console, &v, lang, StatusCode::OK, None, None)
+}
+
+fn code_form(
+    console: &Console,
+    v: &Viewer,
+    lang: Lang,
+    status: StatusCode,
+    error: Option<&str>,
+    secret: Option<String>,
+) -> Response {
+    let setup = v.account.totp_secret.is_none();
+    let (secret, qr, uri) = if setup {
+        let secret = secret.unwrap_or_else(totp::new_secret);
+        let uri = totp::otpauth_uri(
+            &console.inner.config.region_name,
+            &v.account.username,
+            &secret,
+        );
+        (Some(secret), Some(super::me::qr_svg(&uri)), Some(uri))
+    } else {
+        (None, None, None)
+    };
+    let mut resp = render(
+        console,
+        None,
+        lang,
+        "sign_in_code.html",
+        "/console/sign-in/code",
+        json!({ "csrf": v.csrf, "setup": setup, "secret": secret, "qr": qr, "uri": uri, "error": error, "username": v.account.username }),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
+#[derive(Deserialize)]
+pub struct Code {
+    code: String,
+    secret: Option<String>,
+}
+
+/// Check a TOTP code for an account; a step is good once.
+pub fn check_code(console: &Console, account_id: i64, secret: &str, code: &str) -> bool {
+    let now = console.now();
+    let Some(step) = totp::matching_step(secret, code, now) else {
+        return false;
+    };
+    let Ok(mut used) = console.inner.totp_used.lock() else {
+        return false;
+    };
+    if used.get(&account_id).is_some_and(|&last| step <= last) {
+        return false;
+    }
+    used.insert(account_id, step);
+    true
+}
+
+pub async fn code_submit(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    Form(f): Form<Code>,
+) -> Response {
+    let now = console.now();
+    let keys = vec![format!("code:{}", v.account.id)];
+    let wait_ms = console
+        .inner
+        .throttle
+        .lock()
+        .map(|t| t.wait_ms(&keys, now))
+        .unwrap_or(0);
+    if wait_ms > 0 {
+        let s = (wait_ms + 999) / 1_000;
+        return code_form(
+            &console,
+            &v,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(lang.pick(
+                &format!("Trop de tentatives : réessayez dans {s} s."),
+                &format!("Too many attempts: try again in {s} s."),
+            )),
+            f.secret,
+        );
+    }
+    let setup = v.account.totp_secret.is_none();
+    let secret = if setup {
+        f.secret
+            .clone()
+            .filter(|s| totp::base32_decode(s).is_some_and(|b| b.len() >= 16))
+    } else {
+        v.account.totp_secret.clone()
+    };
+    let ok = secret
+        .as_deref()
+        .is_some_and(|s| check_code(&console, v.account.id, s, &f.code));
+    if !ok {
+        if let Ok(mut t) = console.inner.throttle.lock() {
+            t.failed(&keys, now);
+        }
+        let _ = console
+            .store()
+            .audit(v.audit("second_factor_failed", "console"), now)
+            .await;
+        return code_form(
+            &console,
+            &v,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            Some(lang.pick(
+                "Code incorrect ou déjà utilisé : attendez le suivant.",
+                "Wrong or already used code: wait for the next one.",
+            )),
+            f.secret,
+        );
+    }
+    if let Ok(mut t) = console.inner.throttle.lock() {
+        t.succeeded(&keys);
+    }
+    if setup
+        && let Err(e) = console
+            .store()
+            .set_totp_secret(v.account.id, secret, Some(v.session_hash.clone()), now)
+            .await
+    {
+        return super::store_error(e, lang);
+    }
+    let token = new_token();
+    let action = if setup {
+        "second_factor_set_up"
+    } else {
+        "sign_in"
+    };
+    if let Err(e) = console
+        .store()
+        .promote_session(
+            &v.session_hash,
+            hash_token(&token),
+            v.audit(action, "console"),
+            now,
+        )
+        .await
+    {
+        return super::store_error(e, lang);
+    }
+    let mut resp = see_other("/console");
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            SESSION_COOKIE,
+            &token,
+            SESSION_AGE_MS_MAX / 1_000,
+            console.inner.config.secure_cookies,
+        ),
+    );
+    resp
+}
+
+async fn end(console: Console, v: Viewer, everywhere: bool, lang: Lang) -> Response {
+    let action = if everywhere {
+        "sign_out_everywhere"
+    } else {
+        "sign_out"
+    };
+    if let Err(e) = console
+        .store()
+        .end_sessions(
+            &v.session_hash,
+            everywhere,
+            v.audit(action, "console"),
+            console.now(),
+        )
+        .await
+    {
+        return super::store_error(e, lang);
+    }
+    let mut resp = see_other("/console/sign-in");
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", 0, console.inner.config.secure_cookies),
+    );
+    resp
+}
+
+pub async fn sign_out(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    end(console, v, false, lang).await
+}
+
+pub async fn sign_out_everywhere(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    end(console, v, true, lang).await
+}
