@@ -21,6 +21,7 @@ command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)     # test speech
 command -v sox >/dev/null || need_apt+=(sox)
 command -v opusinfo >/dev/null || need_apt+=(opus-tools)
 command -v openssl >/dev/null || need_apt+=(openssl)         # the test TSA
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)             # the console's browser tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -41,6 +42,12 @@ fi
 if [ ! -d tests/peers/smsc/node_modules/smpp ]; then
   say "installing the SMSC simulator (npm smpp)"
   npm ci --prefix tests/peers/smsc --no-audit --no-fund >/dev/null
+fi
+
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  say "installing the browser tests' driver (npm playwright-core, axe-core)"
+  # playwright-core never downloads a browser: the tests drive Debian's chromium.
+  npm ci --prefix tests/browser --no-audit --no-fund >/dev/null
 fi
 
 say "format"
@@ -68,5 +75,29 @@ else
   passed=$((passed + 1))
 fi
 
+say "browser tests (the console in headless Chromium)"
+browser_rc=0
+if cargo build -q -p vigie; then
+  VIGIE_BIN=target/debug/vigie node --test --test-reporter=spec tests/browser/ > /tmp/vigie-browser.log 2>&1 || browser_rc=$?
+else
+  browser_rc=$?
+  echo "cargo build -p vigie failed" > /tmp/vigie-browser.log
+fi
+if [ "$browser_rc" -ne 0 ]; then
+  if grep -q 'failing tests:' /tmp/vigie-browser.log; then
+    sed -n '/failing tests:/,$p' /tmp/vigie-browser.log
+  else
+    tail -40 /tmp/vigie-browser.log
+  fi
+fi
+grep -E '^(hub files|screenshots)' /tmp/vigie-browser.log || true
+browser_passed=$( (grep -E '^ℹ pass [0-9]+' /tmp/vigie-browser.log || true) | awk '{s+=$3} END {print s+0}')
+browser_failed=$( (grep -E '^ℹ (fail|cancelled) [0-9]+' /tmp/vigie-browser.log || true) | awk '{s+=$3} END {print s+0}')
+# A run that ended before its summary (a crash, a build failure) still counts as a failure.
+if [ "$browser_rc" -ne 0 ] && [ "$browser_failed" -eq 0 ]; then browser_failed=1; fi
+echo "browser: $browser_passed passed, $browser_failed failed (full log: /tmp/vigie-browser.log)"
+passed=$((passed + browser_passed))
+failed=$((failed + browser_failed))
+
 echo "tests: $passed passed, $failed failed"
-[ "$tests_rc" -eq 0 ] && [ "$demo_rc" -eq 0 ]
+[ "$tests_rc" -eq 0 ] && [ "$demo_rc" -eq 0 ] && [ "$browser_rc" -eq 0 ]

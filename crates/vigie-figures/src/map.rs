@@ -394,7 +394,7 @@ impl RegionMap {
         let mut svg = String::with_capacity(48 * 1024 + shops.len() * 16);
         let _ = write!(
             svg,
-            r##"<svg xmlns="http://www.w3.org/2000/svg" class="region-map" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{MAP_TITLE_ID}"><title id="{MAP_TITLE_ID}">{MAP_TITLE}</title><g class="depts" fill="#eef1f4" stroke="#6b7785" stroke-width="1">"##,
+            r##"<svg xmlns="http://www.w3.org/2000/svg" class="region-map" viewBox="0 0 {w} {h}" role="group" aria-labelledby="{MAP_TITLE_ID}"><title id="{MAP_TITLE_ID}">{MAP_TITLE}</title><g class="depts" fill="#eef1f4" stroke="#6b7785" stroke-width="1">"##,
             w = num(MAP_WIDTH),
             h = num(self.height),
         );
@@ -685,7 +685,8 @@ mod tests {
         assert_eq!(svg.matches(r#"<path class="dept""#).count(), 12);
         assert!(svg.contains(r#"<path class="dept" data-code="63" fill-rule="evenodd" d="M"#));
         assert!(svg.contains("<title>Puy-de-Dôme (63)</title></path>"));
-        assert!(svg.contains(r#"role="img""#));
+        // A group, not an image: it holds links to the shops to act on.
+        assert!(svg.contains(r#"role="group""#));
         assert!(svg.contains(r#"<title id="region-map-title">Carte de la Région</title>"#));
         // At most one decimal in every coordinate.
         assert!(

@@ -189,6 +189,24 @@ pub struct Reason {
     reason: String,
 }
 
+/// Who acts, as the evidence log names people: `role:username`, with the
+/// characters the log does not take replaced.
+fn custody_actor(v: &Viewer) -> String {
+    let name: String = v
+        .account
+        .username
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{}:{name}", v.account.role.as_str())
+}
+
 fn reason_ok(reason: &str) -> bool {
     let n = reason.trim().chars().count();
     (REASON_CHARS_MIN..=vigie_hub::store::vault::CUSTODY_REASON_CHARS_MAX).contains(&n)
@@ -221,7 +239,7 @@ pub async fn access(
         .await;
     }
     let now = console.now();
-    let actor = format!("{} ({})", v.account.display_name, v.account.username);
+    let actor = custody_actor(&v);
     if let Err(e) = console
         .store()
         .custody(r.id, &actor, Action::Listen, f.reason.trim(), now)
@@ -309,7 +327,7 @@ pub async fn export(
         alarm_pressed_at: pressed_at,
     };
     let now = console.now();
-    let actor = format!("{} ({})", v.account.display_name, v.account.username);
+    let actor = custody_actor(&v);
     let zip = match vigie_hub::vault::export::export(
         &vault,
         console.store(),

@@ -39,8 +39,12 @@ fn period(now: Timestamp, months: u32) -> (Timestamp, Timestamp) {
         year -= 1;
     }
     let days = days_from_civil(year, month, 1);
-    // Midnight in Paris is 22:00 or 23:00 UTC the day before.
-    (Timestamp(days * MS_PER_DAY - 2 * 3_600_000), now)
+    // Midnight in Paris is 22:00 (summer) or 23:00 (winter) UTC the day before.
+    let mut from = Timestamp(days * MS_PER_DAY - 2 * 3_600_000);
+    if from.paris().day != 1 {
+        from = from.plus_ms(3_600_000);
+    }
+    (from, now)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -207,7 +211,7 @@ mod tests {
     fn civil_days_match_known_dates() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2026, 11, 1), 20_393);
+        assert_eq!(days_from_civil(2026, 11, 1), 20_758);
     }
 
     #[test]
@@ -216,7 +220,16 @@ mod tests {
         let now = Timestamp(days_from_civil(2026, 11, 26) * MS_PER_DAY + 12 * 3_600_000);
         let (from, to) = period(now, 12);
         assert_eq!(to, now);
-        let c = from.plus_ms(3 * 3_600_000).paris();
-        assert_eq!((c.year, c.month, c.day), (2025, 12, 1));
+        let c = from.paris();
+        assert_eq!(
+            (c.year, c.month, c.day, c.hour, c.minute),
+            (2025, 12, 1, 0, 0)
+        );
+        // Summer time: 2026-07-01 00:00 in Paris is 22:00 UTC the day before.
+        let (from, _) = period(Timestamp(days_from_civil(2026, 7, 15) * MS_PER_DAY), 1);
+        assert_eq!(
+            from,
+            Timestamp(days_from_civil(2026, 7, 1) * MS_PER_DAY - 2 * 3_600_000)
+        );
     }
 }

@@ -1,0 +1,904 @@
+//! The console's security and behaviour through its router, on a real
+//! SQLite store and a manual clock: every route × every role, CSRF,
+//! session fixation, sign-in delays, second factor, a shopkeeper kept to
+//! their shop, the live board over Server-Sent Events.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use futures::StreamExt as _;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tower::ServiceExt as _;
+use uuid::Uuid;
+use vigie_console::{Access, AccountRequest, Console, ConsoleConfig};
+use vigie_core::{PhoneNumber, Timestamp};
+use vigie_hub::clock::ManualClock;
+use vigie_hub::store::{NewContact, Relation, Role, Rules, Store};
+
+const PASSWORD: &str = "correct horse battery staple";
+const T0: i64 = 1_800_000_000_000;
+
+struct World {
+    _dir: tempdir::Dir,
+    store: Store,
+    clock: Arc<ManualClock>,
+    app: Router,
+    shop_a: i64,
+    shop_b: i64,
+    alarm_a: Uuid,
+    alarm_b: Uuid,
+    contact_a: i64,
+    totp: BTreeMap<&'static str, String>,
+}
+
+/// A temporary folder removed on drop (no extra dependency for it).
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let p = std::env::temp_dir().join(format!("vigie-console-{}", uuid::Uuid::now_v7()));
+            std::fs::create_dir_all(&p).expect("temp dir");
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+async fn raise(store: &Store, shop: i64, now: Timestamp) -> Uuid {
+    let code = store.new_enrolment_code(shop, now).await.expect("code");
+    let key = vigie_proto::signature::DeviceKey::generate();
+    let (device, _) = store
+        .enroll(&code, &key.public_key_b64(), "test", now)
+        .await
+        .expect("enroll");
+    let id = Uuid::now_v7();
+    store
+        .raise_alarm(
+            &device.id,
+            vigie_proto::RaiseAlarm {
+                alarm_id: id,
+                pressed_at_ms: now.as_ms(),
+                sent_at_ms: now.as_ms(),
+                recording: false,
+                direct_sms: Vec::new(),
+                test: false,
+            },
+            now,
+        )
+        .await
+        .expect("raise");
+    id
+}
+
+async fn world() -> World {
+    let dir = tempdir::Dir::new();
+    let store = Store::open_sqlite(&dir.0.join("vigie.db"), Rules::default()).expect("store");
+    let clock = ManualClock::new(Timestamp(T0));
+    let now = Timestamp(T0);
+    store
+        .import_shops(vigie_hub::region::synthetic_shops(2), now)
+        .await
+        .expect("shops");
+    let shops = store.shops().await.expect("shops");
+    let (shop_a, shop_b) = (shops[0].id, shops[1].id);
+    let contact_a = store
+        .add_contact(
+            NewContact {
+                shop_id: Some(shop_a),
+                name: "Marie Dupont".into(),
+                phone: PhoneNumber::parse("06 11 22 33 44").expect("phone"),
+                relation: Relation::Friend,
+                tier: 1,
+            },
+            now,
+        )
+        .await
+        .expect("contact")
+        .id;
+    let alarm_a = raise(&store, shop_a, now).await;
+    let alarm_b = raise(&store, shop_b, now).await;
+    let mut totp = BTreeMap::new();
+    for (username, role, shop, with_totp) in [
+        ("admin", Role::Admin, None, true),
+        ("operator", Role::Operator, None, false),
+        ("shopkeeper", Role::Shopkeeper, Some(shop_a), false),
+        ("investigator", Role::Investigator, None, true),
+        ("newadmin", Role::Admin, None, false),
+    ] {
+        let (_, secret) = vigie_console::create_account(
+            &store,
+            AccountRequest {
+                username,
+                display_name: username,
+                role,
+                shop_id: shop,
+                password: PASSWORD,
+                with_totp,
+            },
+            now,
+        )
+        .await
+        .expect("account");
+        if let Some(s) = secret {
+            totp.insert(username, s);
+        }
+    }
+    let console = Console::new(store.clone(), clock.clone(), None, ConsoleConfig::default())
+        .expect("console");
+    let app = vigie_console::router(console);
+    World {
+        _dir: dir,
+        store,
+        clock,
+        app,
+        shop_a,
+        shop_b,
+        alarm_a,
+        alarm_b,
+        contact_a,
+        totp,
+    }
+}
+
+async fn body_text(resp: Response<Body>) -> String {
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 * 1024 * 1024)
+        .await
+        .expect("body");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn csrf_in(html: &str) -> String {
+    html.split(r#"name="_csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A browser: a cookie jar and the last CSRF token seen.
+#[derive(Clone, Default)]
+struct Browser {
+    cookies: BTreeMap<String, String>,
+    csrf: String,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, resp: &Response<Body>) {
+        for v in resp.headers().get_all(header::SET_COOKIE) {
+            let Some((k, v)) = v
+                .to_str()
+                .ok()
+                .and_then(|v| v.split(';').next())
+                .and_then(|kv| kv.split_once('='))
+            else {
+                continue;
+            };
+            if v.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+
+    async fn get(&mut self, app: &Router, path: &str) -> (StatusCode, String) {
+        let req = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("response");
+        self.keep_cookies(&resp);
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        // An event stream never ends: its status is the answer.
+        if resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v == "text/event-stream")
+        {
+            return (status, String::new());
+        }
+        let text = body_text(resp).await;
+        let token = csrf_in(&text);
+        if !token.is_empty() {
+            self.csrf = token;
+        }
+        (
+            status,
+            if status.is_redirection() {
+                location
+            } else {
+                text
+            },
+        )
+    }
+
+    async fn post(
+        &mut self,
+        app: &Router,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let mut fields: Vec<(&str, &str)> = vec![("_csrf", self.csrf.as_str())];
+        fields.extend_from_slice(form);
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, "http://vigie.test")
+            .header(header::HOST, "vigie.test")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .expect("request");
+        let resp = app.clone().oneshot(req).await.expect("response");
+        self.keep_cookies(&resp);
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = body_text(resp).await;
+        let token = csrf_in(&text);
+        if !token.is_empty() {
+            self.csrf = token;
+        }
+        (
+            status,
+            if status.is_redirection() {
+                location
+            } else {
+                text
+            },
+        )
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn totp_now(secret: &str, now: Timestamp) -> String {
+    let raw = vigie_console::auth::totp::base32_decode(secret).expect("secret");
+    format!(
+        "{:06}",
+        vigie_console::auth::totp::code_at_step(&raw, vigie_console::auth::totp::step_at(now))
+    )
+}
+
+/// Sign in with the password (and the TOTP code when the account has one).
+async fn signed_in(w: &World, username: &str) -> Browser {
+    let mut b = Browser::default();
+    b.get(&w.app, "/console/sign-in").await;
+    let (status, to) = b
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", username), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{username}: {to}");
+    if let Some(secret) = w.totp.get(username) {
+        assert_eq!(to, "/console/sign-in/code");
+        b.get(&w.app, "/console/sign-in/code").await;
+        let code = totp_now(secret, Timestamp(T0).max(w_now(w)));
+        let (status, to) = b
+            .post(&w.app, "/console/sign-in/code", &[("code", &code)])
+            .await;
+        assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/console"));
+    } else {
+        assert_eq!(to, "/console");
+    }
+    // Pick up a CSRF token from a page with forms.
+    b.get(&w.app, "/console/me").await;
+    assert!(!b.csrf.is_empty());
+    b
+}
+
+fn w_now(w: &World) -> Timestamp {
+    use vigie_hub::clock::Clock as _;
+    w.clock.now()
+}
+
+/// Who may use what: written here a second time, on purpose. A route added
+/// to the console without a line here fails `every_route_answers_every_role_as_declared`;
+/// a rule widened by mistake fails it too.
+fn expected_rules() -> BTreeMap<(&'static str, &'static str), Option<&'static [&'static str]>> {
+    const ALL: &[&str] = &["admin", "operator", "shopkeeper", "investigator"];
+    const DESK: &[&str] = &["admin", "operator"];
+    const DESK_SHOP: &[&str] = &["admin", "operator", "shopkeeper"];
+    const EVIDENCE: &[&str] = &["admin", "investigator"];
+    const ADMIN: &[&str] = &["admin"];
+    let public = None;
+    BTreeMap::from([
+        (("GET", "/"), public),
+        (("GET", "/console"), public),
+        (("GET", "/console/assets/{name}"), public),
+        (("GET", "/console/lang"), public),
+        (("GET", "/console/sign-in"), public),
+        (("POST", "/console/sign-in"), public),
+        (("GET", "/console/sign-in/code"), Some(&[][..])),
+        (("POST", "/console/sign-in/code"), Some(&[][..])),
+        (("POST", "/console/sign-out"), Some(ALL)),
+        (("POST", "/console/sign-out-everywhere"), Some(ALL)),
+        (("GET", "/console/me"), Some(ALL)),
+        (("POST", "/console/me/totp"), Some(ALL)),
+        (("POST", "/console/me/password"), Some(ALL)),
+        (("GET", "/console/board"), Some(DESK_SHOP)),
+        (("GET", "/console/live"), Some(DESK_SHOP)),
+        (("GET", "/console/map"), Some(DESK_SHOP)),
+        (("GET", "/console/alarms"), Some(ALL)),
+        (("GET", "/console/alarms/{id}"), Some(ALL)),
+        (("POST", "/console/alarms/{id}/take"), Some(DESK)),
+        (("POST", "/console/alarms/{id}/note"), Some(DESK)),
+        (("POST", "/console/alarms/{id}/resolve"), Some(DESK_SHOP)),
+        (("GET", "/console/shops"), Some(DESK)),
+        (("POST", "/console/shops/import"), Some(DESK)),
+        (("GET", "/console/shops/{id}"), Some(DESK_SHOP)),
+        (("POST", "/console/shops/{id}/codes"), Some(DESK)),
+        (("POST", "/console/shops/{id}/contacts"), Some(DESK_SHOP)),
+        (("POST", "/console/contacts/{id}"), Some(DESK_SHOP)),
+        (("POST", "/console/contacts/{id}/tier"), Some(DESK_SHOP)),
+        (("POST", "/console/contacts/{id}/opt-in"), Some(DESK_SHOP)),
+        (("POST", "/console/contacts/{id}/remove"), Some(DESK_SHOP)),
+        (("GET", "/console/fleet"), Some(DESK)),
+        (("POST", "/console/fleet/hardware"), Some(DESK)),
+        (
+            ("POST", "/console/fleet/hardware/{serial}/assign"),
+            Some(DESK),
+        ),
+        (
+            ("POST", "/console/fleet/hardware/{serial}/state"),
+            Some(DESK),
+        ),
+        (("GET", "/console/stats"), Some(DESK)),
+        (("GET", "/console/stats.csv"), Some(DESK)),
+        (("GET", "/console/recordings"), Some(EVIDENCE)),
+        (("GET", "/console/recordings/{id}"), Some(EVIDENCE)),
+        (("POST", "/console/recordings/{id}/access"), Some(EVIDENCE)),
+        (("GET", "/console/recordings/{id}/audio"), Some(EVIDENCE)),
+        (("POST", "/console/recordings/{id}/export"), Some(EVIDENCE)),
+        (("GET", "/console/accounts"), Some(ADMIN)),
+        (("POST", "/console/accounts"), Some(ADMIN)),
+        (("GET", "/console/audit"), Some(ADMIN)),
+    ])
+}
+
+fn concrete(path: &str, w: &World) -> String {
+    path.replace(
+        "/console/alarms/{id}",
+        &format!("/console/alarms/{}", w.alarm_a),
+    )
+    .replace(
+        "/console/shops/{id}",
+        &format!("/console/shops/{}", w.shop_a),
+    )
+    .replace(
+        "/console/contacts/{id}",
+        &format!("/console/contacts/{}", w.contact_a),
+    )
+    .replace(
+        "/console/recordings/{id}",
+        &format!("/console/recordings/{}", Uuid::now_v7()),
+    )
+    .replace("{serial}", "SN-0001")
+    .replace("{name}", "console.css")
+}
+
+#[tokio::test]
+async fn every_route_answers_every_role_as_declared() {
+    let w = world().await;
+    let declared: BTreeSet<(&str, &str)> = vigie_console::route_rules()
+        .iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    let expected = expected_rules();
+    let listed: BTreeSet<(&str, &str)> = expected.keys().copied().collect();
+    assert_eq!(
+        declared, listed,
+        "a console route was added or removed: declare who may use it in expected_rules()"
+    );
+    for rule in vigie_console::route_rules() {
+        let roles = expected[&(rule.method, rule.path)];
+        match (rule.access, roles) {
+            (Access::Public, None) => {}
+            (Access::SecondFactorPending, Some([])) => {}
+            (Access::Roles(r), Some(names)) => {
+                let got: BTreeSet<&str> = r.iter().map(|r| r.as_str()).collect();
+                let want: BTreeSet<&str> = names.iter().copied().collect();
+                assert_eq!(got, want, "{} {}", rule.method, rule.path);
+            }
+            other => panic!("{} {}: {other:?}", rule.method, rule.path),
+        }
+    }
+    // And the router does what the table says, for each role and for nobody.
+    let mut browsers: Vec<(&str, Browser)> = Vec::new();
+    for name in ["admin", "operator", "shopkeeper", "investigator"] {
+        browsers.push((name, signed_in(&w, name).await));
+    }
+    browsers.push(("anonymous", Browser::default()));
+    for ((method, path), roles) in &expected {
+        let Some(roles) = roles else { continue };
+        if roles.is_empty() {
+            continue; // the second-factor pages: see their own test
+        }
+        let url = concrete(path, &w);
+        for (who, browser) in &browsers {
+            // Side effects (sign-out, password) must not end these sessions.
+            if path.contains("sign-out") || path.ends_with("/password") || path.ends_with("/remove")
+            {
+                continue;
+            }
+            let mut b = browser.clone();
+            let (status, body) = if *method == "GET" {
+                b.get(&w.app, &url).await
+            } else {
+                b.post(&w.app, &url, &[]).await
+            };
+            let allowed = roles.contains(who);
+            if *who == "anonymous" {
+                let want = if *method == "GET" {
+                    StatusCode::SEE_OTHER
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                assert_eq!(status, want, "anonymous {method} {url}");
+            } else if allowed {
+                assert!(
+                    ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status),
+                    "{who} {method} {url}: {status} {body}"
+                );
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{who} {method} {url}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_form_needs_its_csrf_token_and_the_same_origin() {
+    let w = world().await;
+    let mut b = signed_in(&w, "operator").await;
+    let path = format!("/console/alarms/{}/note", w.alarm_a);
+    let good = b.csrf.clone();
+    // No token.
+    b.csrf = String::new();
+    let (status, _) = b.post(&w.app, &path, &[("text", "x")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Another session's token.
+    let other = signed_in(&w, "admin").await;
+    b.csrf = other.csrf.clone();
+    let (status, _) = b.post(&w.app, &path, &[("text", "x")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The right token from another site.
+    let req = Request::post(&path)
+        .header(header::COOKIE, b.cookie_header())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::HOST, "vigie.test")
+        .body(Body::from(format!("_csrf={good}&text=x")))
+        .expect("request");
+    let resp = w.app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // The sign-in form too (login CSRF): a token without its cookie.
+    let mut fresh = Browser::default();
+    fresh.get(&w.app, "/console/sign-in").await;
+    fresh.cookies.clear();
+    let (status, _) = fresh
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "operator"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // With everything right, the note is written.
+    b.csrf = good;
+    let (status, _) = b
+        .post(&w.app, &path, &[("text", "appel au 17 passé")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let detail = w.store.alarm(w.alarm_a).await.expect("alarm");
+    assert!(detail.events.iter().any(|e| e.kind == "note"));
+}
+
+#[tokio::test]
+async fn a_cookie_planted_before_sign_in_is_never_promoted() {
+    let w = world().await;
+    let mut b = Browser::default();
+    b.cookies
+        .insert("vigie_session".into(), "planted-by-an-attacker".into());
+    b.get(&w.app, "/console/sign-in").await;
+    let (status, _) = b
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "operator"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let session = b
+        .cookies
+        .get("vigie_session")
+        .cloned()
+        .expect("session cookie");
+    assert_ne!(session, "planted-by-an-attacker");
+    assert!(session.len() >= 43, "32 random bytes");
+    // The planted value opens nothing.
+    let mut attacker = Browser::default();
+    attacker
+        .cookies
+        .insert("vigie_session".into(), "planted-by-an-attacker".into());
+    let (status, to) = attacker.get(&w.app, "/console/board").await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/sign-in")
+    );
+    // The real one does.
+    let (status, _) = b.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_second_factor_renews_the_session_and_admins_must_set_one_up() {
+    let w = world().await;
+    let mut b = Browser::default();
+    b.get(&w.app, "/console/sign-in").await;
+    let (_, to) = b
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "newadmin"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(to, "/console/sign-in/code");
+    let before = b.cookies["vigie_session"].clone();
+    // Nothing else opens before the code.
+    let (status, to) = b.clone().get(&w.app, "/console/board").await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/sign-in/code")
+    );
+    let (status, page) = b.get(&w.app, "/console/sign-in/code").await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = page
+        .split(r#"data-testid="totp-secret">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the setup page shows the secret")
+        .to_string();
+    let (status, _) = b
+        .post(
+            &w.app,
+            "/console/sign-in/code",
+            &[("code", "000000"), ("secret", &secret)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The wrong code made the next attempt wait a little (second failure: none yet).
+    let code = totp_now(&secret, w_now(&w));
+    let (status, to) = b
+        .post(
+            &w.app,
+            "/console/sign-in/code",
+            &[("code", &code), ("secret", &secret)],
+        )
+        .await;
+    assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/console"));
+    let after = b.cookies["vigie_session"].clone();
+    assert_ne!(before, after, "a new session id after the second factor");
+    let (status, _) = b.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::OK);
+    // The cookie seen before the code is worth nothing now.
+    let mut old = Browser::default();
+    old.cookies.insert("vigie_session".into(), before);
+    let (status, _) = old.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // A code is good once.
+    let account = w
+        .store
+        .account_by_username("newadmin")
+        .await
+        .expect("read")
+        .expect("account");
+    assert!(account.totp_secret.is_some());
+    let mut again = Browser::default();
+    again.get(&w.app, "/console/sign-in").await;
+    again
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "newadmin"), ("password", PASSWORD)],
+        )
+        .await;
+    again.get(&w.app, "/console/sign-in/code").await;
+    let (status, _) = again
+        .post(&w.app, "/console/sign-in/code", &[("code", &code)])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the same code twice");
+}
+
+#[tokio::test]
+async fn guessing_passwords_costs_growing_delays_even_with_the_right_one() {
+    let w = world().await;
+    let mut b = Browser::default();
+    b.get(&w.app, "/console/sign-in").await;
+    let wrong = [("username", "operator"), ("password", "wrong password!")];
+    let (status, _) = b.post(&w.app, "/console/sign-in", &wrong).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a first mistake costs nothing"
+    );
+    let (status, _) = b.post(&w.app, "/console/sign-in", &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = b.post(&w.app, "/console/sign-in", &wrong).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the second one costs a second"
+    );
+    w.clock.advance_ms(1_000);
+    let (status, _) = b.post(&w.app, "/console/sign-in", &wrong).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Third failure: wait 2 s. The right password now is refused unchecked.
+    let (status, page) = b
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "operator"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains("réessayez dans 2 s"), "{page}");
+    w.clock.advance_ms(2_000);
+    let (status, to) = b
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "operator"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/console"));
+    let audit = w.store.audit_log(100).await.expect("audit");
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|l| l.action == "sign_in_failed")
+            .count(),
+        3
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|l| l.action == "sign_in_throttled")
+            .count(),
+        2
+    );
+    assert!(
+        audit
+            .iter()
+            .all(|l| !l.detail.to_string().contains("wrong password")),
+        "no password in the audit log"
+    );
+}
+
+#[tokio::test]
+async fn a_shopkeeper_sees_only_their_own_shop_whatever_the_url() {
+    let w = world().await;
+    let mut b = signed_in(&w, "shopkeeper").await;
+    let (status, board) = b.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(board.contains(&w.alarm_a.to_string()));
+    assert!(
+        !board.contains(&w.alarm_b.to_string()),
+        "another shop's alarm on the board"
+    );
+    let (status, _) = b.get(&w.app, &format!("/console/shops/{}", w.shop_a)).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        format!("/console/shops/{}", w.shop_b),
+        format!("/console/alarms/{}", w.alarm_b),
+        format!("/console/live?alarm={}", w.alarm_b),
+    ] {
+        let (status, _) = b.get(&w.app, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _) = b
+        .post(
+            &w.app,
+            &format!("/console/shops/{}/contacts", w.shop_b),
+            &[
+                ("name", "Intrus"),
+                ("phone", "0611223399"),
+                ("relation", "friend"),
+                ("tier", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = b
+        .post(
+            &w.app,
+            &format!("/console/alarms/{}/resolve", w.alarm_b),
+            &[("outcome", "false_alarm")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = b.get(&w.app, "/console/alarms").await;
+    assert!(!list.contains(&w.alarm_b.to_string()));
+    // Their own alarm they may close.
+    let (status, _) = b
+        .post(
+            &w.app,
+            &format!("/console/alarms/{}/resolve", w.alarm_a),
+            &[("outcome", "false_alarm")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let shops_b = w.store.contacts(Some(w.shop_b)).await.expect("contacts");
+    assert!(shops_b.is_empty());
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session_of_the_account() {
+    let w = world().await;
+    let mut laptop = signed_in(&w, "operator").await;
+    let mut phone = signed_in(&w, "operator").await;
+    let (status, _) = phone.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = laptop
+        .post(&w.app, "/console/sign-out-everywhere", &[])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, to) = phone.get(&w.app, "/console/board").await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/sign-in")
+    );
+}
+
+#[tokio::test]
+async fn sessions_end_after_a_working_day_without_use() {
+    let w = world().await;
+    let mut b = signed_in(&w, "operator").await;
+    w.clock
+        .advance_ms(vigie_console::auth::SESSION_IDLE_MS_MAX + 1);
+    let (status, to) = b.get(&w.app, "/console/board").await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/sign-in")
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_raised_after_the_board_opened_arrives_over_server_sent_events() {
+    let w = world().await;
+    let b = signed_in(&w, "operator").await;
+    let req = Request::get("/console/live")
+        .header(header::COOKIE, b.cookie_header())
+        .body(Body::empty())
+        .expect("request");
+    let resp = w.app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let mut stream = resp.into_body().into_data_stream();
+    let mut received = String::new();
+    // The first event: the board as it is.
+    while !received.contains("\n\n") {
+        let chunk = stream.next().await.expect("an event").expect("bytes");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(received.starts_with("event: board\n"), "{received}");
+    assert!(received.contains(&w.alarm_a.to_string()));
+    // A new shop in alarm: the next event has it.
+    w.store
+        .import_shops(
+            vec![vigie_hub::store::NewShop {
+                reference: "ARA-NEW".into(),
+                name: "Tabac du Lac".into(),
+                ..vigie_hub::region::synthetic_shops(1).remove(0)
+            }],
+            w_now(&w),
+        )
+        .await
+        .expect("shop");
+    let shop = w.store.shop_by_reference("ARA-NEW").await.expect("shop");
+    let alarm = raise(&w.store, shop.id, w_now(&w)).await;
+    let mut next = String::new();
+    while !next.contains(&alarm.to_string()) {
+        let chunk = stream.next().await.expect("another event").expect("bytes");
+        next.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(next.contains("Tabac du Lac"));
+}
+
+#[tokio::test]
+async fn the_csv_import_reports_each_bad_line_and_imports_nothing() {
+    let w = world().await;
+    let mut b = signed_in(&w, "operator").await;
+    let before = w.store.shops().await.expect("shops").len();
+    let csv = format!(
+        "{}\nARA-9001,Tabac A,1 rue A,63430,Anne A,0611111111,mo-sa 07:00-19:00\nARA-9002,Tabac B,2 rue B,99999,Bob B,0622222222,mo-sa 07:00-19:00\n",
+        vigie_hub::region::SHOP_CSV_HEADER
+    );
+    let (status, page) = b
+        .post(&w.app, "/console/shops/import", &[("csv", &csv)])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        page.matches("<li>").count()
+            - page.matches("<li><a").count()
+            - page.matches("<li><span").count(),
+        1,
+        "{page}"
+    );
+    assert!(page.contains("ligne 3"), "{page}");
+    assert_eq!(w.store.shops().await.expect("shops").len(), before);
+    let good = csv.replace("99999", "63113");
+    let (status, to) = b
+        .post(&w.app, "/console/shops/import", &[("csv", &good)])
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/shops?imported=2")
+    );
+    assert_eq!(w.store.shops().await.expect("shops").len(), before + 2);
+}
+
+#[tokio::test]
+async fn pages_speak_french_first_and_english_on_request() {
+    let w = world().await;
+    let mut b = signed_in(&w, "operator").await;
+    let (_, fr) = b.get(&w.app, "/console/board").await;
+    assert!(fr.contains(r#"<html lang="fr">"#) && fr.contains("Tableau de bord"));
+    let (status, to) = b
+        .get(&w.app, "/console/lang?to=en&back=/console/board")
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/board")
+    );
+    let (_, en) = b.get(&w.app, "/console/board").await;
+    assert!(en.contains(r#"<html lang="en">"#) && en.contains("Board"));
+    // The way back is only ever a console page.
+    let (_, to) = b
+        .get(&w.app, "/console/lang?to=fr&back=//evil.example/")
+        .await;
+    assert_eq!(to, "/console");
+}
