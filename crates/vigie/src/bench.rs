@@ -111,6 +111,16 @@ pub enum BenchCommand {
         #[arg(long)]
         no_record: bool,
     },
+    /// The console: press → alarm on a connected board (SSE), and the
+    /// board of 2,671 shops with 50 open alarms (weight, time to serve).
+    Console {
+        /// Measured presses (after 5 warm-up presses).
+        #[arg(long, default_value_t = 200)]
+        presses: usize,
+        /// Print only; leave docs/benchmarks.md alone.
+        #[arg(long)]
+        no_record: bool,
+    },
     /// A regional storm: every shop raises an alarm at once.
     Storm {
         #[arg(long, default_value_t = 2_671)]
@@ -147,6 +157,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             no_record,
         } => heartbeats(devices, seconds, connections, requests, no_record).await,
         BenchCommand::Box { presses, no_record } => box_bench(presses, no_record).await,
+        BenchCommand::Console { presses, no_record } => {
+            crate::bench_console::console(presses, no_record).await
+        }
         BenchCommand::Evidence { chunks, no_record } => evidence(chunks, no_record).await,
         BenchCommand::Latency {
             alarms,
@@ -357,7 +370,7 @@ fn ms_since(start: Instant) -> f64 {
 }
 
 /// Nearest-rank percentile of sorted values.
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -365,7 +378,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+pub(crate) fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
     v
 }
@@ -970,7 +983,13 @@ fn analyse(
 
 // ---------------------------------------------------------------- recording
 
-fn report(key: &str, title: &str, table: &str, notes: &str, no_record: bool) -> anyhow::Result<()> {
+pub(crate) fn report(
+    key: &str,
+    title: &str,
+    table: &str,
+    notes: &str,
+    no_record: bool,
+) -> anyhow::Result<()> {
     let machine = machine();
     let date = utc_now();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -1020,6 +1039,7 @@ cargo build --release -p vigie
 ./target/release/vigie bench latency            # [--alarms 300] [--contacts 5] [--window 32]
 ./target/release/vigie bench storm              # [--shops 2671] [--contacts 5] [--in-flight 64] [--window 32]
 ./target/release/vigie bench storm --throttle 100
+./target/release/vigie bench console            # [--presses 200]
 ```
 
 | bench | measures | targets |
@@ -1027,6 +1047,7 @@ cargo build --release -p vigie
 | `latency` | one alarm at a time on an idle hub: client clock just before the raise request → the SMSC's record of the first `submit_sm` (an upper bound: signing, HTTP, signature check, durable write included); and the raise request's round trip, answered after the fsync'd commit. Peers: a bare SMPP submit, `GET /healthz`. | first SMS p50 ≤ 5 ms, p99 ≤ 25 ms; ack p99 ≤ 10 ms |
 | `storm` | 2,671 shops × 5 tier-1 contacts raise at once (64 requests in flight): loss and duplicates per number, when every alarm's first SMS and every alert were submitted, and whether any alarm's first SMS came after another's second. | zero loss; every first before any second; all 13,355 in ≤ 5 s |
 | `storm --throttle 100` | the same through a simulator answering `ESME_RTHROTTLED` above 100 SMS/s; stops once every alarm's first SMS is in. | first SMS of every alarm ≤ 30 s |
+| `console` | an operator signed in and listening on `/console/live`: a signed press → the Server-Sent Event carrying the new alarm; then the board with the Region's 2,671 shops and 50 open alarms: bytes and time to serve on loopback. Peer: `GET /healthz`. | reported, no target in the brief |
 ";
 
 fn machine() -> String {

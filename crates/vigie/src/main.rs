@@ -6,6 +6,7 @@
 mod admin;
 mod agent;
 mod bench;
+mod bench_console;
 mod demo;
 mod device;
 mod simulate;

@@ -36,9 +36,23 @@ fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
                 .pick("Appui sur le bouton", "Button pressed")
                 .to_string(),
         },
-        "escalated" => lang
-            .pick("Escalade au palier suivant", "Escalated to the next tier")
-            .to_string(),
+        "escalated" => {
+            let tier = detail.get("tier").and_then(|v| v.as_u64()).unwrap_or(0);
+            let n = detail
+                .get("contacts")
+                .and_then(|v| v.as_array())
+                .map_or(0, |a| a.len());
+            let round = detail.get("round").and_then(|v| v.as_u64()).unwrap_or(0);
+            let again = if round > 0 {
+                lang.pick(" (nouveau tour)", " (again)")
+            } else {
+                ""
+            };
+            match lang {
+                Lang::Fr => format!("Palier {tier} alerté : {n} contact(s){again}"),
+                Lang::En => format!("Tier {tier} alerted: {n} contact(s){again}"),
+            }
+        }
         "no_contact" => lang
             .pick(
                 "Aucun contact joignable à ce palier",
