@@ -78,7 +78,7 @@ fi
 say "browser tests (the console in headless Chromium)"
 browser_rc=0
 if cargo build -q -p vigie; then
-  VIGIE_BIN=target/debug/vigie node --test --test-reporter=spec tests/browser/ > /tmp/vigie-browser.log 2>&1 || browser_rc=$?
+  VIGIE_BIN="${CARGO_TARGET_DIR:-target}/debug/vigie" node --test --test-reporter=spec tests/browser/ > /tmp/vigie-browser.log 2>&1 || browser_rc=$?
 else
   browser_rc=$?
   echo "cargo build -p vigie failed" > /tmp/vigie-browser.log
