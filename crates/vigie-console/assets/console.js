@@ -82,6 +82,13 @@
       });
     });
 
+    // Forms that undo something ask first.
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (e) {
+        if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+      });
+    });
+
     // Markers under the player jump to their passage.
     document.querySelectorAll("[data-seek]").forEach(function (b) {
       b.addEventListener("click", function () {

@@ -38,8 +38,13 @@ pub struct ConsoleConfig {
     /// Mark cookies `Secure` (true unless the hub is served over plain
     /// HTTP to something other than this machine).
     pub secure_cookies: bool,
-    /// A tile server for a background map (`{z}/{x}/{y}`); none: outlines only.
-    pub tiles_url: Option<String>,
+    /// The origin browsers see (`https://vigie.example.fr`), accepted on
+    /// forms even when a proxy rewrites `Host`.
+    pub public_origin: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client (for
+    /// sign-in throttling); requests from anyone else are taken at their
+    /// own address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ConsoleConfig {
@@ -47,7 +52,8 @@ impl Default for ConsoleConfig {
         Self {
             region_name: "Région Auvergne-Rhône-Alpes".into(),
             secure_cookies: true,
-            tiles_url: None,
+            public_origin: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -70,7 +76,13 @@ struct Inner {
     totp_used: Mutex<HashMap<i64, i64>>,
     /// Recordings an investigator may play in a session, after giving a reason.
     evidence_grants: Mutex<HashMap<(String, uuid::Uuid), vigie_core::Timestamp>>,
+    /// Argon2 runs at most this many at once (19 MiB each): a flood of
+    /// sign-ins queues here instead of exhausting memory.
+    hashing: tokio::sync::Semaphore,
 }
+
+/// Password hashes computed at once, at most (one per core of a small hub).
+const HASHING_AT_ONCE: usize = 2;
 
 impl Console {
     pub fn new(
@@ -89,6 +101,7 @@ impl Console {
                 throttle: Mutex::default(),
                 totp_used: Mutex::default(),
                 evidence_grants: Mutex::default(),
+                hashing: tokio::sync::Semaphore::new(HASHING_AT_ONCE),
             }),
         })
     }
@@ -98,6 +111,50 @@ impl Console {
     }
     pub fn now(&self) -> vigie_core::Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Check a password (Argon2id) off the async threads, a few at a time.
+    pub(crate) async fn verify_password(&self, password: String, stored: Option<String>) -> bool {
+        let Ok(_permit) = self.inner.hashing.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || auth::password::verify(&password, stored.as_deref()))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Hash a new password, off the async threads, a few at a time.
+    pub(crate) async fn hash_password(
+        &self,
+        password: String,
+    ) -> Result<String, auth::password::PasswordError> {
+        let _permit = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| auth::password::PasswordError::Hash("shutting down".into()))?;
+        tokio::task::spawn_blocking(move || auth::password::hash(&password))
+            .await
+            .map_err(|e| auth::password::PasswordError::Hash(e.to_string()))?
+    }
+
+    /// The client's address: the TCP peer, or what a trusted proxy says.
+    pub(crate) fn client_address(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<std::net::IpAddr> {
+        let peer = peer?;
+        if !self.inner.config.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+            .or(Some(peer))
     }
 }
 
@@ -415,6 +472,7 @@ pub fn router(console: Console) -> Router {
         router = router.route(rule.path, guarded);
     }
     router
+        .layer(axum::extract::DefaultBodyLimit::max(auth::FORM_BYTES_MAX))
         .layer(axum::middleware::from_fn(auth::security_headers))
         .with_state(console)
 }
@@ -426,10 +484,15 @@ pub(crate) fn is_safe(method: &Method) -> bool {
 
 /// The console's settings from the hub's configuration file.
 pub fn config_from(c: &vigie_hub::config::Config) -> ConsoleConfig {
+    let url = c.server.public_url.trim_end_matches('/');
+    let origin = url
+        .split_once("://")
+        .map(|(scheme, rest)| format!("{scheme}://{}", rest.split('/').next().unwrap_or("")));
     ConsoleConfig {
         region_name: c.console.region_name.clone(),
         secure_cookies: c.secure_cookies(),
-        tiles_url: None,
+        public_origin: origin,
+        trusted_proxies: c.console.trusted_proxies.clone(),
     }
 }
 

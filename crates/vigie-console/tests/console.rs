@@ -846,6 +846,19 @@ async fn an_alarm_raised_after_the_board_opened_arrives_over_server_sent_events(
         next.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(next.contains("Tabac du Lac"));
+    // Signed out everywhere (from another browser): the open stream ends too.
+    let mut other = signed_in(&w, "operator").await;
+    let (status, _) = other
+        .post(&w.app, "/console/sign-out-everywhere", &[])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    loop {
+        match stream.next().await {
+            None => break,
+            Some(Ok(_)) => continue, // an event rendered before the sign-out
+            Some(Err(e)) => panic!("stream error: {e}"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -901,4 +914,51 @@ async fn pages_speak_french_first_and_english_on_request() {
         .get(&w.app, "/console/lang?to=fr&back=//evil.example/")
         .await;
     assert_eq!(to, "/console");
+}
+
+#[tokio::test]
+async fn every_form_route_refuses_a_post_without_its_token() {
+    let w = world().await;
+    let admin = signed_in(&w, "admin").await;
+    let investigator = signed_in(&w, "investigator").await;
+    // A session still owing its second factor, for the code page.
+    let mut pending = Browser::default();
+    pending.get(&w.app, "/console/sign-in").await;
+    pending
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "newadmin"), ("password", PASSWORD)],
+        )
+        .await;
+    let mut checked = 0;
+    for rule in vigie_console::route_rules()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+    {
+        let mut b = match rule.access {
+            Access::Public => Browser::default(),
+            Access::SecondFactorPending => pending.clone(),
+            Access::Roles(roles) if roles.contains(&Role::Admin) => admin.clone(),
+            Access::Roles(_) => investigator.clone(),
+        };
+        b.csrf = String::new();
+        let (status, body) = b.post(&w.app, &concrete(rule.path, &w), &[]).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "POST {} without a token: {body}",
+            rule.path
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} form routes");
+    // Nothing was changed by those refused posts.
+    let detail = w.store.alarm(w.alarm_a).await.expect("alarm");
+    assert!(
+        detail
+            .events
+            .iter()
+            .all(|e| e.kind != "note" && e.kind != "resolved")
+    );
 }

@@ -44,6 +44,10 @@ pub struct ConsoleSection {
     /// from `http://localhost` and `http://127.0.0.1`).
     #[serde(default)]
     pub secure_cookies: Option<bool>,
+    /// Reverse proxies (their addresses) whose `X-Forwarded-For` names the
+    /// client, for sign-in throttling behind a TLS terminator.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn default_region_name() -> String {
@@ -55,6 +59,7 @@ impl Default for ConsoleSection {
         Self {
             region_name: default_region_name(),
             secure_cookies: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

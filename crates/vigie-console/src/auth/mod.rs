@@ -147,9 +147,29 @@ pub async fn session_of(console: &Console, headers: &HeaderMap) -> Option<Viewer
     })
 }
 
+/// Whether a session is still good (for a live stream that outlives the
+/// request that opened it); watching the board counts as using it.
+pub async fn still_signed_in(console: &Console, hash: &str) -> bool {
+    let Ok(Some(s)) = console.store().session(hash).await else {
+        return false;
+    };
+    let now = console.now();
+    if s.account.disabled
+        || now.ms_since(s.last_seen_at) > SESSION_IDLE_MS_MAX
+        || now.ms_since(s.created_at) > SESSION_AGE_MS_MAX
+    {
+        return false;
+    }
+    if now.ms_since(s.last_seen_at) > SESSION_TOUCH_MS {
+        let _ = console.store().touch_session(hash, now).await;
+    }
+    true
+}
+
 /// Refuse requests that change state from another site: browsers say
-/// where a request comes from (`Sec-Fetch-Site`, `Origin`).
-fn cross_site(headers: &HeaderMap) -> bool {
+/// where a request comes from (`Sec-Fetch-Site`, `Origin`). The origin must
+/// be the hub's public one, or match `Host` when none is configured.
+fn cross_site(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {
@@ -159,6 +179,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
         headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
         headers.get(header::HOST).and_then(|v| v.to_str().ok()),
     ) {
+        (Some(origin), _) if public_origin == Some(origin) => false,
         (Some(origin), Some(host)) => {
             let origin_host = origin
                 .split_once("://")
@@ -166,6 +187,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
                 .unwrap_or(origin);
             origin == "null" || origin_host != host
         }
+        (Some("null"), None) => true,
         _ => false,
     }
 }
@@ -222,7 +244,7 @@ pub async fn guard(State(console): State<Console>, req: Request, next: Next) -> 
     };
     let lang = Lang::of(req.headers());
     let unsafe_method = !is_safe(req.method());
-    if unsafe_method && cross_site(req.headers()) {
+    if unsafe_method && cross_site(req.headers(), console.inner.config.public_origin.as_deref()) {
         return refuse(
             StatusCode::FORBIDDEN,
             lang,
@@ -323,4 +345,71 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_hubs_own_origin_may_post() {
+        let public = Some("https://vigie.example.fr");
+        // Behind a proxy that rewrites Host: the public origin is accepted.
+        let proxied = headers(&[
+            ("origin", "https://vigie.example.fr"),
+            ("host", "127.0.0.1:8080"),
+        ]);
+        assert!(!cross_site(&proxied, public));
+        assert!(cross_site(&proxied, None), "without it, Host must match");
+        let direct = headers(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+        ]);
+        assert!(!cross_site(&direct, None));
+        for bad in [
+            headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "vigie.example.fr"),
+            ]),
+            headers(&[("origin", "null"), ("host", "vigie.example.fr")]),
+            headers(&[
+                ("sec-fetch-site", "cross-site"),
+                ("host", "vigie.example.fr"),
+            ]),
+            headers(&[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "https://vigie.example.fr"),
+            ]),
+        ] {
+            assert!(cross_site(&bad, public), "{bad:?}");
+        }
+        // No browser headers at all (curl, scripts): the CSRF token decides.
+        assert!(!cross_site(&headers(&[]), public));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(tokens_equal("abc", "abc"));
+        assert!(!tokens_equal("abc", "abd"));
+        assert!(!tokens_equal("abc", "abcd"));
+        assert!(!tokens_equal("", ""), "an empty token never matches");
+    }
+
+    #[test]
+    fn the_form_field_is_found_among_others() {
+        assert_eq!(
+            form_field(b"a=1&_csrf=tok-en_1&b=2", "_csrf"),
+            Some("tok-en_1")
+        );
+        assert_eq!(form_field(b"a=1", "_csrf"), None);
+        assert_eq!(form_field(&[0xff, 0xfe], "_csrf"), None);
+    }
 }

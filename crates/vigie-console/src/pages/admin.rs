@@ -2,7 +2,7 @@
 
 use super::{Language, render, role_label, see_other, when};
 use crate::Console;
-use crate::auth::{Viewer, password};
+use crate::auth::Viewer;
 use axum::Extension;
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
@@ -90,10 +90,9 @@ pub async fn create_account(
         .await;
     };
     let shop_id = f.shop_id.as_deref().and_then(|s| s.parse::<i64>().ok());
-    let pw = f.password;
-    let hash = match tokio::task::spawn_blocking(move || password::hash(&pw)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => {
+    let hash = match console.hash_password(f.password).await {
+        Ok(h) => h,
+        Err(e) => {
             let msg = e.to_string();
             let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
             return accounts_page(
@@ -104,14 +103,6 @@ pub async fn create_account(
                 Some(lang.pick(fr, en).into()),
             )
             .await;
-        }
-        Err(_) => {
-            return super::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang,
-                "Erreur interne.",
-                "Internal error.",
-            );
         }
     };
     let now = console.now();

@@ -344,7 +344,12 @@ pub async fn list(
     Extension(v): Extension<Viewer>,
 ) -> Response {
     let now = console.now();
-    let alarms = match console.store().alarms(ALARMS_LISTED_MAX).await {
+    let investigator = v.role() == vigie_hub::store::Role::Investigator;
+    let alarms = match console
+        .store()
+        .alarms_of(v.own_shop(), investigator, ALARMS_LISTED_MAX)
+        .await
+    {
         Ok(a) => a,
         Err(e) => return store_error(e, lang),
     };
@@ -352,7 +357,6 @@ pub async fn list(
         Ok(s) => s,
         Err(e) => return store_error(e, lang),
     };
-    let investigator = v.role() == vigie_hub::store::Role::Investigator;
     let rows: Vec<Value> = alarms
         .iter()
         .filter(|a| investigator || v.can_see_shop(a.shop_id))

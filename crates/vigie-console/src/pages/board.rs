@@ -263,6 +263,11 @@ fn stream(
                 if last.is_some() {
                     // Wait for the next commit; a closed store ends the stream.
                     commits.changed().await.ok()?;
+                    // Signed out (here or everywhere), disabled or expired:
+                    // the stream ends with the session.
+                    if !crate::auth::still_signed_in(&console, &viewer.session_hash).await {
+                        return None;
+                    }
                 }
                 let rendered = match alarm {
                     None => board_fragment(&console, &viewer, lang).await,

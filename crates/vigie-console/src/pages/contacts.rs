@@ -51,11 +51,10 @@ async fn editable(
     lang: Lang,
 ) -> Result<(Contact, i64), Response> {
     let id: i64 = id.parse().map_err(|_| not_found(lang))?;
-    let c = console
-        .store()
-        .contact(id)
-        .await
-        .map_err(|_| not_found(lang))?;
+    let c = console.store().contact(id).await.map_err(|e| match e {
+        StoreError::Refused { .. } => not_found(lang),
+        other => store_error(other, lang),
+    })?;
     match c.shop_id {
         Some(shop) if v.can_see_shop(shop) => Ok((c, shop)),
         _ => Err(not_found(lang)),
@@ -76,15 +75,28 @@ pub struct ContactForm {
 }
 
 impl ContactForm {
-    fn parse(&self, v: &Viewer, lang: Lang) -> Result<(PhoneNumber, Relation), String> {
+    /// The number and relation; `current` is the relation the contact has
+    /// now (keeping it is always allowed).
+    fn parse(
+        &self,
+        v: &Viewer,
+        lang: Lang,
+        current: Option<Relation>,
+    ) -> Result<(PhoneNumber, Relation), String> {
         let phone = PhoneNumber::parse(&self.phone).map_err(|e| {
             let msg = e.to_string();
             let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
             lang.pick(fr, en).to_string()
         })?;
         let relation = Relation::parse(&self.relation)
-            .filter(|r| relation_allowed(v, *r))
-            .ok_or_else(|| lang.pick("Lien inconnu.", "Unknown relation.").to_string())?;
+            .filter(|r| relation_allowed(v, *r) || Some(*r) == current)
+            .ok_or_else(|| {
+                lang.pick(
+                    "Seule la Région peut ajouter la police ou son poste de sécurité.",
+                    "Only the Region can add the police or its security desk.",
+                )
+                .to_string()
+            })?;
         Ok((phone, relation))
     }
 }
@@ -102,7 +114,7 @@ pub async fn add(
     if !v.can_see_shop(shop) {
         return not_found(lang);
     }
-    let (phone, relation) = match f.parse(&v, lang) {
+    let (phone, relation) = match f.parse(&v, lang, None) {
         Ok(x) => x,
         Err(msg) => {
             return shop_page(
@@ -150,7 +162,7 @@ pub async fn edit(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let (phone, relation) = match f.parse(&v, lang) {
+    let (phone, relation) = match f.parse(&v, lang, Some(c.relation)) {
         Ok(x) => x,
         Err(msg) => {
             return shop_page(

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use vigie_evidence::custody::Action;
+use vigie_hub::store::StoreError;
 use vigie_hub::store::vault::Recording;
+use vigie_hub::vault::VaultError;
 
 /// How long an access given with a reason lasts, in milliseconds.
 pub const ACCESS_MS: i64 = 30 * 60_000;
@@ -207,8 +209,13 @@ fn custody_actor(v: &Viewer) -> String {
     format!("{}:{name}", v.account.role.as_str())
 }
 
+/// A reason on one line (the custody log is line-based), spaces collapsed.
+fn one_line(reason: &str) -> String {
+    reason.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn reason_ok(reason: &str) -> bool {
-    let n = reason.trim().chars().count();
+    let n = reason.chars().count();
     (REASON_CHARS_MIN..=vigie_hub::store::vault::CUSTODY_REASON_CHARS_MAX).contains(&n)
 }
 
@@ -227,7 +234,8 @@ pub async fn access(
     let Some(r) = recording(&console, &id).await else {
         return not_found(lang);
     };
-    if !reason_ok(&f.reason) {
+    let reason = one_line(&f.reason);
+    if !reason_ok(&reason) {
         return page_(
             &console,
             &v,
@@ -242,13 +250,27 @@ pub async fn access(
     let actor = custody_actor(&v);
     if let Err(e) = console
         .store()
-        .custody(r.id, &actor, Action::Listen, f.reason.trim(), now)
+        .custody(r.id, &actor, Action::Listen, &reason, now)
         .await
     {
-        return store_error(e, lang);
+        return match e {
+            StoreError::Refused { message, .. } => {
+                let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+                page_(
+                    &console,
+                    &v,
+                    lang,
+                    r,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(lang.pick(fr, en)),
+                )
+                .await
+            }
+            other => store_error(other, lang),
+        };
     }
     let mut audit = v.audit("evidence_listen", format!("recording:{}", r.id));
-    audit.reason = Some(f.reason.trim().to_string());
+    audit.reason = Some(reason.clone());
     if let Err(e) = console.store().audit(audit, now).await {
         return store_error(e, lang);
     }
@@ -303,7 +325,8 @@ pub async fn export(
     let Some(r) = recording(&console, &id).await else {
         return not_found(lang);
     };
-    if !reason_ok(&f.reason) {
+    let reason = one_line(&f.reason);
+    if !reason_ok(&reason) {
         return page_(
             &console,
             &v,
@@ -333,13 +356,25 @@ pub async fn export(
         console.store(),
         r.id,
         &actor,
-        f.reason.trim(),
+        &reason,
         &facts,
         now,
     )
     .await
     {
         Ok(z) => z,
+        Err(VaultError::Store(StoreError::Refused { message, .. })) => {
+            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            return page_(
+                &console,
+                &v,
+                lang,
+                r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(lang.pick(fr, en)),
+            )
+            .await;
+        }
         Err(e) => {
             tracing::warn!(recording = %r.id, error = %e, "console: export failed");
             return error_page(
@@ -351,7 +386,7 @@ pub async fn export(
         }
     };
     let mut audit = v.audit("evidence_export", format!("recording:{}", r.id));
-    audit.reason = Some(f.reason.trim().to_string());
+    audit.reason = Some(reason.clone());
     let _ = console.store().audit(audit, now).await;
     let (name, value) = content_disposition(&format!("vigie-{}.zip", r.id));
     let mut resp = zip.into_response();

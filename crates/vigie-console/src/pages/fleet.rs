@@ -282,14 +282,15 @@ pub async fn shop_page(
     let store = console.store();
     let shop = match store.shop(shop_id).await {
         Ok(s) => s,
-        Err(_) => return not_found(lang),
+        Err(StoreError::Refused { .. }) => return not_found(lang),
+        Err(e) => return store_error(e, lang),
     };
     let (own, region, readiness, health, alarms) = match tokio::try_join!(
         store.contacts(Some(shop_id)),
         store.contacts(None),
         store.readiness(shop_id, now),
         store.fleet_health(now),
-        store.alarms(10_000),
+        store.alarms_of(Some(shop_id), false, SHOP_ALARMS_SHOWN),
     ) {
         Ok(x) => x,
         Err(e) => return store_error(e, lang),

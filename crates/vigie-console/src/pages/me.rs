@@ -4,7 +4,7 @@
 
 use super::{Language, render, see_other, store_error};
 use crate::Console;
-use crate::auth::{Viewer, password, totp};
+use crate::auth::{Viewer, totp};
 use axum::Extension;
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
@@ -127,18 +127,20 @@ pub async fn password(
     Form(f): Form<PasswordChange>,
 ) -> Response {
     let stored = v.account.password_hash.clone();
-    let current = f.current;
-    let new = f.new;
-    let result = tokio::task::spawn_blocking(move || {
-        if !password::verify(&current, Some(&stored)) {
-            return Err(None);
-        }
-        password::hash(&new).map_err(Some)
-    })
-    .await;
-    let hash = match result {
-        Ok(Ok(h)) => h,
-        Ok(Err(Some(e))) => {
+    if !console.verify_password(f.current, Some(stored)).await {
+        return page_(
+            &console,
+            &v,
+            lang,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(lang.pick("Mot de passe actuel incorrect.", "Wrong current password.")),
+        )
+        .await;
+    }
+    let hash = match console.hash_password(f.new).await {
+        Ok(h) => h,
+        Err(e) => {
             let msg = e.to_string();
             let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
             return page_(
@@ -148,17 +150,6 @@ pub async fn password(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 Some(lang.pick(fr, en)),
-            )
-            .await;
-        }
-        _ => {
-            return page_(
-                &console,
-                &v,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                None,
-                Some(lang.pick("Mot de passe actuel incorrect.", "Wrong current password.")),
             )
             .await;
         }

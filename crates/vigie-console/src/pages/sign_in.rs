@@ -5,7 +5,7 @@ use super::{ClientAddr, Language, render, see_other};
 use crate::Console;
 use crate::auth::{
     self, PRESIGN_COOKIE, SESSION_AGE_MS_MAX, SESSION_COOKIE, Viewer, hash_token, new_token,
-    password, set_cookie, totp,
+    set_cookie, totp,
 };
 use crate::i18n::Lang;
 use axum::Extension;
@@ -18,6 +18,20 @@ use vigie_hub::store::Audit;
 
 /// How long the sign-in form stays good, in seconds.
 const PRESIGN_MAX_AGE_S: i64 = 30 * 60;
+/// Usernames are at most this long (as accounts are created).
+const USERNAME_CHARS_MAX: usize = 64;
+
+/// The throttling key of a client address: IPv6 by its /64 (one host
+/// holds a whole /64 and could otherwise change address at every guess).
+fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(a) => format!("ip:{a}"),
+        std::net::IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
 
 fn anonymous_audit(username: &str, action: &'static str, detail: serde_json::Value) -> Audit {
     Audit {
@@ -78,31 +92,51 @@ pub struct SignIn {
 pub async fn submit(
     State(console): State<Console>,
     Language(lang): Language,
-    ClientAddr(addr): ClientAddr,
+    ClientAddr(peer): ClientAddr,
     headers: HeaderMap,
     Form(f): Form<SignIn>,
 ) -> Response {
     let username = f.username.trim().to_lowercase();
     let now = console.now();
-    let mut keys = vec![format!("user:{username}")];
-    if let Some(ip) = addr {
-        keys.push(format!("ip:{ip}"));
+    let wrong = || {
+        sign_in_form(
+            &console,
+            lang,
+            StatusCode::UNAUTHORIZED,
+            Some(
+                lang.pick(
+                    "Identifiant ou mot de passe incorrect.",
+                    "Wrong username or password.",
+                )
+                .to_string(),
+            ),
+        )
+    };
+    // No account has such a name: refused before any work or memory spent on it.
+    if username.is_empty() || username.chars().count() > USERNAME_CHARS_MAX {
+        return wrong();
     }
-    let wait_ms = console
+    let mut keys = vec![format!("user:{username}")];
+    if let Some(ip) = console.client_address(peer, &headers) {
+        keys.push(address_key(ip));
+    }
+    let attempt = console
         .inner
         .throttle
         .lock()
-        .map(|t| t.wait_ms(&keys, now))
-        .unwrap_or(0);
-    if wait_ms > 0 {
-        let s = (wait_ms + 999) / 1_000;
-        let _ = console
-            .store()
-            .audit(
-                anonymous_audit(&username, "sign_in_throttled", json!({ "wait_s": s })),
-                now,
-            )
-            .await;
+        .map(|mut t| t.attempt(&keys, now))
+        .unwrap_or(Ok(()));
+    if let Err(too_early) = attempt {
+        let s = (too_early.wait_ms + 999) / 1_000;
+        if too_early.first {
+            let _ = console
+                .store()
+                .audit(
+                    anonymous_audit(&username, "sign_in_throttled", json!({ "wait_s": s })),
+                    now,
+                )
+                .await;
+        }
         return sign_in_form(
             &console,
             lang,
@@ -121,30 +155,14 @@ pub async fn submit(
         Err(e) => return super::store_error(e, lang),
     };
     let stored = account.as_ref().map(|a| a.password_hash.clone());
-    let given = f.password;
-    let ok = tokio::task::spawn_blocking(move || password::verify(&given, stored.as_deref()))
-        .await
-        .unwrap_or(false);
+    let ok = console.verify_password(f.password, stored).await;
     let Some(account) = account.filter(|_| ok) else {
-        if let Ok(mut t) = console.inner.throttle.lock() {
-            t.failed(&keys, now);
-        }
+        // The attempt was already counted when it was let through.
         let _ = console
             .store()
             .audit(anonymous_audit(&username, "sign_in_failed", json!({})), now)
             .await;
-        return sign_in_form(
-            &console,
-            lang,
-            StatusCode::UNAUTHORIZED,
-            Some(
-                lang.pick(
-                    "Identifiant ou mot de passe incorrect.",
-                    "Wrong username or password.",
-                )
-                .to_string(),
-            ),
-        );
+        return wrong();
     };
     if let Ok(mut t) = console.inner.throttle.lock() {
         t.succeeded(&keys);
@@ -161,6 +179,14 @@ pub async fn submit(
             )
             .await;
     }
+    // Sessions past their limits are forgotten now and then: at sign-in.
+    let _ = console
+        .store()
+        .purge_sessions(
+            now.plus_ms(-auth::SESSION_IDLE_MS_MAX),
+            now.plus_ms(-SESSION_AGE_MS_MAX),
+        )
+        .await;
     let token = new_token();
     let needs_code = account.totp_secret.is_some() || account.role.second_factor_required();
     let audit = Audit {
@@ -279,14 +305,14 @@ pub async fn code_submit(
 ) -> Response {
     let now = console.now();
     let keys = vec![format!("code:{}", v.account.id)];
-    let wait_ms = console
+    let attempt = console
         .inner
         .throttle
         .lock()
-        .map(|t| t.wait_ms(&keys, now))
-        .unwrap_or(0);
-    if wait_ms > 0 {
-        let s = (wait_ms + 999) / 1_000;
+        .map(|mut t| t.attempt(&keys, now))
+        .unwrap_or(Ok(()));
+    if let Err(too_early) = attempt {
+        let s = (too_early.wait_ms + 999) / 1_000;
         return code_form(
             &console,
             &v,
@@ -311,9 +337,7 @@ pub async fn code_submit(
         .as_deref()
         .is_some_and(|s| check_code(&console, v.account.id, s, &f.code));
     if !ok {
-        if let Ok(mut t) = console.inner.throttle.lock() {
-            t.failed(&keys, now);
-        }
+        // Counted when it was let through.
         let _ = console
             .store()
             .audit(v.audit("second_factor_failed", "console"), now)

@@ -344,6 +344,24 @@ impl Store {
             .await
     }
 
+    /// Forget sessions unused since `idle_before` or started before
+    /// `started_before` (they can no longer be used anyway).
+    pub async fn purge_sessions(
+        &self,
+        idle_before: Timestamp,
+        started_before: Timestamp,
+    ) -> Result<u32, StoreError> {
+        self.db
+            .write(move |c| {
+                let n = c.execute(
+                    "DELETE FROM sessions WHERE last_seen_at < ?1 OR created_at < ?2",
+                    params![idle_before.as_ms(), started_before.as_ms()],
+                )?;
+                Ok(n as u32)
+            })
+            .await
+    }
+
     pub async fn session(&self, id_hash: &str) -> Result<Option<Session>, StoreError> {
         let id_hash = id_hash.to_string();
         self.db
@@ -510,6 +528,30 @@ impl Store {
                     }
                 }
                 insert_audit(c, &audit, now)
+            })
+            .await
+    }
+
+    /// The newest alarms of one shop (or all), only those with a recording
+    /// if asked: filtered in the query, so an old alarm of a quiet shop is
+    /// not crowded out by the Region's busy ones.
+    pub async fn alarms_of(
+        &self,
+        shop: Option<i64>,
+        with_recording: bool,
+        limit: usize,
+    ) -> Result<Vec<Alarm>, StoreError> {
+        self.db
+            .read(move |c| {
+                let cols = ALARM_COLUMNS;
+                let mut st = c.prepare(&format!(
+                    "SELECT {cols} FROM alarms WHERE (?1 IS NULL OR shop_id = ?1) AND (?2 = 0 OR recording = 1)
+                     ORDER BY received_at DESC LIMIT ?3"
+                ))?;
+                let rows = st
+                    .query_map(params![shop, with_recording, limit as i64], alarm_from_row)?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
             })
             .await
     }
