@@ -33,6 +33,15 @@ impl Lang {
             Lang::En => en,
         }
     }
+
+    /// This language's half of a « français / English » message (the
+    /// hub's refusals are written that way); the whole when it has no `/`.
+    pub fn part(self, message: &str) -> String {
+        match message.split_once(" / ") {
+            Some((fr, en)) => self.pick(fr, en).to_string(),
+            None => message.to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -55,4 +64,17 @@ pub async fn switch(Query(q): Query<Switch>) -> Response {
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bilingual_message_gives_each_language_its_half() {
+        let m = "alarme inconnue / unknown alarm";
+        assert_eq!(Lang::Fr.part(m), "alarme inconnue");
+        assert_eq!(Lang::En.part(m), "unknown alarm");
+        assert_eq!(Lang::En.part("seulement ceci"), "seulement ceci");
+    }
 }

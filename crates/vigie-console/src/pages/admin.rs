@@ -94,13 +94,13 @@ pub async fn create_account(
         Ok(h) => h,
         Err(e) => {
             let msg = e.to_string();
-            let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
+            let text = lang.part(&msg);
             return accounts_page(
                 &console,
                 &v,
                 lang,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some(lang.pick(fr, en).into()),
+                Some(text),
             )
             .await;
         }
@@ -132,13 +132,13 @@ pub async fn create_account(
             see_other("/console/accounts")
         }
         Err(vigie_hub::store::StoreError::Refused { message, .. }) => {
-            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            let text = lang.part(&message);
             accounts_page(
                 &console,
                 &v,
                 lang,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some(lang.pick(fr, en).into()),
+                Some(text),
             )
             .await
         }

@@ -396,29 +396,35 @@ async fn visible(console: &Console, v: &Viewer, id: &str, lang: Lang) -> Result<
     }
 }
 
+/// The desk takes the alarm in hand or notes something: into the alarm's
+/// log and the audit log, then back to the alarm.
+async fn desk(console: &Console, v: &Viewer, lang: Lang, id: &str, action: DeskAction) -> Response {
+    let id = match visible(console, v, id, lang).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let audit = match action {
+        DeskAction::Take => "alarm_taken",
+        DeskAction::Note(_) => "alarm_note",
+    };
+    let audit = v.audit(audit, format!("alarm:{id}"));
+    match console
+        .store()
+        .desk_action(id, action, audit, console.now())
+        .await
+    {
+        Ok(()) => see_other(&format!("/console/alarms/{id}")),
+        Err(e) => store_error(e, lang),
+    }
+}
+
 pub async fn take(
     State(console): State<Console>,
     Language(lang): Language,
     Extension(v): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    let id = match visible(&console, &v, &id, lang).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match console
-        .store()
-        .desk_action(
-            id,
-            DeskAction::Take,
-            v.audit("alarm_taken", format!("alarm:{id}")),
-            console.now(),
-        )
-        .await
-    {
-        Ok(()) => see_other(&format!("/console/alarms/{id}")),
-        Err(e) => store_error(e, lang),
-    }
+    desk(&console, &v, lang, &id, DeskAction::Take).await
 }
 
 #[derive(Deserialize)]
@@ -433,23 +439,7 @@ pub async fn note(
     Path(id): Path<String>,
     Form(f): Form<Note>,
 ) -> Response {
-    let id = match visible(&console, &v, &id, lang).await {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    match console
-        .store()
-        .desk_action(
-            id,
-            DeskAction::Note(f.text),
-            v.audit("alarm_note", format!("alarm:{id}")),
-            console.now(),
-        )
-        .await
-    {
-        Ok(()) => see_other(&format!("/console/alarms/{id}")),
-        Err(e) => store_error(e, lang),
-    }
+    desk(&console, &v, lang, &id, DeskAction::Note(f.text)).await
 }
 
 #[derive(Deserialize)]

@@ -25,7 +25,7 @@ async fn refused_on_shop(
 ) -> Response {
     match e {
         StoreError::Refused { message, .. } => {
-            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            let text = lang.part(&message);
             shop_page(
                 console,
                 v,
@@ -33,13 +33,36 @@ async fn refused_on_shop(
                 shop,
                 Said {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
-                    error: Some(lang.pick(fr, en)),
+                    error: Some(text.as_str()),
                     ..Said::default()
                 },
             )
             .await
         }
         other => store_error(other, lang),
+    }
+}
+
+/// After a change to a contact: write the audit line and go back to the
+/// shop's page saying so, or show the refusal there. `what` is the audit
+/// action and the page's notice.
+async fn finish(
+    console: &Console,
+    v: &Viewer,
+    lang: Lang,
+    (shop, contact): (i64, i64),
+    result: Result<(), StoreError>,
+    (action, done): (&'static str, &str),
+) -> Response {
+    match result {
+        Ok(()) => {
+            let _ = console
+                .store()
+                .audit(v.audit(action, format!("contact:{contact}")), console.now())
+                .await;
+            see_other(&format!("/console/shops/{shop}?done={done}"))
+        }
+        Err(e) => refused_on_shop(console, v, lang, shop, e).await,
     }
 }
 
@@ -83,11 +106,7 @@ impl ContactForm {
         lang: Lang,
         current: Option<Relation>,
     ) -> Result<(PhoneNumber, Relation), String> {
-        let phone = PhoneNumber::parse(&self.phone).map_err(|e| {
-            let msg = e.to_string();
-            let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
-            lang.pick(fr, en).to_string()
-        })?;
+        let phone = PhoneNumber::parse(&self.phone).map_err(|e| lang.part(&e.to_string()))?;
         let relation = Relation::parse(&self.relation)
             .filter(|r| relation_allowed(v, *r) || Some(*r) == current)
             .ok_or_else(|| {
@@ -186,16 +205,20 @@ pub async fn edit(
         relation,
         tier: f.tier,
     };
-    match console.store().update_contact(c.id, edit, now).await {
-        Ok(_) => {
-            let _ = console
-                .store()
-                .audit(v.audit("contact_updated", format!("contact:{}", c.id)), now)
-                .await;
-            see_other(&format!("/console/shops/{shop}?done=contact_updated"))
-        }
-        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
-    }
+    let result = console
+        .store()
+        .update_contact(c.id, edit, now)
+        .await
+        .map(|_| ());
+    finish(
+        &console,
+        &v,
+        lang,
+        (shop, c.id),
+        result,
+        ("contact_updated", "contact_updated"),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -215,16 +238,20 @@ pub async fn tier(
         Err(r) => return r,
     };
     let now = console.now();
-    match console.store().set_contact_tier(c.id, f.tier, now).await {
-        Ok(_) => {
-            let _ = console
-                .store()
-                .audit(v.audit("contact_tier", format!("contact:{}", c.id)), now)
-                .await;
-            see_other(&format!("/console/shops/{shop}?done=tier"))
-        }
-        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
-    }
+    let result = console
+        .store()
+        .set_contact_tier(c.id, f.tier, now)
+        .await
+        .map(|_| ());
+    finish(
+        &console,
+        &v,
+        lang,
+        (shop, c.id),
+        result,
+        ("contact_tier", "tier"),
+    )
+    .await
 }
 
 pub async fn opt_in(
@@ -238,16 +265,16 @@ pub async fn opt_in(
         Err(r) => return r,
     };
     let now = console.now();
-    match console.store().resend_opt_in(c.id, now).await {
-        Ok(_) => {
-            let _ = console
-                .store()
-                .audit(v.audit("opt_in_resent", format!("contact:{}", c.id)), now)
-                .await;
-            see_other(&format!("/console/shops/{shop}?done=opt_in"))
-        }
-        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
-    }
+    let result = console.store().resend_opt_in(c.id, now).await.map(|_| ());
+    finish(
+        &console,
+        &v,
+        lang,
+        (shop, c.id),
+        result,
+        ("opt_in_resent", "opt_in"),
+    )
+    .await
 }
 
 pub async fn remove(
@@ -261,14 +288,14 @@ pub async fn remove(
         Err(r) => return r,
     };
     let now = console.now();
-    match console.store().remove_contact(c.id, now).await {
-        Ok(()) => {
-            let _ = console
-                .store()
-                .audit(v.audit("contact_removed", format!("contact:{}", c.id)), now)
-                .await;
-            see_other(&format!("/console/shops/{shop}?done=removed"))
-        }
-        Err(e) => refused_on_shop(&console, &v, lang, shop, e).await,
-    }
+    let result = console.store().remove_contact(c.id, now).await.map(|_| ());
+    finish(
+        &console,
+        &v,
+        lang,
+        (shop, c.id),
+        result,
+        ("contact_removed", "removed"),
+    )
+    .await
 }

@@ -255,14 +255,14 @@ pub async fn access(
     {
         return match e {
             StoreError::Refused { message, .. } => {
-                let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+                let text = lang.part(&message);
                 page_(
                     &console,
                     &v,
                     lang,
                     r,
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    Some(lang.pick(fr, en)),
+                    Some(text.as_str()),
                 )
                 .await
             }
@@ -364,14 +364,14 @@ pub async fn export(
     {
         Ok(z) => z,
         Err(VaultError::Store(StoreError::Refused { message, .. })) => {
-            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            let text = lang.part(&message);
             return page_(
                 &console,
                 &v,
                 lang,
                 r,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                Some(lang.pick(fr, en)),
+                Some(text.as_str()),
             )
             .await;
         }

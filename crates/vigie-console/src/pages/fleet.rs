@@ -185,13 +185,13 @@ pub async fn import(
             see_other(&format!("/console/shops?imported={n}"))
         }
         Err(StoreError::Refused { message, .. }) => {
-            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
+            let text = lang.part(&message);
             shops_page(
                 &console,
                 &v,
                 lang,
                 ShopsQuery::default(),
-                vec![lang.pick(fr, en).to_string()],
+                vec![text],
                 Some(f.csv),
             )
             .await
@@ -494,8 +494,8 @@ pub async fn fleet(
 fn refused(e: StoreError, lang: Lang) -> Result<String, StoreError> {
     match e {
         StoreError::Refused { message, .. } => {
-            let (fr, en) = message.split_once(" / ").unwrap_or((&message, &message));
-            Ok(lang.pick(fr, en).to_string())
+            let text = lang.part(&message);
+            Ok(text)
         }
         other => Err(other),
     }

@@ -142,14 +142,14 @@ pub async fn password(
         Ok(h) => h,
         Err(e) => {
             let msg = e.to_string();
-            let (fr, en) = msg.split_once(" / ").unwrap_or((&msg, &msg));
+            let text = lang.part(&msg);
             return page_(
                 &console,
                 &v,
                 lang,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
-                Some(lang.pick(fr, en)),
+                Some(text.as_str()),
             )
             .await;
         }

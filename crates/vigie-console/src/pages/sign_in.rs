@@ -18,6 +18,15 @@ use vigie_hub::store::Audit;
 
 /// How long the sign-in form stays good, in seconds.
 const PRESIGN_MAX_AGE_S: i64 = 30 * 60;
+/// « Réessayez dans N s » for a wait in milliseconds.
+fn too_many(lang: Lang, wait_ms: i64) -> String {
+    let s = (wait_ms + 999) / 1_000;
+    match lang {
+        Lang::Fr => format!("Trop de tentatives : réessayez dans {s} s."),
+        Lang::En => format!("Too many attempts: try again in {s} s."),
+    }
+}
+
 /// Usernames are at most this long (as accounts are created).
 const USERNAME_CHARS_MAX: usize = 64;
 
@@ -127,8 +136,8 @@ pub async fn submit(
         .map(|mut t| t.attempt(&keys, now))
         .unwrap_or(Ok(()));
     if let Err(too_early) = attempt {
-        let s = (too_early.wait_ms + 999) / 1_000;
         if too_early.first {
+            let s = (too_early.wait_ms + 999) / 1_000;
             let _ = console
                 .store()
                 .audit(
@@ -141,13 +150,7 @@ pub async fn submit(
             &console,
             lang,
             StatusCode::TOO_MANY_REQUESTS,
-            Some(
-                lang.pick(
-                    &format!("Trop de tentatives : réessayez dans {s} s."),
-                    &format!("Too many attempts: try again in {s} s."),
-                )
-                .to_string(),
-            ),
+            Some(too_many(lang, too_early.wait_ms)),
         );
     }
     let account = match console.store().account_by_username(&username).await {
@@ -312,16 +315,12 @@ pub async fn code_submit(
         .map(|mut t| t.attempt(&keys, now))
         .unwrap_or(Ok(()));
     if let Err(too_early) = attempt {
-        let s = (too_early.wait_ms + 999) / 1_000;
         return code_form(
             &console,
             &v,
             lang,
             StatusCode::TOO_MANY_REQUESTS,
-            Some(lang.pick(
-                &format!("Trop de tentatives : réessayez dans {s} s."),
-                &format!("Too many attempts: try again in {s} s."),
-            )),
+            Some(&too_many(lang, too_early.wait_ms)),
             f.secret,
         );
     }
