@@ -179,6 +179,16 @@ pub async fn start_with_ui(
         })?);
     }
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // Small writes go out at once: a live board's event must not wait for
+    // the client's delayed acknowledgement of the previous one (Nagle: 40 ms).
+    let listener = {
+        use axum::serve::ListenerExt as _;
+        listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        })
+    };
     tasks.push(tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = server_shutdown.changed().await;
