@@ -962,3 +962,57 @@ async fn every_form_route_refuses_a_post_without_its_token() {
             .all(|e| e.kind != "note" && e.kind != "resolved")
     );
 }
+
+#[tokio::test]
+async fn in_a_storm_the_board_shows_the_newest_hundred_and_counts_them_all() {
+    let w = world().await;
+    let now = w_now(&w);
+    let code = w
+        .store
+        .new_enrolment_code(w.shop_b, now)
+        .await
+        .expect("code");
+    let key = vigie_proto::signature::DeviceKey::generate();
+    let (device, _) = w
+        .store
+        .enroll(&code, &key.public_key_b64(), "test", now)
+        .await
+        .expect("enroll");
+    let storm = vigie_hub::store::BOARD_LIVE_MAX + 5;
+    for i in 0..storm {
+        let t = now.plus_ms(i as i64);
+        w.store
+            .raise_alarm(
+                &device.id,
+                vigie_proto::RaiseAlarm {
+                    alarm_id: Uuid::now_v7(),
+                    pressed_at_ms: t.as_ms(),
+                    sent_at_ms: t.as_ms(),
+                    recording: false,
+                    direct_sms: Vec::new(),
+                    test: false,
+                },
+                t,
+            )
+            .await
+            .expect("raise");
+    }
+    let mut b = signed_in(&w, "operator").await;
+    let (status, board) = b.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::OK);
+    // The two alarms of the world plus the storm.
+    let live = storm + 2;
+    assert_eq!(
+        board.matches(r#"data-live="1""#).count(),
+        vigie_hub::store::BOARD_LIVE_MAX
+    );
+    assert!(
+        board.contains(&format!("{live} alarmes en cours")),
+        "the count covers them all"
+    );
+    assert!(board.contains(r#"<a href="/console/alarms">toutes les alarmes</a>"#));
+    // The oldest (the world's first) is beyond the hundred, on the alarms list.
+    assert!(!board.contains(&w.alarm_a.to_string()));
+    let (_, list) = b.get(&w.app, "/console/alarms").await;
+    assert!(list.contains(&w.alarm_a.to_string()));
+}

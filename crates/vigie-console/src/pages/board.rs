@@ -117,14 +117,24 @@ pub async fn board_fragment(
     lang: Lang,
 ) -> Result<String, StoreError> {
     let now = console.now();
-    let rows = console.store().board(now, viewer.own_shop()).await?;
-    let alarms: Vec<Value> = rows.iter().map(|b| alarm_view(b, now, lang)).collect();
-    let live = rows.iter().filter(|b| b.alarm.state.is_live()).count();
+    let board = console.store().board(now, viewer.own_shop()).await?;
+    let alarms: Vec<Value> = board
+        .alarms
+        .iter()
+        .map(|b| alarm_view(b, now, lang))
+        .collect();
+    let live = board.live_total;
+    let shown = board
+        .alarms
+        .iter()
+        .filter(|b| b.alarm.state.is_live())
+        .count();
     let ctx = json!({
         "lang": lang.code(),
         "csrf": viewer.csrf,
         "alarms": alarms,
         "live": live,
+        "hidden": live - shown,
         "now_ms": now.as_ms(),
         "desk": crate::DESK.contains(&viewer.role()),
     });
@@ -142,11 +152,9 @@ pub async fn map_svg(console: &Console, viewer: &Viewer) -> Result<String, Store
     let shops = store.shops().await?;
     let health = store.fleet_health(now).await?;
     let alarm_shops: HashSet<i64> = store
-        .board(now, viewer.own_shop())
+        .shops_in_alarm(viewer.own_shop())
         .await?
-        .iter()
-        .filter(|b| b.alarm.state.is_live())
-        .map(|b| b.shop.id)
+        .into_iter()
         .collect();
     let mut points = Vec::with_capacity(shops.len());
     for s in shops.iter().filter(|s| viewer.can_see_shop(s.id)) {

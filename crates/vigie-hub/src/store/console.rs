@@ -23,6 +23,17 @@ pub const AUDIT_LINES_MAX: usize = 500;
 pub const BOARD_CLOSED_KEPT_MS: i64 = 24 * 3_600_000;
 /// Closed alarms shown on the board at most.
 pub const BOARD_CLOSED_MAX: usize = 20;
+/// Live alarms shown on the board at most (newest first): in a regional
+/// storm the board stays readable and cheap to re-render; the count says
+/// how many more there are and the alarms list has them all.
+pub const BOARD_LIVE_MAX: usize = 100;
+
+/// The board: the alarms it shows and how many are live in all.
+#[derive(Debug, Clone, Serialize)]
+pub struct Board {
+    pub alarms: Vec<BoardAlarm>,
+    pub live_total: usize,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -556,13 +567,24 @@ impl Store {
             .await
     }
 
+    /// The shops with a live alarm (all of them, for the map).
+    pub async fn shops_in_alarm(&self, shop: Option<i64>) -> Result<Vec<i64>, StoreError> {
+        self.db
+            .read(move |c| {
+                let mut st = c.prepare(
+                    "SELECT DISTINCT shop_id FROM alarms WHERE state IN ('open', 'acknowledged') AND (?1 IS NULL OR shop_id = ?1)",
+                )?;
+                let rows = st
+                    .query_map(params![shop], |r| r.get(0))?
+                    .collect::<Result<Vec<i64>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
     /// Live alarms (open or acknowledged), newest first, then those closed
     /// within the last day; `shop` limits it to one shop.
-    pub async fn board(
-        &self,
-        now: Timestamp,
-        shop: Option<i64>,
-    ) -> Result<Vec<BoardAlarm>, StoreError> {
+    pub async fn board(&self, now: Timestamp, shop: Option<i64>) -> Result<Board, StoreError> {
         self.db
             .read(move |c| {
                 let alarm_cols = ALARM_COLUMNS
@@ -583,14 +605,17 @@ impl Store {
                     let alarm = alarm_from_row(r)?;
                     if alarm.state.is_live() {
                         live += 1;
-                    } else if alarms.len() >= live + BOARD_CLOSED_MAX {
+                        if live > BOARD_LIVE_MAX {
+                            continue; // counted, not shown
+                        }
+                    } else if alarms.len() >= live.min(BOARD_LIVE_MAX) + BOARD_CLOSED_MAX {
                         break;
                     }
                     alarms.push(alarm);
                 }
                 drop(q);
                 if alarms.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok(Board { alarms: Vec::new(), live_total: live });
                 }
                 let mut shop_ids: Vec<i64> = alarms.iter().map(|a| a.shop_id).collect();
                 shop_ids.sort_unstable();
@@ -682,7 +707,7 @@ impl Store {
                         .and_then(|(_, d)| serde_json::from_str::<serde_json::Value>(d).ok())
                         .and_then(|d| d.get("by").and_then(|v| v.as_str()).map(str::to_string));
                 }
-                Ok(rows)
+                Ok(Board { alarms: rows, live_total: live })
             })
             .await
     }

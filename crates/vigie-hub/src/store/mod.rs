@@ -24,8 +24,8 @@ pub use alarms::{
     AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX,
 };
 pub use console::{
-    AUDIT_LINES_MAX, Account, Audit, AuditLine, BoardAlarm, BoardContact, DeskAction,
-    NOTE_CHARS_MAX, NewAccount, Role, Session,
+    AUDIT_LINES_MAX, Account, Audit, AuditLine, BOARD_LIVE_MAX, Board, BoardAlarm, BoardContact,
+    DeskAction, NOTE_CHARS_MAX, NewAccount, Role, Session,
 };
 pub use contacts::{CONTACT_NAME_CHARS_MAX, CONTACT_TIER_MAX, ContactEdit, OPT_IN_RESEND_MS_MIN};
 pub use inventory::{
