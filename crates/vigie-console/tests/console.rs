@@ -711,6 +711,22 @@ async fn guessing_passwords_costs_growing_delays_even_with_the_right_one() {
             .all(|l| !l.detail.to_string().contains("wrong password")),
         "no password in the audit log"
     );
+    // A password typed in the username box is not kept either.
+    let mut b = Browser::default();
+    b.get(&w.app, "/console/sign-in").await;
+    b.post(
+        &w.app,
+        "/console/sign-in",
+        &[("username", "Tr0ub4dor&3"), ("password", "x")],
+    )
+    .await;
+    let audit = w.store.audit_log(100).await.expect("audit");
+    assert!(audit.iter().all(|l| !l.username.contains("tr0ub4dor")));
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.action == "sign_in_failed" && l.username == "(compte inconnu)")
+    );
 }
 
 #[tokio::test]

@@ -315,7 +315,22 @@ pub async fn guard(State(console): State<Console>, req: Request, next: Next) -> 
             req.extensions_mut().insert(v);
         }
     }
-    next.run(req).await
+    // Who did what, for the hub's log: never a query string, a form or a
+    // cookie (they can hold passwords, numbers and tokens).
+    let who = req
+        .extensions()
+        .get::<Viewer>()
+        .map(|v| v.account.username.clone())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    if unsafe_method {
+        tracing::info!(%method, path, user = %who, status = resp.status().as_u16(), "console");
+    } else {
+        tracing::debug!(%method, path, user = %who, status = resp.status().as_u16(), "console");
+    }
+    resp
 }
 
 /// Headers on every console response: no framing, no sniffing, no

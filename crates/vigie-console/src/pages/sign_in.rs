@@ -18,6 +18,18 @@ use vigie_hub::store::Audit;
 
 /// How long the sign-in form stays good, in seconds.
 const PRESIGN_MAX_AGE_S: i64 = 30 * 60;
+/// How the logs name a sign-in attempt for a username no account has.
+const UNKNOWN_ACCOUNT: &str = "(compte inconnu)";
+
+/// `username` if an account has it, else a placeholder: the logs never
+/// keep what someone typed, which may be a password.
+async fn known_name(console: &Console, username: &str) -> String {
+    match console.store().account_by_username(username).await {
+        Ok(Some(a)) => a.username,
+        _ => UNKNOWN_ACCOUNT.to_string(),
+    }
+}
+
 /// « Réessayez dans N s » for a wait in milliseconds.
 fn too_many(lang: Lang, wait_ms: i64) -> String {
     let s = (wait_ms + 999) / 1_000;
@@ -137,11 +149,13 @@ pub async fn submit(
         .unwrap_or(Ok(()));
     if let Err(too_early) = attempt {
         if too_early.first {
+            let named = known_name(&console, &username).await;
+            tracing::warn!(user = %named, wait_ms = too_early.wait_ms, "console: sign-in attempts slowed down");
             let s = (too_early.wait_ms + 999) / 1_000;
             let _ = console
                 .store()
                 .audit(
-                    anonymous_audit(&username, "sign_in_throttled", json!({ "wait_s": s })),
+                    anonymous_audit(&named, "sign_in_throttled", json!({ "wait_s": s })),
                     now,
                 )
                 .await;
@@ -159,11 +173,16 @@ pub async fn submit(
     };
     let stored = account.as_ref().map(|a| a.password_hash.clone());
     let ok = console.verify_password(f.password, stored).await;
+    let known = account.as_ref().map(|a| a.username.clone());
     let Some(account) = account.filter(|_| ok) else {
-        // The attempt was already counted when it was let through.
+        // The attempt was already counted when it was let through. What
+        // was typed as a username is written only if it names an account
+        // (people type their password in the wrong box).
+        let named = known.unwrap_or_else(|| UNKNOWN_ACCOUNT.to_string());
+        tracing::warn!(user = %named, "console: sign-in refused (wrong username or password)");
         let _ = console
             .store()
-            .audit(anonymous_audit(&username, "sign_in_failed", json!({})), now)
+            .audit(anonymous_audit(&named, "sign_in_failed", json!({})), now)
             .await;
         return wrong();
     };
