@@ -21,6 +21,8 @@ use vigie_hub::store::{NewContact, Relation};
 
 /// The demo's desk account (an operator: no second factor needed).
 const DEMO_OPERATOR: &str = "operateur";
+/// The demo's shopkeeper account (the first shop's holder).
+const DEMO_SHOPKEEPER: &str = "commercante";
 
 /// A fresh password for the demo's account, printed once.
 fn demo_password() -> String {
@@ -50,6 +52,8 @@ const STEP_DEADLINE_MS: u64 = 10_000;
 struct Demo {
     /// Where the console is and how to sign in.
     console_line: String,
+    /// The demo accounts' password (printed with `console_line`).
+    password: String,
     hub: RunningHub,
     clock: Arc<ManualClock>,
     /// A local time-stamping authority (openssl) standing for a qualified one.
@@ -222,6 +226,7 @@ pub async fn run(scenario: bool, port: u16, mic: bool) -> anyhow::Result<()> {
     println!("{console_line}");
     let mut demo = Demo {
         console_line,
+        password,
         hub,
         clock,
         phones: PhonesSeen { gateway, shown: 0 },
@@ -279,6 +284,20 @@ async fn story(d: &mut Demo) -> anyhow::Result<()> {
         shop.holder_phone.as_e164().to_string(),
         format!("{} (commerçante)", shop.holder_name),
     ));
+    // The holder's own console account: her shop, its alarms and contacts.
+    let request = vigie_console::AccountRequest {
+        username: DEMO_SHOPKEEPER,
+        display_name: &shop.holder_name,
+        role: vigie_hub::store::Role::Shopkeeper,
+        shop_id: Some(shop_row.id),
+        password: &d.password,
+        with_totp: false,
+    };
+    vigie_console::create_account(&store, request, now).await?;
+    d.console_line.push_str(&format!(
+        "\n          commerçante / shopkeeper « {DEMO_SHOPKEEPER} » (même mot de passe / same password) : sa boutique, ses contacts"
+    ));
+    println!("{}", d.console_line);
     let people = [
         (
             "Marie Dupont",
