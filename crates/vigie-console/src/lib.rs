@@ -45,6 +45,27 @@ pub struct ConsoleConfig {
     /// sign-in throttling); requests from anyone else are taken at their
     /// own address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Web map tiles under the map (`{z}/{x}/{y}`) and their attribution;
+    /// none: outlines only.
+    pub tiles: Option<TileServer>,
+}
+
+/// A web map tile server the Region configured.
+#[derive(Debug, Clone)]
+pub struct TileServer {
+    pub url_template: String,
+    pub attribution: String,
+}
+
+impl TileServer {
+    /// The server's origin, for the Content-Security-Policy (`https://host`).
+    pub fn origin(&self) -> Option<String> {
+        let (scheme, rest) = self.url_template.split_once("://")?;
+        let host = rest.split('/').next()?;
+        let safe = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+        (matches!(scheme, "https" | "http") && !host.is_empty() && host.chars().all(safe))
+            .then(|| format!("{scheme}://{host}"))
+    }
 }
 
 impl Default for ConsoleConfig {
@@ -54,6 +75,7 @@ impl Default for ConsoleConfig {
             secure_cookies: true,
             public_origin: None,
             trusted_proxies: Vec::new(),
+            tiles: None,
         }
     }
 }
@@ -473,7 +495,10 @@ pub fn router(console: Console) -> Router {
     }
     router
         .layer(axum::extract::DefaultBodyLimit::max(auth::FORM_BYTES_MAX))
-        .layer(axum::middleware::from_fn(auth::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            auth::security_headers,
+        ))
         .with_state(console)
 }
 
@@ -493,6 +518,10 @@ pub fn config_from(c: &vigie_hub::config::Config) -> ConsoleConfig {
         secure_cookies: c.secure_cookies(),
         public_origin: origin,
         trusted_proxies: c.console.trusted_proxies.clone(),
+        tiles: c.console.tiles_url.clone().map(|url_template| TileServer {
+            url_template,
+            attribution: c.console.tiles_attribution.clone(),
+        }),
     }
 }
 
@@ -551,4 +580,39 @@ pub async fn create_account(
         )
         .await?;
     Ok((account, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tile_servers_origin_is_only_ever_a_scheme_and_host() {
+        let t = |url: &str| TileServer {
+            url_template: url.into(),
+            attribution: String::new(),
+        };
+        assert_eq!(
+            t("https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+                .origin()
+                .as_deref(),
+            Some("https://tile.openstreetmap.org")
+        );
+        assert_eq!(
+            t("http://127.0.0.1:8081/{z}/{x}/{y}.png")
+                .origin()
+                .as_deref(),
+            Some("http://127.0.0.1:8081")
+        );
+        // Nothing that could widen the policy: another scheme, spaces, quotes, semicolons.
+        for bad in [
+            "javascript:alert(1)",
+            "https://a.org; script-src *",
+            "https://'self'/x",
+            "ftp://a/b",
+            "https:///x",
+        ] {
+            assert_eq!(t(bad).origin(), None, "{bad}");
+        }
+    }
 }

@@ -1032,3 +1032,55 @@ async fn in_a_storm_the_board_shows_the_newest_hundred_and_counts_them_all() {
     let (_, list) = b.get(&w.app, "/console/alarms").await;
     assert!(list.contains(&w.alarm_a.to_string()));
 }
+
+#[tokio::test]
+async fn map_tiles_are_drawn_and_allowed_only_when_configured() {
+    let w = world().await;
+    let b = signed_in(&w, "operator").await;
+    let csp_of = |resp: &Response<Body>| {
+        resp.headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let get = |app: Router, cookie: String| async move {
+        let req = Request::get("/console/board")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .expect("request");
+        app.oneshot(req).await.expect("response")
+    };
+    // Not configured: outlines only, nothing from another site.
+    let resp = get(w.app.clone(), b.cookie_header()).await;
+    let csp = csp_of(&resp);
+    assert!(csp.contains("img-src 'self' data:;"), "{csp}");
+    assert!(!body_text(resp).await.contains("<image "));
+    // Configured: tiles under the outlines, their origin allowed, the attribution shown.
+    let tiled = Console::new(
+        w.store.clone(),
+        w.clock.clone(),
+        None,
+        ConsoleConfig {
+            tiles: Some(vigie_console::TileServer {
+                url_template: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+                attribution: "© les contributeurs d'OpenStreetMap".into(),
+            }),
+            ..ConsoleConfig::default()
+        },
+    )
+    .expect("console");
+    let resp = get(vigie_console::router(tiled), b.cookie_header()).await;
+    let csp = csp_of(&resp);
+    assert!(
+        csp.contains("img-src 'self' data: https://tile.openstreetmap.org;"),
+        "{csp}"
+    );
+    let html = body_text(resp).await;
+    assert!(html.contains(r#"<image href="https://tile.openstreetmap.org/9/"#));
+    assert!(
+        html.contains("© les contributeurs d&#x27;OpenStreetMap</text>")
+            || html.contains("© les contributeurs d&#39;OpenStreetMap</text>"),
+        "attribution"
+    );
+}

@@ -6,10 +6,10 @@
 //! to about a pixel, so the whole map weighs tens of kilobytes and the console
 //! can send it with every page.
 //!
-//! Projection: equirectangular, longitudes scaled by the cosine of the
-//! Region's middle latitude (at 45.5° N a degree of longitude is 0.7 of a
-//! degree of latitude), fitted into a viewBox [`MAP_WIDTH`] wide; north is up.
-//! Good enough for a region 500 km across: shapes look as on a road map.
+//! Projection: Web Mercator (EPSG:3857), the projection of web map tiles,
+//! fitted into a viewBox [`MAP_WIDTH`] wide; north is up. Shapes look as on
+//! a road map, and OpenStreetMap tiles ([`RegionMap::tiles`]) fall exactly
+//! under the outlines when a Region configures a tile server.
 //!
 //! Colours come from CSS classes (`dept`, `shop`, `s-alarm`, `s-offline`,
 //! `s-not-ready`, `s-ready`, `s-no-box`). The SVG carries defaults in a
@@ -199,25 +199,49 @@ impl MapDepartement {
     }
 }
 
-/// Longitude/latitude to viewBox units.
+/// Web Mercator ordinate of a latitude (radians of the Mercator plane).
+fn mercator_y(lat: f64) -> f64 {
+    let phi = lat.clamp(-85.0511, 85.0511).to_radians();
+    (std::f64::consts::FRAC_PI_4 + phi / 2.0).tan().ln()
+}
+
+/// Longitude/latitude to viewBox units, through Web Mercator.
 #[derive(Debug, Clone, Copy)]
 struct Projection {
-    lon_min: f64,
-    lat_max: f64,
-    /// cos(middle latitude): how much shorter a degree of longitude is.
-    lon_factor: f64,
-    /// viewBox units per degree of latitude.
+    /// West edge, in radians of longitude.
+    x_min: f64,
+    /// North edge, as a Mercator ordinate.
+    y_max: f64,
+    /// viewBox units per radian of the Mercator plane.
     scale: f64,
 }
 
 impl Projection {
     fn project(&self, lat: f64, lon: f64) -> Point {
         (
-            MAP_PADDING + (lon - self.lon_min) * self.lon_factor * self.scale,
-            MAP_PADDING + (self.lat_max - lat) * self.scale,
+            MAP_PADDING + (lon.to_radians() - self.x_min) * self.scale,
+            MAP_PADDING + (self.y_max - mercator_y(lat)) * self.scale,
         )
     }
 }
+
+/// One web map tile placed in the map's viewBox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile {
+    /// The tile server's URL for it (`{z}`, `{x}`, `{y}` filled in).
+    pub url: String,
+    pub x: f64,
+    pub y: f64,
+    /// Width and height in viewBox units (tiles are square).
+    pub size: f64,
+}
+
+/// The tile zoom at which the Region spans at least this many pixels.
+const TILES_REGION_PX_MIN: f64 = 1_000.0;
+/// Tile edge in pixels (the web map standard).
+const TILE_PX: f64 = 256.0;
+/// Tiles drawn at most (a tile server's fair-use policies frown on more).
+const TILES_MAX: usize = 64;
 
 /// The Region's départements, ready to draw.
 #[derive(Debug, Clone)]
@@ -295,16 +319,15 @@ impl RegionMap {
             extent = Some((a.min(lon), b.min(lat), c.max(lon), d.max(lat)));
         }
         let (lon_min, lat_min, lon_max, lat_max) = extent.ok_or(MapError::Empty)?;
-        let lon_factor = ((lat_min + lat_max) / 2.0).to_radians().cos();
-        let span_x = ((lon_max - lon_min) * lon_factor).max(f64::EPSILON);
+        let span_x = (lon_max - lon_min).to_radians().max(f64::EPSILON);
         let scale = (MAP_WIDTH - 2.0 * MAP_PADDING) / span_x;
         let projection = Projection {
-            lon_min,
-            lat_max,
-            lon_factor,
+            x_min: lon_min.to_radians(),
+            y_max: mercator_y(lat_max),
             scale,
         };
-        let height = ((lat_max - lat_min) * scale + 2.0 * MAP_PADDING).ceil();
+        let height =
+            ((mercator_y(lat_max) - mercator_y(lat_min)) * scale + 2.0 * MAP_PADDING).ceil();
 
         let departements = read
             .into_iter()
@@ -345,9 +368,8 @@ impl RegionMap {
         RegionMap {
             departements: Vec::new(),
             projection: Projection {
-                lon_min: 0.0,
-                lat_max: 0.0,
-                lon_factor: 1.0,
+                x_min: 0.0,
+                y_max: 0.0,
                 scale: 1.0,
             },
             height: MAP_WIDTH,
@@ -372,6 +394,93 @@ impl RegionMap {
     /// Where a latitude/longitude falls in the viewBox: (x, y), y down.
     pub fn project(&self, lat: f64, lon: f64) -> (f64, f64) {
         self.projection.project(lat, lon)
+    }
+
+    /// The web map tiles that cover the viewBox, at the zoom where the
+    /// Region spans at least 1,000 pixels, placed in viewBox units;
+    /// `url_template` has `{z}`, `{x}` and `{y}` (OpenStreetMap's form).
+    pub fn tiles(&self, url_template: &str) -> Vec<Tile> {
+        use std::f64::consts::PI;
+        let p = &self.projection;
+        if p.scale <= 0.0 || self.departements.is_empty() {
+            return Vec::new();
+        }
+        // The viewBox's corners on the Mercator plane (radians).
+        let west = p.x_min - MAP_PADDING / p.scale;
+        let east = p.x_min + (MAP_WIDTH - MAP_PADDING) / p.scale;
+        let north = p.y_max + MAP_PADDING / p.scale;
+        let south = p.y_max - (self.height - MAP_PADDING) / p.scale;
+        let width_fraction = (east - west) / (2.0 * PI);
+        let zoom = (TILES_REGION_PX_MIN / (TILE_PX * width_fraction))
+            .log2()
+            .ceil()
+            .clamp(0.0, 19.0) as i32;
+        let n = f64::from(1u32 << zoom);
+        // Tile indices: x from the antimeridian eastwards, y from the north.
+        let tx = |x: f64| ((x + PI) / (2.0 * PI) * n).floor();
+        let ty = |y: f64| ((PI - y) / (2.0 * PI) * n).floor();
+        let tile_rad = 2.0 * PI / n;
+        let mut out = Vec::new();
+        let (x0, x1, y0, y1) = (tx(west), tx(east), ty(north), ty(south));
+        let mut ty_i = y0;
+        while ty_i <= y1 {
+            let mut tx_i = x0;
+            while tx_i <= x1 {
+                if out.len() >= TILES_MAX {
+                    return out;
+                }
+                let tile_west = tx_i * tile_rad - PI;
+                let tile_north = PI - ty_i * tile_rad;
+                out.push(Tile {
+                    url: url_template
+                        .replace("{z}", &zoom.to_string())
+                        .replace("{x}", &(tx_i as i64).to_string())
+                        .replace("{y}", &(ty_i as i64).to_string()),
+                    x: MAP_PADDING + (tile_west - p.x_min) * p.scale,
+                    y: MAP_PADDING + (p.y_max - tile_north) * p.scale,
+                    size: tile_rad * p.scale,
+                });
+                tx_i += 1.0;
+            }
+            ty_i += 1.0;
+        }
+        out
+    }
+
+    /// The map with a tile background under the outlines (and the tile
+    /// provider's attribution); without tiles, [`RegionMap::svg`].
+    pub fn svg_with_tiles(&self, shops: &[MapShop], tiles: &[Tile], attribution: &str) -> String {
+        let plain = self.svg(shops);
+        if tiles.is_empty() {
+            return plain;
+        }
+        let mut background = String::from(r#"<g class="tiles">"#);
+        for t in tiles {
+            let _ = write!(
+                background,
+                r#"<image href="{}" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" preserveAspectRatio="none"/>"#,
+                escape(&t.url),
+                t.x,
+                t.y,
+                t.size + 0.5,
+                t.size + 0.5
+            );
+        }
+        background.push_str("</g>");
+        let attribution = format!(
+            r#"<text class="attribution" x="{:.0}" y="{:.0}" text-anchor="end" font-size="11">{}</text>"#,
+            MAP_WIDTH - 4.0,
+            self.height - 4.0,
+            escape(attribution)
+        );
+        // Tiles first (under everything), outlines see-through over them.
+        plain
+            .replacen(
+                r##"<g class="depts" fill="#eef1f4""##,
+                &format!(r##"{background}<g class="depts" fill="#eef1f4" fill-opacity="0.25""##),
+                1,
+            )
+            .replacen("</g></svg>", &format!("</g>{attribution}</svg>"), 1)
     }
 
     /// The code of the département a point falls in, by the simplified
@@ -926,5 +1035,57 @@ mod tests {
             assert_eq!(state.label_fr(), fr);
             assert!(!state.label_en().is_empty());
         }
+    }
+
+    #[test]
+    fn tiles_cover_the_map_at_a_readable_zoom_and_sit_under_the_outlines() {
+        let map = region_map();
+        let tiles = map.tiles("https://tile.example.org/{z}/{x}/{y}.png");
+        assert!(
+            !tiles.is_empty() && tiles.len() <= TILES_MAX,
+            "{}",
+            tiles.len()
+        );
+        // Zoom 9: the Region (about 6.5° with the margins) spans ≥ 1,000 px.
+        assert!(
+            tiles
+                .iter()
+                .all(|t| t.url.starts_with("https://tile.example.org/9/")),
+            "{:?}",
+            tiles[0]
+        );
+        // Lyon (4.8357 E, 45.7640 N) is in tile 9/262/182 (the slippy-map formula).
+        let lyon = tiles
+            .iter()
+            .find(|t| t.url.ends_with("/9/262/182.png"))
+            .expect("Lyon's tile");
+        let (x, y) = map.project(45.7640, 4.8357);
+        assert!(x >= lyon.x && x <= lyon.x + lyon.size && y >= lyon.y && y <= lyon.y + lyon.size);
+        // The tiles cover the whole viewBox.
+        let covered = |px: f64, py: f64| {
+            tiles
+                .iter()
+                .any(|t| px >= t.x && px <= t.x + t.size && py >= t.y && py <= t.y + t.size)
+        };
+        for (px, py) in [
+            (0.0, 0.0),
+            (MAP_WIDTH, 0.0),
+            (0.0, map.height()),
+            (MAP_WIDTH, map.height()),
+        ] {
+            assert!(covered(px, py), "corner {px},{py}");
+        }
+        let svg = map.svg_with_tiles(&[], &tiles, "© OpenStreetMap <contributors>");
+        let image = svg.find("<image ").expect("tiles drawn");
+        assert!(
+            image < svg.find(r#"class="dept""#).expect("outlines"),
+            "tiles under the outlines"
+        );
+        assert!(svg.contains("© OpenStreetMap &lt;contributors&gt;</text>"));
+        assert_eq!(
+            map.svg_with_tiles(&[], &[], "x"),
+            map.svg(&[]),
+            "no tiles: the plain map"
+        );
     }
 }

@@ -48,6 +48,18 @@ pub struct ConsoleSection {
     /// client, for sign-in throttling behind a TLS terminator.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A web map tile server drawn under the Region's outlines, e.g.
+    /// `https://tile.openstreetmap.org/{z}/{x}/{y}.png`; none: outlines only
+    /// (nothing is then loaded from another site).
+    #[serde(default)]
+    pub tiles_url: Option<String>,
+    /// The attribution the tile provider requires, shown on the map.
+    #[serde(default = "default_tiles_attribution")]
+    pub tiles_attribution: String,
+}
+
+fn default_tiles_attribution() -> String {
+    "© les contributeurs d'OpenStreetMap".into()
 }
 
 fn default_region_name() -> String {
@@ -60,6 +72,8 @@ impl Default for ConsoleSection {
             region_name: default_region_name(),
             secure_cookies: None,
             trusted_proxies: Vec::new(),
+            tiles_url: None,
+            tiles_attribution: default_tiles_attribution(),
         }
     }
 }

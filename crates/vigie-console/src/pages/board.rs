@@ -182,7 +182,11 @@ pub async fn map_svg(console: &Console, viewer: &Viewer) -> Result<String, Store
             href: Some(format!("/console/shops/{}", s.id)),
         });
     }
-    Ok(region_map().svg(&points))
+    let map = region_map();
+    Ok(match &console.inner.config.tiles {
+        Some(t) => map.svg_with_tiles(&points, &map.tiles(&t.url_template), &t.attribution),
+        None => map.svg(&points),
+    })
 }
 
 pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang) -> Response {
