@@ -490,14 +490,23 @@ pub async fn fleet(
     fleet_page(&console, &v, lang, StatusCode::OK, notice, None, None).await
 }
 
-/// A refusal's message in the viewer's language; other errors pass through.
-fn refused(e: StoreError, lang: Lang) -> Result<String, StoreError> {
+/// A refusal shown on the fleet page (422), or a failure.
+async fn refused_on_fleet(console: &Console, v: &Viewer, lang: Lang, e: StoreError) -> Response {
     match e {
         StoreError::Refused { message, .. } => {
             let text = lang.part(&message);
-            Ok(text)
+            fleet_page(
+                console,
+                v,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some(text),
+                None,
+            )
+            .await
         }
-        other => Err(other),
+        other => store_error(other, lang),
     }
 }
 
@@ -527,21 +536,7 @@ pub async fn add_hardware(
             let _ = console.store().audit(audit, now).await;
             see_other("/console/fleet?done=stock")
         }
-        Err(e) => match refused(e, lang) {
-            Ok(msg) => {
-                fleet_page(
-                    &console,
-                    &v,
-                    lang,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    None,
-                    Some(msg),
-                    None,
-                )
-                .await
-            }
-            Err(e) => store_error(e, lang),
-        },
+        Err(e) => refused_on_fleet(&console, &v, lang, e).await,
     }
 }
 
@@ -560,21 +555,7 @@ pub async fn assign(
     let now = console.now();
     let shop = match console.store().shop_by_reference(f.shop.trim()).await {
         Ok(s) => s,
-        Err(e) => match refused(e, lang) {
-            Ok(msg) => {
-                return fleet_page(
-                    &console,
-                    &v,
-                    lang,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    None,
-                    Some(msg),
-                    None,
-                )
-                .await;
-            }
-            Err(e) => return store_error(e, lang),
-        },
+        Err(e) => return refused_on_fleet(&console, &v, lang, e).await,
     };
     match console.store().assign_hardware(&serial, shop.id, now).await {
         Ok(code) => {
@@ -588,21 +569,7 @@ pub async fn assign(
             let view = json!({ "serial": code.serial, "code": code.code, "expires": when(code.expires_at), "qr": super::me::qr_svg(&code.code) });
             fleet_page(&console, &v, lang, StatusCode::OK, None, None, Some(view)).await
         }
-        Err(e) => match refused(e, lang) {
-            Ok(msg) => {
-                fleet_page(
-                    &console,
-                    &v,
-                    lang,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    None,
-                    Some(msg),
-                    None,
-                )
-                .await
-            }
-            Err(e) => store_error(e, lang),
-        },
+        Err(e) => refused_on_fleet(&console, &v, lang, e).await,
     }
 }
 
@@ -647,20 +614,6 @@ pub async fn set_state(
                 .await;
             see_other("/console/fleet?done=state")
         }
-        Err(e) => match refused(e, lang) {
-            Ok(msg) => {
-                fleet_page(
-                    &console,
-                    &v,
-                    lang,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    None,
-                    Some(msg),
-                    None,
-                )
-                .await
-            }
-            Err(e) => store_error(e, lang),
-        },
+        Err(e) => refused_on_fleet(&console, &v, lang, e).await,
     }
 }
