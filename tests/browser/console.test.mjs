@@ -186,6 +186,8 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     await article.waitFor();
     assert.equal(await article.locator('.shop-name').innerText(), SHOPS.gare.name);
     simulatedAlarmId = await article.getAttribute('data-alarm-id');
+    // The map follows: the shop becomes an alarm dot, still without reload.
+    await desk.locator(`svg.region-map circle.shop.s-alarm[data-shop-id="${shopIds[SHOPS.gare.reference]}"]`).waitFor();
     assert.equal(await desk.evaluate(() => window.__marker), 'same document', 'the page was not reloaded');
     assert.equal(deskNavigations, 0, 'no navigation happened');
     await screenshot(desk, 'board.png');
