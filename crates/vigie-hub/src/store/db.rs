@@ -91,7 +91,8 @@ impl Db {
         self.committed.subscribe()
     }
 
-    /// Run `f` on a reader connection, on a blocking thread.
+    /// Run `f` on a reader connection, on a blocking thread, inside one read
+    /// transaction (a consistent snapshot of the database).
     pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
@@ -102,7 +103,16 @@ impl Db {
             None => open_connection(&self.path)?,
         };
         let (conn, result) = tokio::task::spawn_blocking(move || {
-            let r = f(&conn);
+            // One snapshot for all the statements of a read: an alarm's
+            // events, SMS and answers are seen as of the same commit.
+            let r = match conn.execute_batch("BEGIN DEFERRED") {
+                Ok(()) => {
+                    let r = f(&conn);
+                    let _ = conn.execute_batch("COMMIT");
+                    r
+                }
+                Err(e) => Err(StoreError::from(e)),
+            };
             (conn, r)
         })
         .await
