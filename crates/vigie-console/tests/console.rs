@@ -199,36 +199,7 @@ impl Browser {
             .header(header::COOKIE, self.cookie_header())
             .body(Body::empty())
             .expect("request");
-        let resp = app.clone().oneshot(req).await.expect("response");
-        self.keep_cookies(&resp);
-        let status = resp.status();
-        let location = resp
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        // An event stream never ends: its status is the answer.
-        if resp
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v == "text/event-stream")
-        {
-            return (status, String::new());
-        }
-        let text = body_text(resp).await;
-        let token = csrf_in(&text);
-        if !token.is_empty() {
-            self.csrf = token;
-        }
-        (
-            status,
-            if status.is_redirection() {
-                location
-            } else {
-                text
-            },
-        )
+        self.send(app, req).await
     }
 
     async fn post(
@@ -252,6 +223,12 @@ impl Browser {
             .header("sec-fetch-site", "same-origin")
             .body(Body::from(body))
             .expect("request");
+        self.send(app, req).await
+    }
+
+    /// Send, keep the cookies and the page's CSRF token; the body, or
+    /// where a redirect leads.
+    async fn send(&mut self, app: &Router, req: Request<Body>) -> (StatusCode, String) {
         let resp = app.clone().oneshot(req).await.expect("response");
         self.keep_cookies(&resp);
         let status = resp.status();
@@ -261,6 +238,14 @@ impl Browser {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        // An event stream never ends: its status is the answer.
+        if resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v == "text/event-stream")
+        {
+            return (status, String::new());
+        }
         let text = body_text(resp).await;
         let token = csrf_in(&text);
         if !token.is_empty() {

@@ -226,6 +226,38 @@ pub struct Tier {
     tier: u8,
 }
 
+/// A change to a contact that needs nothing but the contact.
+enum Change {
+    Tier(u8),
+    OptIn,
+    Remove,
+}
+
+impl Change {
+    /// The audit action and the shop page's notice.
+    fn names(&self) -> (&'static str, &'static str) {
+        match self {
+            Change::Tier(_) => ("contact_tier", "tier"),
+            Change::OptIn => ("opt_in_resent", "opt_in"),
+            Change::Remove => ("contact_removed", "removed"),
+        }
+    }
+}
+
+async fn change(console: &Console, v: &Viewer, lang: Lang, id: &str, what: Change) -> Response {
+    let (c, shop) = match editable(console, v, id, lang).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let (store, now) = (console.store(), console.now());
+    let result = match what {
+        Change::Tier(tier) => store.set_contact_tier(c.id, tier, now).await.map(|_| ()),
+        Change::OptIn => store.resend_opt_in(c.id, now).await.map(|_| ()),
+        Change::Remove => store.remove_contact(c.id, now).await,
+    };
+    finish(console, v, lang, (shop, c.id), result, what.names()).await
+}
+
 pub async fn tier(
     State(console): State<Console>,
     Language(lang): Language,
@@ -233,25 +265,7 @@ pub async fn tier(
     Path(id): Path<String>,
     Form(f): Form<Tier>,
 ) -> Response {
-    let (c, shop) = match editable(&console, &v, &id, lang).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let now = console.now();
-    let result = console
-        .store()
-        .set_contact_tier(c.id, f.tier, now)
-        .await
-        .map(|_| ());
-    finish(
-        &console,
-        &v,
-        lang,
-        (shop, c.id),
-        result,
-        ("contact_tier", "tier"),
-    )
-    .await
+    change(&console, &v, lang, &id, Change::Tier(f.tier)).await
 }
 
 pub async fn opt_in(
@@ -260,21 +274,7 @@ pub async fn opt_in(
     Extension(v): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    let (c, shop) = match editable(&console, &v, &id, lang).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let now = console.now();
-    let result = console.store().resend_opt_in(c.id, now).await.map(|_| ());
-    finish(
-        &console,
-        &v,
-        lang,
-        (shop, c.id),
-        result,
-        ("opt_in_resent", "opt_in"),
-    )
-    .await
+    change(&console, &v, lang, &id, Change::OptIn).await
 }
 
 pub async fn remove(
@@ -283,19 +283,5 @@ pub async fn remove(
     Extension(v): Extension<Viewer>,
     Path(id): Path<String>,
 ) -> Response {
-    let (c, shop) = match editable(&console, &v, &id, lang).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let now = console.now();
-    let result = console.store().remove_contact(c.id, now).await.map(|_| ());
-    finish(
-        &console,
-        &v,
-        lang,
-        (shop, c.id),
-        result,
-        ("contact_removed", "removed"),
-    )
-    .await
+    change(&console, &v, lang, &id, Change::Remove).await
 }

@@ -224,6 +224,26 @@ const REASON_FR: &str =
 const REASON_EN: &str =
     "Give the reason for access (10 characters at least, e.g. the case number).";
 
+/// The recording and the reason given for touching it, on one line; or the
+/// page saying why not (unknown recording, reason too short or too long).
+async fn with_reason(
+    console: &Console,
+    v: &Viewer,
+    lang: crate::Lang,
+    id: &str,
+    reason: &str,
+) -> Result<(Recording, String), Response> {
+    let Some(r) = recording(console, id).await else {
+        return Err(not_found(lang));
+    };
+    let reason = one_line(reason);
+    if !reason_ok(&reason) {
+        let why = Some(lang.pick(REASON_FR, REASON_EN));
+        return Err(page_(console, v, lang, r, StatusCode::UNPROCESSABLE_ENTITY, why).await);
+    }
+    Ok((r, reason))
+}
+
 pub async fn access(
     State(console): State<Console>,
     Language(lang): Language,
@@ -231,21 +251,10 @@ pub async fn access(
     Path(id): Path<String>,
     Form(f): Form<Reason>,
 ) -> Response {
-    let Some(r) = recording(&console, &id).await else {
-        return not_found(lang);
+    let (r, reason) = match with_reason(&console, &v, lang, &id, &f.reason).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
-    let reason = one_line(&f.reason);
-    if !reason_ok(&reason) {
-        return page_(
-            &console,
-            &v,
-            lang,
-            r,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(lang.pick(REASON_FR, REASON_EN)),
-        )
-        .await;
-    }
     let now = console.now();
     let actor = custody_actor(&v);
     if let Err(e) = console
@@ -322,21 +331,10 @@ pub async fn export(
     Path(id): Path<String>,
     Form(f): Form<Reason>,
 ) -> Response {
-    let Some(r) = recording(&console, &id).await else {
-        return not_found(lang);
+    let (r, reason) = match with_reason(&console, &v, lang, &id, &f.reason).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
     };
-    let reason = one_line(&f.reason);
-    if !reason_ok(&reason) {
-        return page_(
-            &console,
-            &v,
-            lang,
-            r,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(lang.pick(REASON_FR, REASON_EN)),
-        )
-        .await;
-    }
     let Some(vault) = console.inner.vault.clone() else {
         return not_found(lang);
     };
