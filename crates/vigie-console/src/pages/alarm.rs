@@ -273,11 +273,20 @@ pub async fn timeline_fragment(
             "alarme inconnue / unknown alarm",
         ));
     }
+    timeline_html(console, &d, lang).await
+}
+
+/// The alarm's summary and timeline from its detail, already read.
+async fn timeline_html(
+    console: &Console,
+    d: &AlarmDetail,
+    lang: Lang,
+) -> Result<String, StoreError> {
     let names = contact_names(console, d.shop.id).await?;
     let ctx = json!({
         "lang": lang.code(),
-        "alarm": alarm_view(&board_alarm(&d, &names), console.now(), lang),
-        "timeline": timeline(&d, lang, &names),
+        "alarm": alarm_view(&board_alarm(d, &names), console.now(), lang),
+        "timeline": timeline(d, lang, &names),
     });
     console
         .inner
@@ -303,7 +312,7 @@ pub async fn page(
     if !v.can_see_shop(d.shop.id) && !investigator {
         return not_found(lang);
     }
-    let fragment = match timeline_fragment(&console, &v, id, lang).await {
+    let fragment = match timeline_html(&console, &d, lang).await {
         Ok(f) => f,
         Err(e) => return store_error(e, lang),
     };

@@ -150,15 +150,23 @@ pub async fn map_svg(console: &Console, viewer: &Viewer) -> Result<String, Store
     let now = console.now();
     let store = console.store();
     let shops = store.shops().await?;
-    let health = store.fleet_health(now).await?;
+    let health = match viewer.own_shop() {
+        Some(shop) => store.shop_health(shop, now).await?,
+        None => store.fleet_health(now).await?,
+    };
     let alarm_shops: HashSet<i64> = store
         .shops_in_alarm(viewer.own_shop())
         .await?
         .into_iter()
         .collect();
     let mut points = Vec::with_capacity(shops.len());
+    let mut boxes_of: std::collections::HashMap<i64, Vec<&vigie_hub::store::DeviceHealth>> =
+        std::collections::HashMap::new();
+    for h in &health {
+        boxes_of.entry(h.shop_id).or_default().push(h);
+    }
     for s in shops.iter().filter(|s| viewer.can_see_shop(s.id)) {
-        let boxes: Vec<_> = health.iter().filter(|h| h.shop_id == s.id).collect();
+        let boxes = boxes_of.get(&s.id).map(Vec::as_slice).unwrap_or_default();
         let state = if alarm_shops.contains(&s.id) {
             ShopState::Alarm
         } else if boxes.is_empty() {

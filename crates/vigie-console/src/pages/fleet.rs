@@ -289,7 +289,7 @@ pub async fn shop_page(
         store.contacts(Some(shop_id)),
         store.contacts(None),
         store.readiness(shop_id, now),
-        store.fleet_health(now),
+        store.shop_health(shop_id, now),
         store.alarms_of(Some(shop_id), false, SHOP_ALARMS_SHOWN),
     ) {
         Ok(x) => x,
@@ -319,15 +319,9 @@ pub async fn shop_page(
         .iter()
         .map(|r| json!({ "value": r.as_str(), "label": relation_label(*r, lang), "own": !r.pre_approved() || crate::DESK.contains(&v.role()) }))
         .collect();
-    let devices: Vec<Value> = health
-        .iter()
-        .filter(|d| d.shop_id == shop_id)
-        .map(|d| device_view(d, lang))
-        .collect();
+    let devices: Vec<Value> = health.iter().map(|d| device_view(d, lang)).collect();
     let alarms: Vec<Value> = alarms
         .iter()
-        .filter(|a| a.shop_id == shop_id)
-        .take(SHOP_ALARMS_SHOWN)
         .map(|a| json!({ "id": a.id.to_string(), "pressed_at": when(a.pressed_at), "state_label": state_label(a.state, lang), "outcome_label": a.outcome.map(|o| outcome_label(o, lang)) }))
         .collect();
     let code_qr = code.as_deref().map(super::me::qr_svg);

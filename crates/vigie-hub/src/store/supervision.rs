@@ -481,19 +481,37 @@ impl Store {
     /// Every box that is not returned, with its liveness, latest health and
     /// flags, for the desk.
     pub async fn fleet_health(&self, now: Timestamp) -> Result<Vec<DeviceHealth>, StoreError> {
+        self.health_of(None, now).await
+    }
+
+    /// The boxes of one shop, as [`Store::fleet_health`] describes them.
+    pub async fn shop_health(
+        &self,
+        shop_id: i64,
+        now: Timestamp,
+    ) -> Result<Vec<DeviceHealth>, StoreError> {
+        self.health_of(Some(shop_id), now).await
+    }
+
+    async fn health_of(
+        &self,
+        shop: Option<i64>,
+        now: Timestamp,
+    ) -> Result<Vec<DeviceHealth>, StoreError> {
         let rows: Vec<(DeviceHealth, Option<String>)> = self
             .db
-            .read(|c| {
+            .read(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT d.id, d.shop_id, s.reference, s.name, d.state, h.last_seen_at, h.battery_pct, h.on_mains,
                             h.signal_csq, h.modem, h.free_storage_mb, h.version, h.outbox_depth, h.uptime_s, r.last_test_ok_at
                      FROM devices d JOIN shops s ON s.id = d.shop_id
                      LEFT JOIN device_health h ON h.device_id = d.id
                      LEFT JOIN shop_readiness r ON r.shop_id = d.shop_id
-                     WHERE d.state <> 'returned' ORDER BY s.reference, d.id LIMIT ?1",
+                     WHERE d.state <> 'returned' AND (?2 IS NULL OR d.shop_id = ?2)
+                     ORDER BY s.reference, d.id LIMIT ?1",
                 )?;
                 let rows = st
-                    .query_map(params![FLEET_ROWS_MAX as i64], |r| {
+                    .query_map(params![FLEET_ROWS_MAX as i64, shop], |r| {
                         let modem: Option<String> = r.get(9)?;
                         Ok((
                             DeviceHealth {
