@@ -18,6 +18,7 @@ command -v cmake >/dev/null || need_apt+=(cmake)            # bundled libopus
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 [ -e /usr/include/alsa/asoundlib.h ] || need_apt+=(libasound2-dev)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)     # test speech
+command -v faketime >/dev/null || need_apt+=(faketime)       # the test TSA's clock
 command -v sox >/dev/null || need_apt+=(sox)
 command -v opusinfo >/dev/null || need_apt+=(opus-tools)
 command -v openssl >/dev/null || need_apt+=(openssl)         # the test TSA

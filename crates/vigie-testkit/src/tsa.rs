@@ -1,5 +1,10 @@
 //! The RFC 3161 time-stamping authority peer: `openssl ts` behind the small
 //! HTTP front in `tests/peers/tsa/`, with a fresh test CA.
+//!
+//! `Tsa::start_at` runs the authority on a clock of the test's choosing
+//! (libfaketime, a fixed offset from the real clock, advancing with it), so
+//! that a test on a manual clock gets tokens in its own timeline and no test
+//! depends on today's date.
 
 use anyhow::{Context as _, bail};
 use std::io::BufRead as _;
@@ -17,8 +22,26 @@ pub struct Tsa {
 }
 
 impl Tsa {
-    /// Make a CA and a TSA in a fresh folder, and start the HTTP front.
+    /// Make a CA and a TSA in a fresh folder, and start the HTTP front, on
+    /// the real clock (for the demo and the benchmarks, whose hubs run on it).
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// The same, with the authority's clock (its certificates' validity and
+    /// every token's `genTime`) at `unix_ms` now and advancing in real time
+    /// from there: `faketime -f "±Ns"` around `make-ca.sh` and around each
+    /// `openssl ts -reply` of the HTTP front (`TSA_FAKETIME`).
+    pub fn start_at(unix_ms: i64) -> anyhow::Result<Self> {
+        let real_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let offset_s = (unix_ms - real_ms).div_euclid(1_000);
+        Self::start_with(Some(format!("{offset_s:+}")))
+    }
+
+    fn start_with(faketime: Option<String>) -> anyhow::Result<Self> {
         let peers = crate::repo_root().join("tests/peers/tsa");
         let dir = std::env::temp_dir().join(format!(
             "vigie-tsa-{}-{}",
@@ -26,23 +49,31 @@ impl Tsa {
             rand_suffix()
         ));
         std::fs::create_dir_all(&dir)?;
-        let status = Command::new(peers.join("make-ca.sh"))
+        let status = command(faketime.as_deref(), &peers.join("make-ca.sh"))
             .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .context("cannot run tests/peers/tsa/make-ca.sh (is openssl installed?)")?;
+            .context(
+                "cannot run tests/peers/tsa/make-ca.sh (are openssl and faketime installed?)",
+            )?;
         if !status.success() {
-            bail!("make-ca.sh failed: install openssl");
+            bail!("make-ca.sh failed: install openssl (and faketime: apt-get install faketime)");
         }
-        let mut child = Command::new("python3")
+        let mut front = Command::new("python3");
+        if let Some(offset) = &faketime {
+            // The front runs each `openssl ts -reply` under `faketime`; it
+            // is not itself wrapped, so that killing it leaves no orphan.
+            front.env("TSA_FAKETIME", offset);
+        }
+        let mut child = front
             .arg(peers.join("tsa_http.py"))
             .arg(&dir)
             .arg("0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .context("cannot start tsa_http.py (is python3 installed?)")?;
+            .context("cannot start tsa_http.py (are python3 and faketime installed?)")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -73,6 +104,18 @@ impl Tsa {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// `program`, or `faketime -f OFFSET program` when the clock is moved.
+fn command(faketime: Option<&str>, program: &Path) -> Command {
+    match faketime {
+        None => Command::new(program),
+        Some(offset) => {
+            let mut c = Command::new("faketime");
+            c.arg("-f").arg(offset).arg(program);
+            c
+        }
     }
 }
 

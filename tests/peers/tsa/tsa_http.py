@@ -3,12 +3,16 @@
 
 Usage: tsa_http.py DIR PORT   (DIR made by make-ca.sh; PORT 0 picks a free one)
 Prints the bound port on stdout once it accepts connections.
+TSA_FAKETIME=OFFSET (a `faketime -f` spec such as "-432000") runs each
+`openssl ts -reply` under libfaketime, so tokens carry the test's own time.
 """
 import http.server, os, subprocess, sys, tempfile
 
 QUERY_BYTES_MAX = 64 * 1024  # a TimeStampReq is ~100 bytes; anything larger is refused
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsa.cnf")
 DIR = os.path.abspath(sys.argv[1])
+FAKETIME = os.environ.get("TSA_FAKETIME")
+WRAP = ["faketime", "-f", FAKETIME] if FAKETIME else []
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -19,7 +23,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with tempfile.NamedTemporaryFile(dir=DIR, suffix=".tsq") as query:
             query.write(self.rfile.read(length))
             query.flush()
-            reply = subprocess.run(["openssl", "ts", "-reply", "-config", CONFIG, "-queryfile", query.name],
+            reply = subprocess.run(WRAP + ["openssl", "ts", "-reply", "-config", CONFIG, "-queryfile", query.name],
                                    env=dict(os.environ, TSA_DIR=DIR), capture_output=True)
         if reply.returncode != 0:
             return self.send_error(500, reply.stderr.decode(errors="replace")[:200])

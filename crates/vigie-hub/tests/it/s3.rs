@@ -41,7 +41,8 @@ async fn blobs_in_s3_are_encrypted_exported_and_deleted_at_retention() {
     let moto = vigie_testkit::moto::Moto::start("vigie-vault")
         .await
         .expect("moto_server starts (pip install 'moto[server]==5.2.5')");
-    let tsa = vigie_testkit::tsa::Tsa::start().expect("the test TSA (openssl) starts");
+    let tsa =
+        vigie_testkit::tsa::Tsa::start_at(T0.0).expect("the test TSA (openssl, faketime) starts");
     let chain = TempDir::new("vigie-chain");
     let chain_path = chain.0.join("tsa-chain.pem");
     std::fs::write(&chain_path, tsa.chain_pem().expect("chain")).expect("write chain");

@@ -57,9 +57,12 @@ pub(crate) async fn upload(
     .await
 }
 
-#[tokio::test]
-async fn chunks_are_logged_in_order_and_an_export_verifies_offline() {
-    let tsa = vigie_testkit::tsa::Tsa::start().expect("the test TSA (openssl) starts");
+/// A hub on the tests' manual clock (`T0`) whose vault time-stamps with a
+/// test TSA whose clock reads `T0 + tsa_skew_ms` (and advances from there).
+/// The guards are kept alive with the hub.
+pub(crate) async fn hub_with_tsa(tsa_skew_ms: i64) -> (TestHub, vigie_testkit::tsa::Tsa, TempDir) {
+    let tsa = vigie_testkit::tsa::Tsa::start_at(T0.0 + tsa_skew_ms)
+        .expect("the test TSA (openssl, faketime) starts");
     let chain = TempDir::new("vigie-chain");
     let chain_path = chain.0.join("tsa-chain.pem");
     std::fs::write(&chain_path, tsa.chain_pem().expect("chain")).expect("write chain");
@@ -69,6 +72,78 @@ async fn chunks_are_logged_in_order_and_an_export_verifies_offline() {
         chain_path.display()
     ))
     .await;
+    (h, tsa, chain)
+}
+
+/// One complete recording of `chunks` sealed at `T0` on the box's clock
+/// and uploaded; its id.
+async fn record_one(h: &TestHub, dev: &Device, chunks: u64) -> Uuid {
+    let alarm = Uuid::now_v7();
+    assert_eq!(h.press(dev, alarm).await.0, 201);
+    let recording = Uuid::now_v7();
+    let mut sealer = Sealer {
+        recording,
+        alarm,
+        prev: [0; 32],
+    };
+    for i in 0..chunks {
+        let audio = vec![i as u8; 700];
+        let record = sealer.seal(dev, i, &audio, i == chunks - 1);
+        let (s, r) = upload(h, dev, recording, &record, &audio).await;
+        assert_eq!(s, 201, "chunk {i}: {r}");
+    }
+    recording
+}
+
+/// The English text of every warning.
+fn warnings(report: &vigie_evidence::report::Report) -> Vec<String> {
+    report.warnings().map(|w| w.en.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_clock_that_disagrees_with_the_trusted_time_is_flagged() {
+    // The TSA an hour behind the hub and the box: both clocks are ahead.
+    let (h, _tsa, _chain) = hub_with_tsa(-3_600_000).await;
+    let shop = h
+        .seed_shop(
+            "V3",
+            "06 99 88 77 66",
+            &[(1, "Marie Dupont", "06 11 22 33 44")],
+        )
+        .await;
+    let dev = h.enroll(shop).await;
+    let recording = record_one(&h, &dev, 2).await;
+    let (_, report) = h.export_and_verify(recording).await;
+    assert!(report.ok(), "{report:#?}");
+    // Each checkpoint (the live pass's and the export's) and the box's
+    // latest chunk are flagged, and nothing else.
+    let w = warnings(&report);
+    let starts: Vec<&str> = w.iter().map(|w| &w[..w.find(':').unwrap_or(0)]).collect();
+    assert_eq!(
+        starts,
+        [
+            "log/checkpoints/000000.txt",
+            "log/checkpoints/000001.txt",
+            "records/000001.txt"
+        ],
+        "{w:#?}"
+    );
+    assert!(
+        w[..2]
+            .iter()
+            .all(|w| w.contains("the hub's clock") && w.contains("ahead")),
+        "{w:#?}"
+    );
+    assert!(
+        w[2].contains("the box's clock") && w[2].contains("ahead"),
+        "{w:#?}"
+    );
+}
+
+#[tokio::test]
+async fn chunks_are_logged_in_order_and_an_export_verifies_offline() {
+    // The TSA runs in the test's timeline: box, hub and trusted time agree.
+    let (h, _tsa, _chain) = hub_with_tsa(0).await;
     let shop = h
         .seed_shop(
             "V1",
@@ -151,16 +226,9 @@ async fn chunks_are_logged_in_order_and_an_export_verifies_offline() {
     // The vault's pass: a checkpoint, time-stamped because the recording is live.
     let (zip, report) = h.export_and_verify(recording).await;
     assert!(report.ok(), "{report:#?}");
-    // The test's manual clock is hours ahead of the TSA's real clock: the
-    // verifier says so, and says nothing else (the recording is complete).
-    assert!(
-        report.warnings().all(|w| w.en.contains("clock")),
-        "{report:#?}"
-    );
-    assert!(
-        report.warnings().any(|w| w.en.contains("clock")),
-        "the clock difference is noticed: {report:#?}"
-    );
+    // Box, hub and trusted time agree and the recording is complete: not
+    // one warning.
+    assert_eq!(warnings(&report), Vec::<String>::new(), "{report:#?}");
     let files = vigie_evidence::export::unpack(&zip).expect("unpack");
     assert_eq!(
         files.get("audio/recording.ogg").map(Vec::len),
