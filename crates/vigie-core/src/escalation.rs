@@ -7,6 +7,11 @@
 //! alert says nobody has answered) until someone takes charge, the alarm is
 //! closed, or the maximum duration is reached — then the alarm stays open,
 //! flagged as exhausted for the desk, never silently dropped.
+//!
+//! The duration is counted in steps (each gives its tier `tier_timeout_ms`),
+//! never as "now minus the time the alarm was received": a step of the
+//! server's wall clock, or a hub that was down for a while, must not
+//! exhaust an alarm that its tiers have not yet had the time to answer.
 
 use crate::time::Timestamp;
 
@@ -16,7 +21,8 @@ pub struct Policy {
     pub tier_timeout_ms: i64,
     /// Whether to start over from the first tier after the last.
     pub repeat: bool,
-    /// No new step after this long since the alarm was received.
+    /// No new step once the steps so far have given the tiers this long in
+    /// all (steps × tier timeout).
     pub duration_ms_max: i64,
 }
 
@@ -64,14 +70,8 @@ pub fn tiers(contacts: &[Reachable]) -> Vec<u8> {
     tiers
 }
 
-/// What step number `step` of an alarm received at `received_at` does at `now`.
-pub fn step(
-    policy: &Policy,
-    contacts: &[Reachable],
-    received_at: Timestamp,
-    step: u32,
-    now: Timestamp,
-) -> Step {
+/// What step number `step` of an alarm does at `now`.
+pub fn step(policy: &Policy, contacts: &[Reachable], step: u32, now: Timestamp) -> Step {
     let tiers = tiers(contacts);
     if tiers.is_empty() {
         return Step::NoContact;
@@ -79,7 +79,8 @@ pub fn step(
     let n = tiers.len() as u32;
     let round = step / n;
     if (round > 0 && !policy.repeat)
-        || (step > 0 && now.ms_since(received_at) >= policy.duration_ms_max)
+        || (step > 0
+            && i64::from(step).saturating_mul(policy.tier_timeout_ms) >= policy.duration_ms_max)
     {
         return Step::Exhausted;
     }
@@ -111,9 +112,8 @@ mod tests {
     fn walks_the_tiers_then_repeats_then_stops() {
         let p = Policy::default();
         let contacts = [c(1, 1), c(2, 1), c(3, 2), c(9, 5)];
-        let t0 = Timestamp(0);
         let got: Vec<Step> = (0..4)
-            .map(|s| step(&p, &contacts, t0, s, Timestamp(i64::from(s) * 60_000)))
+            .map(|s| step(&p, &contacts, s, Timestamp(i64::from(s) * 60_000)))
             .collect();
         assert_eq!(
             got,
@@ -149,14 +149,32 @@ mod tests {
             ]
         );
         assert_eq!(
-            step(&p, &contacts, t0, 30, Timestamp(30 * 60_000)),
+            step(&p, &contacts, 30, Timestamp(30 * 60_000)),
             Step::Exhausted
         );
         let once = Policy { repeat: false, ..p };
         assert_eq!(
-            step(&once, &contacts, t0, 3, Timestamp(180_000)),
+            step(&once, &contacts, 3, Timestamp(180_000)),
             Step::Exhausted
         );
+    }
+
+    #[test]
+    fn the_duration_is_counted_in_steps_not_read_off_the_clock() {
+        let p = Policy::default();
+        let contacts = [c(1, 1), c(2, 2)];
+        // Step 1 an hour of wall time after step 0 (a clock step, a hub that
+        // was down): still the next tier, not exhausted.
+        assert!(matches!(
+            step(&p, &contacts, 1, Timestamp(3_600_000)),
+            Step::Alert { tier: 2, .. }
+        ));
+        // 29 steps of 60 s give 29 min: one more goes; at 30 it is over.
+        assert!(matches!(
+            step(&p, &contacts, 29, Timestamp(0)),
+            Step::Alert { .. }
+        ));
+        assert_eq!(step(&p, &contacts, 30, Timestamp(0)), Step::Exhausted);
     }
 
     #[test]
@@ -166,12 +184,9 @@ mod tests {
             ..Policy::default()
         };
         assert!(matches!(
-            step(&p, &[c(1, 3)], Timestamp(0), 0, Timestamp(5)),
+            step(&p, &[c(1, 3)], 0, Timestamp(5)),
             Step::Alert { tier: 3, .. }
         ));
-        assert_eq!(
-            step(&p, &[], Timestamp(0), 0, Timestamp(0)),
-            Step::NoContact
-        );
+        assert_eq!(step(&p, &[], 0, Timestamp(0)), Step::NoContact);
     }
 }

@@ -136,6 +136,12 @@ pub async fn start_with_ui(
     // missed their heartbeats, they have not missed it).
     store.start_watching(clock.now());
     let engine = Engine::new(store.clone(), clock.clone());
+    // Deadlines written before a step of the wall clock while the hub was
+    // stopped are moved before anything reads them.
+    engine
+        .check_clock_at_start()
+        .await
+        .context("checking the clock against the last time the hub ran")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let settings = DeviceSettingsConfig {
         signature_skew_s: i64::from(config.devices.signature_skew_s),

@@ -10,14 +10,19 @@
 //!   batches. A crash between a submit and its record means the SMS is sent
 //!   again once on restart: at most one duplicate per contact per crash.
 //! - **inbound**: delivery receipts and replies from the gateways.
+//! - **clock**: before each escalation pass, a step of the wall clock that
+//!   the clock has seen is adopted: every pending deadline is moved by it
+//!   in one transaction (`adopt_clock_step`), so no step is skipped or held
+//!   back. The supervision loop leaves a mark of the hub's time so that
+//!   the next start can tell a step that happened while it was stopped.
 //! - **supervision**: every quarter heartbeat interval (at most 5 s), writes the heartbeats
 //!   kept in memory and runs `supervise(now)`: silent boxes are declared
 //!   offline, returns noticed, holders told while their shop is open.
 //!   Tests call `supervise` themselves after moving a manual clock.
 
-use crate::clock::SharedClock;
+use crate::clock::{ClockMark, ClockStep, SharedClock};
 use crate::gateway::{Gateway, GatewayError, Inbound, OutgoingSms};
-use crate::store::{Store, StoreError, SubmitOutcome};
+use crate::store::{StepSeen, Store, StoreError, SubmitOutcome};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +56,9 @@ pub struct Engine {
     wake_dispatch: Arc<Notify>,
     /// One supervision pass at a time (the loop's and a test's).
     supervision: Arc<tokio::sync::Mutex<()>>,
+    /// One clock step adopted at a time; the steps the clock adopted whose
+    /// deadlines could not be moved yet (the database failed), retried.
+    clock_steps: Arc<tokio::sync::Mutex<Vec<ClockStep>>>,
 }
 
 impl Engine {
@@ -61,7 +69,92 @@ impl Engine {
             wake_escalation: Arc::new(Notify::new()),
             wake_dispatch: Arc::new(Notify::new()),
             supervision: Arc::new(tokio::sync::Mutex::new(())),
+            clock_steps: Arc::new(tokio::sync::Mutex::new(Vec::new())),
         }
+    }
+
+    /// Adopt a step of the wall clock that the clock has seen: move every
+    /// pending deadline by it in one transaction, then let the clock follow
+    /// the wall clock again. Returns the step adopted, if there was one.
+    pub async fn adopt_clock_step(&self) -> Result<Option<ClockStep>, StoreError> {
+        let mut unmoved = self.clock_steps.lock().await;
+        // Steps adopted by the clock whose deadlines a failed write left behind.
+        while let Some(step) = unmoved.first().copied() {
+            self.store
+                .clock_stepped(step, StepSeen::Running, || {})
+                .await?;
+            unmoved.remove(0);
+        }
+        let Some(step) = self.clock.pending_step() else {
+            return Ok(None);
+        };
+        let clock = self.clock.clone();
+        let store = self.store.clone();
+        let result = self
+            .store
+            .clock_stepped(step, StepSeen::Running, move || {
+                store.shift_heartbeats(step.delta_ms);
+                clock.adopt(step);
+            })
+            .await;
+        if let Err(e) = result {
+            unmoved.push(step);
+            return Err(e);
+        }
+        tracing::warn!(
+            step = %format!("{:+} s", step.delta_ms / 1_000),
+            delta_ms = step.delta_ms,
+            "the system clock stepped; every pending deadline moved with it (no escalation step skipped or held back)"
+        );
+        self.wake();
+        Ok(Some(step))
+    }
+
+    /// Leave a mark of the hub's time for the next start.
+    async fn mark_clock(&self) {
+        let Some((boot_id, uptime_ms)) = self.clock.boot() else {
+            return;
+        };
+        let mark = ClockMark {
+            hub_ms: self.clock.now().as_ms(),
+            boot_id,
+            uptime_ms,
+        };
+        if let Err(e) = self.store.write_clock_mark(mark).await {
+            tracing::error!(error = %e, "cannot write the hub's clock mark");
+        }
+    }
+
+    /// At start, before anything else runs: a step of the wall clock while
+    /// the hub was stopped moves every pending deadline by it.
+    pub async fn check_clock_at_start(&self) -> Result<Option<i64>, StoreError> {
+        let Some(mark) = self.store.clock_mark().await? else {
+            self.mark_clock().await;
+            return Ok(None);
+        };
+        let Some((boot_id, uptime_ms)) = self.clock.boot() else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let Some(delta) = crate::clock::step_since(&mark, now.as_ms(), Some((&boot_id, uptime_ms)))
+        else {
+            self.mark_clock().await;
+            return Ok(None);
+        };
+        let step = ClockStep {
+            delta_ms: delta,
+            seen_at: now.plus_ms(-delta),
+        };
+        self.store
+            .clock_stepped(step, StepSeen::AtStart, || {})
+            .await?;
+        tracing::warn!(
+            step = %format!("{:+} s", delta / 1_000),
+            delta_ms = delta,
+            "the system clock stepped while the hub was stopped; every pending deadline moved with it"
+        );
+        self.mark_clock().await;
+        Ok(Some(delta))
     }
 
     /// Write the heartbeats kept in memory, then judge every box at `now`.
@@ -93,6 +186,7 @@ impl Engine {
             if let Err(e) = self.supervise(self.clock.now()).await {
                 tracing::error!(error = %e, "supervision pass failed; retrying");
             }
+            self.mark_clock().await;
         }
     }
 
@@ -130,6 +224,9 @@ impl Engine {
     /// The escalation loop.
     pub async fn run_escalation(self, mut shutdown: watch::Receiver<bool>) {
         loop {
+            if let Err(e) = self.adopt_clock_step().await {
+                tracing::error!(error = %e, "cannot move the deadlines by the clock's step; retrying");
+            }
             let now = self.clock.now();
             if let Err(e) = self.tick(now).await {
                 tracing::error!(error = %e, "escalation pass failed; retrying");

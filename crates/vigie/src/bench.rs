@@ -217,7 +217,7 @@ impl Rig {
                 .unwrap_or_default(),
         );
         let config = Config::parse(&toml, [])?;
-        let clock: SharedClock = Arc::new(SystemClock);
+        let clock: SharedClock = Arc::new(SystemClock::new());
         let hub = vigie_hub::app::start(&config, clock, listener).await?;
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1_024)
@@ -1606,7 +1606,7 @@ async fn heartbeats(
         db.display()
     );
     let config = Config::parse(&toml, [])?;
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock: SharedClock = Arc::new(SystemClock::new());
     let hub = vigie_hub::app::start(&config, clock, listener).await?;
     println!("  phase 1: hub in this process…");
     let inproc = drive(addr, reqs.clone(), connections, seconds, None).await?;
@@ -1911,7 +1911,7 @@ async fn box_bench(presses: usize, no_record: bool) -> anyhow::Result<()> {
          [store]\nsqlite_path = \"{}\"\n[[gateways]]\nkind = \"log\"\nname = \"log\"\n",
         dir.join("hub.db").display()
     );
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock: SharedClock = Arc::new(SystemClock::new());
     let hub = vigie_hub::app::start(&Config::parse(&toml, [])?, clock, listener).await?;
     let now = Timestamp(now_ms());
     let shop = vigie_hub::region::synthetic_shops(1)

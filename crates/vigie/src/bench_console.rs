@@ -126,7 +126,7 @@ pub async fn console(presses: usize, no_record: bool) -> anyhow::Result<()> {
         ),
         [],
     )?;
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock: SharedClock = Arc::new(SystemClock::new());
     let ui = vigie_console::mount(vigie_console::config_from(&config));
     let hub = vigie_hub::app::start_with_ui(&config, clock, listener, Some(ui)).await?;
     let store = hub.store.clone();

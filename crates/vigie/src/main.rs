@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
                     format!("cannot listen on {} (server.listen)", config.server.listen)
                 })?;
             let clock: vigie_hub::clock::SharedClock =
-                std::sync::Arc::new(vigie_hub::clock::SystemClock);
+                std::sync::Arc::new(vigie_hub::clock::SystemClock::new());
             let console = vigie_console::mount(vigie_console::config_from(&config));
             let hub =
                 vigie_hub::app::start_with_ui(&config, clock, listener, Some(console)).await?;

@@ -169,7 +169,7 @@ fn advance(
         repeat: shop.escalation_repeat.unwrap_or(rules.policy.repeat),
         ..rules.policy
     };
-    match escalation::step(&policy, &contacts, alarm.received_at, alarm.step, now) {
+    match escalation::step(&policy, &contacts, alarm.step, now) {
         Step::Alert {
             step,
             round,

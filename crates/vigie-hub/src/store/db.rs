@@ -70,6 +70,21 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
+        self.write_then(f, || {}).await
+    }
+
+    /// [`Db::write`], running `enqueued` once the write has its place in
+    /// the queue: every write queued before it runs before it, every write
+    /// queued after it runs after it.
+    pub async fn write_then<R, F>(
+        &self,
+        f: F,
+        enqueued: impl FnOnce() + Send,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
         let job: Job = Box::new(move |conn: Option<&Connection>| -> Reply {
             let result = match conn {
@@ -83,6 +98,7 @@ impl Db {
             })
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        enqueued();
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

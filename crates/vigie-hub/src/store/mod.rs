@@ -9,6 +9,7 @@
 //! without its next step.
 
 mod alarms;
+mod clock;
 mod console;
 mod contacts;
 pub mod db;
@@ -23,6 +24,7 @@ pub mod vault;
 pub use alarms::{
     AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX,
 };
+pub use clock::{AdoptedStep, StepSeen};
 pub use console::{
     AUDIT_LINES_MAX, Account, Audit, AuditLine, BOARD_LIVE_MAX, Board, BoardAlarm, BoardContact,
     DeskAction, NOTE_CHARS_MAX, NewAccount, Role, Session,

@@ -295,3 +295,20 @@ CREATE TABLE IF NOT EXISTS audit_log (
     detail TEXT NOT NULL                     -- JSON
 );
 CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at);
+
+-- The hub's clock. `hub_clock` is what the hub last wrote of its time (and
+-- the machine's boot and uptime then), to tell at the next start whether
+-- the wall clock stepped while it was stopped; `clock_steps` are the steps
+-- it saw and adopted, every pending deadline moved by `delta_ms`.
+CREATE TABLE IF NOT EXISTS hub_clock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    hub_ms INTEGER NOT NULL,
+    boot_id TEXT NOT NULL,
+    uptime_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clock_steps (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,                     -- the hub's time once adopted
+    delta_ms INTEGER NOT NULL,               -- how far the wall clock moved beyond the time that passed
+    seen TEXT NOT NULL                       -- running | at_start
+);

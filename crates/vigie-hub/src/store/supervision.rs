@@ -60,6 +60,16 @@ impl HealthBoard {
     pub(crate) fn heard_from(&self, device: &str) -> bool {
         self.pending.lock().is_ok_and(|p| p.contains_key(device))
     }
+
+    /// Move the times of the heartbeats kept in memory by a step of the
+    /// clock (they were received on the time before it).
+    pub(crate) fn shift(&self, delta_ms: i64) {
+        if let Ok(mut p) = self.pending.lock() {
+            for r in p.values_mut() {
+                r.at = r.at.plus_ms(delta_ms);
+            }
+        }
+    }
 }
 
 /// Counters that change when what a box must know of its shop changes

@@ -14,7 +14,12 @@ use vigie_proto::{DeviceConfig, Heartbeat, HeartbeatAck, ModemState};
 const OFFLINE: &str = "ne répond plus";
 const BACK: &str = "de nouveau en ligne";
 
-fn heartbeat(h: &TestHub, battery_pct: Option<u8>, on_mains: bool, modem: ModemState) -> Vec<u8> {
+pub(crate) fn heartbeat(
+    h: &TestHub,
+    battery_pct: Option<u8>,
+    on_mains: bool,
+    modem: ModemState,
+) -> Vec<u8> {
     serde_json::to_vec(&Heartbeat {
         sent_at_ms: h.now().as_ms(),
         battery_pct,
@@ -30,7 +35,7 @@ fn heartbeat(h: &TestHub, battery_pct: Option<u8>, on_mains: bool, modem: ModemS
 }
 
 /// A healthy heartbeat, accepted.
-async fn beat(h: &TestHub, dev: &Device) -> HeartbeatAck {
+pub(crate) async fn beat(h: &TestHub, dev: &Device) -> HeartbeatAck {
     let body = heartbeat(h, Some(90), true, ModemState::Registered);
     let (status, ack) = h.signed(dev, "POST", "/v1/heartbeat", &body).await;
     assert_eq!(status, 200, "{ack}");
@@ -43,7 +48,7 @@ async fn supervise_after(h: &TestHub, secs: i64) {
     h.hub.engine.supervise(h.now()).await.expect("supervise");
 }
 
-async fn health_of(h: &TestHub, dev: &Device) -> DeviceHealth {
+pub(crate) async fn health_of(h: &TestHub, dev: &Device) -> DeviceHealth {
     h.hub
         .store
         .fleet_health(h.now())
