@@ -1069,3 +1069,29 @@ async fn map_tiles_are_drawn_and_allowed_only_when_configured() {
         "attribution"
     );
 }
+
+#[tokio::test]
+async fn the_board_tells_the_desk_when_the_servers_clock_jumped() {
+    let w = world().await;
+    let now = w_now(&w);
+    let step = vigie_hub::clock::ClockStep {
+        delta_ms: 3_600_000,
+        seen_at: now.plus_ms(-3_600_000),
+    };
+    w.store
+        .clock_stepped(step, vigie_hub::store::StepSeen::Running, || {})
+        .await
+        .expect("step recorded");
+    let mut desk = signed_in(&w, "operator").await;
+    let (status, page) = desk.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("L&#x27;horloge du serveur a sauté de +1 h 00 min")
+            || page.contains("L'horloge du serveur a sauté de +1 h 00 min"),
+        "{page}"
+    );
+    assert!(page.contains("aucun palier d"), "{page}");
+    let mut shopkeeper = signed_in(&w, "shopkeeper").await;
+    let (_, page) = shopkeeper.get(&w.app, "/console/board").await;
+    assert!(!page.contains("horloge du serveur"), "the desk's business");
+}

@@ -20,8 +20,10 @@ use std::time::Duration;
 use vigie_core::supervision::Liveness;
 use vigie_core::{AlarmState, Answer, Timestamp};
 use vigie_figures::map::{MapShop, ShopState, region_map};
-use vigie_hub::store::{BoardAlarm, StoreError};
+use vigie_hub::store::{BoardAlarm, StepSeen, StoreError};
 
+/// Steps of the server's clock are shown on the board this long after.
+const CLOCK_STEPS_SHOWN_MS: i64 = 24 * 3_600_000;
 /// Comment lines sent on an idle stream so proxies keep it open, in seconds.
 const KEEP_ALIVE_S: u64 = 15;
 
@@ -123,6 +125,26 @@ pub async fn board_fragment(
         .iter()
         .map(|b| alarm_view(b, now, lang))
         .collect();
+    // Steps of the server's clock in the last day: the desk must know the
+    // times it reads may have jumped, and that escalation kept its rhythm.
+    let clock_steps: Vec<Value> = if crate::DESK.contains(&viewer.role()) {
+        console
+            .store()
+            .clock_steps(now.plus_ms(-CLOCK_STEPS_SHOWN_MS))
+            .await?
+            .iter()
+            .map(|s| {
+                json!({
+                    "at": when(s.at),
+                    "sign": if s.delta_ms < 0 { "−" } else { "+" },
+                    "by": duration(s.delta_ms.abs()),
+                    "at_start": s.seen == StepSeen::AtStart,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let live = board.live_total;
     let shown = board
         .alarms
@@ -137,6 +159,7 @@ pub async fn board_fragment(
         "hidden": live - shown,
         "now_ms": now.as_ms(),
         "desk": crate::DESK.contains(&viewer.role()),
+        "clock_steps": clock_steps,
     });
     console
         .inner

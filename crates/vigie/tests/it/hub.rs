@@ -108,6 +108,16 @@ pub struct HubProcess {
 impl HubProcess {
     /// Start `vigie serve --config FILE` and wait until `/healthz` answers.
     pub async fn start(dir: &TempDir, config: &Path, port: u16) -> Self {
+        Self::start_with_env(dir, config, port, &[]).await
+    }
+
+    /// [`HubProcess::start`] with more environment variables.
+    pub async fn start_with_env(
+        dir: &TempDir,
+        config: &Path,
+        port: u16,
+        env: &[(&str, String)],
+    ) -> Self {
         let n = std::fs::read_dir(&dir.0).map(|d| d.count()).unwrap_or(0);
         let log = dir.path(&format!("hub-{n}.log"));
         let out = std::fs::File::create(&log).expect("hub log");
@@ -117,6 +127,7 @@ impl HubProcess {
             .arg("--config")
             .arg(config)
             .env("VIGIE_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

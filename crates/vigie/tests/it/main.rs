@@ -4,6 +4,7 @@
 //! SMSC simulator, Kannel) over loopback.
 
 mod box_process;
+mod clock_step;
 mod cli;
 mod crash;
 mod evidence_e2e;
