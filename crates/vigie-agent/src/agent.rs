@@ -26,7 +26,7 @@ use crate::config::{AgentConfig, RecorderConfig};
 use crate::identity;
 use crate::modem::Modem;
 use crate::outbox::{ChunkCipher, CipherError, Item, Outbox};
-use crate::recorder::{EndReason, Recorder, RecordingSummary};
+use crate::recorder::{CaptureInstant, EndReason, Recorder, RecordingSummary};
 use crate::uplink::{HubClient, UplinkError};
 use base64::Engine as _;
 use std::collections::HashSet;
@@ -38,6 +38,7 @@ use vigie_core::press::{Edge, PressEvent, PressMachine, PressSettings};
 use vigie_core::sms::{self, ShopLine};
 use vigie_core::{PhoneNumber, Timestamp};
 use vigie_evidence::record::{self as evidence, ChunkRecord, PREV_NONE};
+use vigie_proto::refusal::BoxAction;
 use vigie_proto::{
     DeviceConfig, DeviceSettings, DirectContact, DirectSms, Heartbeat, ModemState, RaiseAlarm,
     ShopSummary, UploadChunk,
@@ -57,9 +58,9 @@ const MODEM_STATUS_TIMEOUT_MS: u64 = 3_000;
 /// Pause of the uplink when a round sent nothing though items wait.
 const UPLINK_STUCK_WAIT_MS: u64 = 1_000;
 /// The hub's refusal code for a chunk whose predecessor it does not have.
-const CHUNK_GAP: &str = "chunk_gap";
+const CHUNK_GAP: &str = vigie_proto::refusal::code::CHUNK_GAP;
 /// The hub's refusal code for anything more about a closed alarm.
-const ALARM_CLOSED: &str = "alarm_closed";
+const ALARM_CLOSED: &str = vigie_proto::refusal::code::ALARM_CLOSED;
 /// The key that encrypts chunks waiting in the outbox (in `state_dir`).
 const CHUNK_KEY_FILE: &str = "chunk.key";
 
@@ -444,8 +445,16 @@ async fn seal_chunks(
     let source = config.source();
     let max = config.max_duration();
     // Opening a device may block (up to a few seconds for ALSA): not on the loop.
-    let (recorder, mut rx) =
-        tokio::task::spawn_blocking(move || Recorder::start(source, max)).await??;
+    // The wall clock of the records is the box's own (the one presses are
+    // stamped with), never corrected: evidence keeps the raw box time.
+    let wall_ms = shared.now().as_ms();
+    let (recorder, mut rx) = tokio::task::spawn_blocking(move || {
+        Recorder::start_at(source, max, move || CaptureInstant {
+            wall_ms,
+            ..CaptureInstant::now()
+        })
+    })
+    .await??;
     let (recording, alarm) = (recording_id.to_string(), alarm_id.to_string());
     let device = client.device_id().to_string();
     let key = client.key().signing_key();
@@ -730,6 +739,8 @@ async fn uplink_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             .unwrap_or_default();
         let mut unreachable = false;
         let mut again = false;
+        // An item refused for now: the round goes on, the next one waits.
+        let mut kept = false;
         for (seq, item) in &items {
             match deliver(&shared, &client, *seq, item, &items).await {
                 Ok(()) => {}
@@ -775,8 +786,25 @@ async fn uplink_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                     unreachable = true;
                     break;
                 }
+                Err(refused) if refused.box_action() != BoxAction::Drop => {
+                    // Recoverable (the shared table says so): nothing sealed is
+                    // dropped. Kept for the next round, after the others.
+                    tracing::warn!(error = %refused, ?item, "the hub refused this item for now; keeping it");
+                    if let Item::Alarm {
+                        alarm_id,
+                        pressed_at_ms,
+                        test: false,
+                        ..
+                    } = item
+                        && !shared.is_in_hand(*alarm_id)
+                    {
+                        // Not in the hub's hands: the contacts must not wait for it.
+                        spawn_direct(&shared, *alarm_id, Timestamp(*pressed_at_ms));
+                    }
+                    kept = true;
+                }
                 Err(refused) => {
-                    tracing::error!(error = %refused, ?item, "the hub refused this item; dropping it");
+                    tracing::error!(error = %refused, ?item, "the hub refused this item for good; dropping it");
                     if let Item::Alarm {
                         alarm_id,
                         pressed_at_ms,
@@ -791,7 +819,7 @@ async fn uplink_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
         }
-        let wait = if unreachable {
+        let wait = if unreachable || kept {
             let jitter = rand::random::<u64>() % (backoff_ms / 2 + 1);
             let w = backoff_ms + jitter;
             backoff_ms = (backoff_ms * 2).min(UPLINK_BACKOFF_MS_MAX);
@@ -811,9 +839,9 @@ async fn uplink_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                 )
             })
             .unwrap_or((false, false));
-        let wait = if again || (!unreachable && more && progressed) {
+        let wait = if again || (!unreachable && !kept && more && progressed) {
             Duration::ZERO
-        } else if !unreachable && more {
+        } else if !unreachable && !kept && more {
             // Items wait (a chunk for its alarm): look again soon, not in a spin.
             Duration::from_millis(UPLINK_STUCK_WAIT_MS)
         } else {
@@ -1041,6 +1069,7 @@ async fn heartbeat_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>
             version: env!("CARGO_PKG_VERSION").into(),
             outbox_depth: shared.outbox.lock().map(|o| o.depth() as u32).unwrap_or(0),
             uptime_s: shared.started.elapsed().as_secs(),
+            clock_offset_ms: client.clock_offset_ms(),
         };
         match client.heartbeat(&hb, hb.sent_at_ms).await {
             Ok(ack) => {

@@ -2,12 +2,26 @@
 //! RFC 9421 signature by the device's key (see `vigie_proto::signature`).
 //!
 //! Errors are split the way the box must act on them: `Refused` (the hub
-//! answered and said no: do not retry as is) and `Unreachable` (no answer,
-//! a 5xx, a timeout or nonsense: try again later, and meanwhile act alone).
+//! answered and said no: what to do is in `vigie_proto::refusal`'s table)
+//! and `Unreachable` (no answer, a 5xx, a timeout or nonsense: try again
+//! later, and meanwhile act alone).
+//!
+//! **The box's clock.** A Raspberry Pi has no battery-backed clock, and a
+//! boot without network time is common: its clock may be days off. Every
+//! answer of the hub carries the hub's time (`vigie-hub-time-ms`); the
+//! client keeps the difference (`clock_offset_ms`, hub − box) once it is
+//! larger than ordinary latency, signs with the corrected time, and when a
+//! request is refused as `stale_signature` signs it again with the hub's
+//! time at once. Bodies keep the box's own times (presses, chunks): the
+//! hub judges them against each other, and evidence keeps the raw time
+//! beside the correction the box reports.
 
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
+use vigie_proto::refusal::{self, BoxAction, HUB_TIME_HEADER};
 use vigie_proto::signature::{DeviceKey, new_nonce};
 use vigie_proto::{
     AlarmReceipt, CancelAlarm, ChunkReceipt, DeviceConfig, DirectReport, DirectSms, EnrollRequest,
@@ -18,6 +32,9 @@ use vigie_proto::{
 pub const REQUEST_TIMEOUT_MS: u64 = 4_000;
 /// Bodies from the hub larger than this are nonsense, not answers.
 const RESPONSE_BYTES_MAX: usize = 256 * 1024;
+/// The box corrects its clock when the hub's time differs from it by more
+/// than this: beyond network latency, well within the signature window.
+pub const CLOCK_OFFSET_MS_MIN: i64 = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UplinkError {
@@ -37,6 +54,15 @@ impl UplinkError {
     pub fn is_refusal(&self) -> bool {
         matches!(self, UplinkError::Refused { .. })
     }
+
+    /// What the box does with the item: the shared table's word for a
+    /// refusal; an unreachable hub means trying again later.
+    pub fn box_action(&self) -> BoxAction {
+        match self {
+            UplinkError::Refused { code, .. } => refusal::box_action(code),
+            UplinkError::Unreachable(_) => BoxAction::KeepAndRetry,
+        }
+    }
 }
 
 /// A device's signed client.
@@ -45,6 +71,8 @@ pub struct HubClient {
     device_id: String,
     key: DeviceKey,
     http: reqwest::Client,
+    /// Hub time − box time, as last learned from the hub's answers.
+    clock_offset_ms: Arc<AtomicI64>,
 }
 
 fn http_client() -> reqwest::Client {
@@ -62,7 +90,43 @@ impl HubClient {
             device_id: device_id.to_string(),
             key,
             http: http_client(),
+            clock_offset_ms: Arc::default(),
         }
+    }
+
+    /// The correction the box applies to its clock when it signs (hub time
+    /// − box time; 0 while the two agree).
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// Learn the hub's time from an answer sent when the box's clock read
+    /// `box_ms`. Returns whether the correction changed.
+    fn learn_hub_time(&self, resp: &reqwest::Response, box_ms: i64) -> bool {
+        let Some(hub_ms) = resp
+            .headers()
+            .get(HUB_TIME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+        else {
+            return false;
+        };
+        let sample = hub_ms - box_ms;
+        let current = self.clock_offset_ms();
+        let new = if sample.abs() < CLOCK_OFFSET_MS_MIN {
+            0
+        } else {
+            sample
+        };
+        if (new - current).abs() < CLOCK_OFFSET_MS_MIN {
+            return false;
+        }
+        tracing::warn!(
+            offset_ms = new,
+            "the box's clock disagrees with the hub's: signing with the hub's time"
+        );
+        self.clock_offset_ms.store(new, Ordering::Relaxed);
+        true
     }
 
     pub fn hub(&self) -> &str {
@@ -101,6 +165,7 @@ impl HubClient {
             device_id: enrolled.device_id.clone(),
             key,
             http,
+            clock_offset_ms: Arc::default(),
         };
         Ok((client, enrolled))
     }
@@ -112,24 +177,36 @@ impl HubClient {
         body: Vec<u8>,
         now_ms: i64,
     ) -> Result<reqwest::Response, UplinkError> {
-        let h = self.key.sign(
-            &self.device_id,
-            method.as_str(),
-            path,
-            &body,
-            now_ms / 1_000,
-            &new_nonce(),
-        );
-        self.http
-            .request(method, format!("{}{path}", self.hub))
-            .header("content-type", "application/json")
-            .header("content-digest", h.content_digest)
-            .header("signature-input", h.signature_input)
-            .header("signature", h.signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| UplinkError::Unreachable(e.to_string()))
+        let mut fixed_clock = false;
+        loop {
+            let signed_ms = now_ms + self.clock_offset_ms();
+            let h = self.key.sign(
+                &self.device_id,
+                method.as_str(),
+                path,
+                &body,
+                signed_ms / 1_000,
+                &new_nonce(),
+            );
+            let resp = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.hub))
+                .header("content-type", "application/json")
+                .header("content-digest", h.content_digest)
+                .header("signature-input", h.signature_input)
+                .header("signature", h.signature)
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| UplinkError::Unreachable(e.to_string()))?;
+            let learned = self.learn_hub_time(&resp, now_ms);
+            // Refused for the clock alone: once more, on the hub's time.
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED && learned && !fixed_clock {
+                fixed_clock = true;
+                continue;
+            }
+            return Ok(resp);
+        }
     }
 
     /// A signed POST of `body`, answer parsed as `T`.

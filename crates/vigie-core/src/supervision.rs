@@ -308,7 +308,15 @@ pub enum Flag {
     NotRegistered,
     /// No successful silent test within the period and its slack.
     NotReady,
+    /// The box's own clock is more than [`BOX_CLOCK_OFF_MS_MAX`] from the
+    /// hub's (no network time at boot): it signs with the hub's time, but
+    /// someone should look at it.
+    ClockOff,
 }
+
+/// A box's clock further than this from the hub's is flagged: beyond
+/// drift and latency, and before the ±5 min signature window.
+pub const BOX_CLOCK_OFF_MS_MAX: i64 = 120_000;
 
 /// Whether the shop's last successful end-to-end test is recent enough.
 pub fn ready(last_test_ok_at: Option<Timestamp>, now: Timestamp, limits: &Limits) -> bool {
@@ -323,6 +331,9 @@ pub struct Reported {
     pub battery_pct: Option<u8>,
     pub on_mains: bool,
     pub network: Network,
+    /// How far the box's clock was ahead of the hub's in its last
+    /// heartbeat (negative: behind).
+    pub box_clock_ahead_ms: i64,
 }
 
 /// The flags of a box (`reported`: `None` if it never sent a heartbeat).
@@ -344,6 +355,9 @@ pub fn flags(
             Network::Registered => {}
             Network::NoSim => out.push(Flag::NoSim),
             Network::NotRegistered => out.push(Flag::NotRegistered),
+        }
+        if r.box_clock_ahead_ms.abs() > BOX_CLOCK_OFF_MS_MAX {
+            out.push(Flag::ClockOff);
         }
     }
     if !ready(last_test_ok_at, now, limits) {
@@ -618,6 +632,7 @@ mod tests {
             battery_pct: Some(80),
             on_mains: true,
             network: Network::Registered,
+            box_clock_ahead_ms: -BOX_CLOCK_OFF_MS_MAX,
         };
         let tested = Some(T0);
         assert_eq!(flags(Some(&good), tested, T0, &l), vec![]);
@@ -625,10 +640,16 @@ mod tests {
             battery_pct: Some(19),
             on_mains: false,
             network: Network::NoSim,
+            box_clock_ahead_ms: -3 * 24 * HOUR,
         };
         assert_eq!(
             flags(Some(&bad), tested, T0, &l),
-            vec![Flag::LowBattery, Flag::OnBattery, Flag::NoSim]
+            vec![
+                Flag::LowBattery,
+                Flag::OnBattery,
+                Flag::NoSim,
+                Flag::ClockOff
+            ]
         );
         let edge = Reported {
             battery_pct: Some(20),

@@ -37,6 +37,7 @@ fn heartbeat(h: &TestHub) -> Heartbeat {
         version: "0.1.0".into(),
         outbox_depth: 0,
         uptime_s: 3_600,
+        clock_offset_ms: 0,
     }
 }
 

@@ -3,6 +3,7 @@
 //! enrolment. This crate is the one serialised contract between the two
 //! sides; `docs/protocol/device-api.md` describes it for other implementers.
 
+pub mod refusal;
 pub mod signature;
 pub mod wire;
 

@@ -116,6 +116,11 @@ pub struct Heartbeat {
     /// Items waiting in the box's outbox.
     pub outbox_depth: u32,
     pub uptime_s: u64,
+    /// The correction the box applies to its clock when it signs (hub time
+    /// − box time, learned from the hub's answers; 0 while they agree).
+    /// `sent_at_ms` is the box's own, uncorrected time.
+    #[serde(default)]
+    pub clock_offset_ms: i64,
 }
 
 /// What the modem says of its network registration (`AT+CREG?`) and SIM.

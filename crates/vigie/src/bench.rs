@@ -1252,6 +1252,7 @@ fn presign(
                                 version: "bench".into(),
                                 outbox_depth: 0,
                                 uptime_s: 3_600,
+                                clock_offset_ms: 0,
                             })
                             .unwrap_or_default();
                             let h = key.sign(id, "POST", "/v1/heartbeat", &body, created_s, &new_nonce());

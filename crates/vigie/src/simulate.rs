@@ -378,6 +378,7 @@ fn heartbeat_body(started: Instant) -> Heartbeat {
         version: format!("sim-{}", env!("CARGO_PKG_VERSION")),
         outbox_depth: 0,
         uptime_s: started.elapsed().as_secs(),
+        clock_offset_ms: 0,
     }
 }
 

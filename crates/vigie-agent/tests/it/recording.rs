@@ -667,3 +667,94 @@ fn the_base64_of_ogg_starts_as_the_at_rest_check_assumes() {
     let b64 = base64::engine::general_purpose::STANDARD.encode(b"OggS\0\x02");
     assert!(b64.starts_with("T2dnUw"));
 }
+
+#[tokio::test]
+async fn a_box_three_days_behind_with_no_modem_gets_its_alarm_escalated_and_its_recording_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (wav, _) = crate::recorder::make_speech(dir.path());
+    let hub_clock = ManualClock::new(T0);
+    // A Raspberry Pi booted without network time: three days behind.
+    let box_clock = ManualClock::new(T0.plus_ms(-3 * 24 * 3_600_000));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hub = crate::hub_on(listener, &dir.path().join("hub.db"), hub_clock.clone()).await;
+    let code = crate::seed(&hub, &hub_clock).await;
+    let (client, _) = HubClient::enroll(&hub.url(), &code, "test")
+        .await
+        .expect("enrol");
+    let state = dir.path().join("box");
+    let mut b = start_box(
+        &state,
+        client,
+        box_clock.clone(),
+        Some(format!("wav = \"{}\"", wav.display())),
+    );
+    b.press("d", box_clock.now()).await;
+    let mut events = b
+        .until("the hub to take the alarm", |e| {
+            matches!(e, AgentEvent::InHand { .. })
+        })
+        .await;
+    events.extend(
+        b.until("the end of the recording", |e| {
+            matches!(e, AgentEvent::RecordingEnded { .. })
+        })
+        .await,
+    );
+    let (alarm_id, recording) = started(&events).expect("started");
+    let chunks = events
+        .iter()
+        .filter(|e| matches!(e, AgentEvent::ChunkSealed { .. }))
+        .count() as u64;
+    while uploaded(&events, recording).len() < chunks as usize {
+        events.extend(
+            b.until("every chunk at the hub", |e| {
+                matches!(e, AgentEvent::ChunkUploaded { .. })
+            })
+            .await,
+        );
+    }
+    b.stop().await;
+    assert!(outbox_chunks(&state).is_empty(), "every chunk acknowledged");
+
+    // The hub escalates the alarm: its first tier is alerted by SMS.
+    let detail = hub
+        .store
+        .alarm(alarm_id)
+        .await
+        .expect("the alarm is at the hub");
+    assert!(
+        detail.events.iter().any(|e| e.kind == "escalated"),
+        "{:?}",
+        detail.events
+    );
+    assert!(
+        detail.notifications.iter().any(|n| n.purpose == "alert"),
+        "an alert SMS queued"
+    );
+    // Received now on the hub's clock, not three days ago.
+    assert!(
+        detail.alarm.received_at.ms_since(hub_clock.now()).abs() < 60_000,
+        "{:?}",
+        detail.alarm
+    );
+    // The recording is whole at the hub, the box's raw times kept in it.
+    let entries = hub
+        .store
+        .recording_entries(recording)
+        .await
+        .expect("entries");
+    let records: Vec<SignedRecord> = entries
+        .iter()
+        .filter(|e| e.kind == "record")
+        .map(|e| record::parse(&e.entry).expect("record"))
+        .collect();
+    assert_eq!(records.len() as u64, chunks);
+    assert!(
+        (records[0].record.wall_ms.0 as i64) < T0.plus_ms(-2 * 24 * 3_600_000).as_ms(),
+        "the sealed records keep the box's own time"
+    );
+    assert_hub_has(&hub, recording, &records).await;
+    hub.shutdown().await;
+}

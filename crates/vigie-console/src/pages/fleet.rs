@@ -41,7 +41,40 @@ fn flag_label(f: &Flag, lang: Lang) -> &'static str {
         Flag::NoSim => lang.pick("pas de carte SIM", "no SIM"),
         Flag::NotRegistered => lang.pick("pas de réseau", "no network"),
         Flag::NotReady => lang.pick("essai en retard", "test overdue"),
+        Flag::ClockOff => lang.pick("horloge décalée", "clock off"),
     }
+}
+
+/// What the desk reads of a box's clock when it is off: by how much, and
+/// whether the box corrects its signatures with the hub's time.
+fn clock_note(d: &DeviceHealth, lang: Lang) -> Option<String> {
+    let ahead = d.box_clock_ahead_ms?;
+    if !d.flags.contains(&Flag::ClockOff) {
+        return None;
+    }
+    let by = super::duration(ahead.abs());
+    let corrected = d
+        .clock_offset_ms
+        .is_some_and(|o| (o + ahead).abs() <= vigie_core::supervision::BOX_CLOCK_OFF_MS_MAX);
+    let (fr, en) = match (ahead > 0, corrected) {
+        (true, true) => (
+            format!("horloge en avance de {by}, corrigée par le boîtier"),
+            format!("clock {by} ahead, corrected by the box"),
+        ),
+        (false, true) => (
+            format!("horloge en retard de {by}, corrigée par le boîtier"),
+            format!("clock {by} behind, corrected by the box"),
+        ),
+        (true, false) => (
+            format!("horloge en avance de {by}, non corrigée : vérifiez sa mise à l'heure"),
+            format!("clock {by} ahead, not corrected: check its time setting"),
+        ),
+        (false, false) => (
+            format!("horloge en retard de {by}, non corrigée : vérifiez sa mise à l'heure"),
+            format!("clock {by} behind, not corrected: check its time setting"),
+        ),
+    };
+    Some(lang.pick(&fr, &en).to_string())
 }
 
 fn device_view(d: &DeviceHealth, lang: Lang) -> Value {
@@ -58,6 +91,7 @@ fn device_view(d: &DeviceHealth, lang: Lang) -> Value {
         "outbox": d.outbox_depth,
         "last_test": d.last_test_ok_at.map(when),
         "flags": d.flags.iter().map(|f| flag_label(f, lang)).collect::<Vec<_>>().join(", "),
+        "clock": clock_note(d, lang),
     })
 }
 

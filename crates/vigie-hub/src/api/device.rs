@@ -9,6 +9,7 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
+use vigie_proto::refusal::{HUB_TIME_HEADER, code};
 use vigie_proto::signature::{self, SignatureError};
 use vigie_proto::{
     AlarmReceipt, CancelAlarm, DeviceConfig, DeviceSettings, DirectContact, DirectReport,
@@ -101,12 +102,21 @@ async fn authenticate(
     let params = signature::parse_signature_input(input)
         .map_err(|e| ApiError::unauthorized("bad_signature_input", e.to_string()))?;
     let now_s = st.clock.now().as_ms() / 1_000;
-    let skew = now_s - params.created_s;
-    if skew.abs() > st.settings.signature_skew_s {
+    // How far the box's clock is from the hub's: positive when it is ahead.
+    let box_ahead_s = params.created_s - now_s;
+    if box_ahead_s.abs() > st.settings.signature_skew_s {
+        let (fr, en) = if box_ahead_s > 0 {
+            ("en avance", "ahead of")
+        } else {
+            ("en retard", "behind")
+        };
         return Err(ApiError::unauthorized(
-            "stale_signature",
+            code::STALE_SIGNATURE,
             format!(
-                "signature created {skew} s from the hub's clock (accepted: ±{} s); hub time is {now_s}: check the box's clock",
+                "horloge du boîtier {fr} de {} s sur celle du hub (toléré : ±{} s) ; heure du hub : {now_s} (en-tête {HUB_TIME_HEADER}) /                  the box's clock is {} s {en} the hub's (accepted: ±{} s); hub time is {now_s} (header {HUB_TIME_HEADER}): sign with it",
+                box_ahead_s.abs(),
+                st.settings.signature_skew_s,
+                box_ahead_s.abs(),
                 st.settings.signature_skew_s
             ),
         ));

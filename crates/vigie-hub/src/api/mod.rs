@@ -177,5 +177,23 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             vigie_proto::REQUEST_BODY_BYTES_MAX,
         ))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            with_hub_time,
+        ))
         .with_state(state)
+}
+
+/// Every answer says the hub's time, refusals included: a box whose clock
+/// is off (no network time at boot) corrects its signatures with it.
+async fn with_hub_time(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    mut resp: axum::response::Response,
+) -> axum::response::Response {
+    let now = st.clock.now().as_ms();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&now.to_string()) {
+        resp.headers_mut()
+            .insert(vigie_proto::refusal::HUB_TIME_HEADER, v);
+    }
+    resp
 }

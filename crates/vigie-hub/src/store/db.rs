@@ -49,6 +49,7 @@ impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = open_connection(path)?;
         conn.execute_batch(include_str!("schema.sql"))?;
+        add_missing_columns(&conn)?;
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE_MAX);
         let (committed, _) = tokio::sync::watch::channel(0u64);
         let signal = committed.clone();
@@ -140,6 +141,30 @@ impl Db {
         }
         result
     }
+}
+
+/// Columns added to a table after it was first shipped: `schema.sql`
+/// creates new databases with them, this adds them to older ones.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[(
+    "device_health",
+    "clock_offset_ms",
+    "INTEGER NOT NULL DEFAULT 0",
+)];
+
+fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, declaration) in ADDED_COLUMNS {
+        let present = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([column])?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 fn in_savepoint<R>(

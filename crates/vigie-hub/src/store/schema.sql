@@ -179,7 +179,8 @@ CREATE TABLE IF NOT EXISTS device_health (
     outbox_depth INTEGER NOT NULL,
     uptime_s INTEGER NOT NULL,
     offline_since INTEGER,                   -- when declared offline; NULL while online
-    holder_told_offline INTEGER NOT NULL DEFAULT 0  -- what the holder was last told
+    holder_told_offline INTEGER NOT NULL DEFAULT 0, -- what the holder was last told
+    clock_offset_ms INTEGER NOT NULL DEFAULT 0      -- the correction the box applies to its clock (hub − box)
 );
 
 -- Per shop: the silent end-to-end tests (RaiseAlarm.test).

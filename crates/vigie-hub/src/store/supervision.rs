@@ -125,6 +125,11 @@ pub struct DeviceHealth {
     pub outbox_depth: Option<u32>,
     pub uptime_s: Option<u64>,
     pub last_test_ok_at: Option<Timestamp>,
+    /// How far the box's own clock was ahead of the hub's in its last
+    /// heartbeat (negative: behind).
+    pub box_clock_ahead_ms: Option<i64>,
+    /// The correction the box said it applies when it signs.
+    pub clock_offset_ms: Option<i64>,
     pub flags: Vec<Flag>,
 }
 
@@ -237,12 +242,12 @@ pub(crate) fn direct_contacts(
 
 fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), StoreError> {
     let mut upsert = c.prepare_cached(
-        "INSERT INTO device_health (device_id, last_seen_at, box_sent_at, battery_pct, on_mains, signal_csq, modem, free_storage_mb, version, outbox_depth, uptime_s)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+        "INSERT INTO device_health (device_id, last_seen_at, box_sent_at, battery_pct, on_mains, signal_csq, modem, free_storage_mb, version, outbox_depth, uptime_s, clock_offset_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, box_sent_at = excluded.box_sent_at,
            battery_pct = excluded.battery_pct, on_mains = excluded.on_mains, signal_csq = excluded.signal_csq,
            modem = excluded.modem, free_storage_mb = excluded.free_storage_mb, version = excluded.version,
-           outbox_depth = excluded.outbox_depth, uptime_s = excluded.uptime_s
+           outbox_depth = excluded.outbox_depth, uptime_s = excluded.uptime_s, clock_offset_ms = excluded.clock_offset_ms
          WHERE excluded.last_seen_at >= device_health.last_seen_at",
     )?;
     let mut device = c.prepare_cached(
@@ -264,6 +269,7 @@ fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), Store
             h.outbox_depth,
             // SQLite integers are signed: an absurd uptime is stored as the largest.
             i64::try_from(h.uptime_s).unwrap_or(i64::MAX),
+            h.clock_offset_ms,
         ])?;
         device.execute(params![r.at.as_ms(), h.version, id])?;
     }
@@ -513,7 +519,8 @@ impl Store {
             .read(move |c| {
                 let mut st = c.prepare_cached(
                     "SELECT d.id, d.shop_id, s.reference, s.name, d.state, h.last_seen_at, h.battery_pct, h.on_mains,
-                            h.signal_csq, h.modem, h.free_storage_mb, h.version, h.outbox_depth, h.uptime_s, r.last_test_ok_at
+                            h.signal_csq, h.modem, h.free_storage_mb, h.version, h.outbox_depth, h.uptime_s, r.last_test_ok_at,
+                            h.box_sent_at - h.last_seen_at, h.clock_offset_ms
                      FROM devices d JOIN shops s ON s.id = d.shop_id
                      LEFT JOIN device_health h ON h.device_id = d.id
                      LEFT JOIN shop_readiness r ON r.shop_id = d.shop_id
@@ -541,6 +548,8 @@ impl Store {
                                 outbox_depth: r.get(12)?,
                                 uptime_s: r.get::<_, Option<i64>>(13)?.map(|u| u.max(0) as u64),
                                 last_test_ok_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+                                box_clock_ahead_ms: r.get(15)?,
+                                clock_offset_ms: r.get(16)?,
                                 flags: Vec::new(),
                             },
                             modem,
@@ -577,6 +586,8 @@ impl Store {
                     d.version = Some(h.version.clone());
                     d.outbox_depth = Some(h.outbox_depth);
                     d.uptime_s = Some(h.uptime_s);
+                    d.box_clock_ahead_ms = Some(h.sent_at_ms - r.at.as_ms());
+                    d.clock_offset_ms = Some(h.clock_offset_ms);
                 }
                 d.liveness = supervision::liveness(d.last_seen_at, watching_since, now, limits);
                 let reported = match (&d.modem, d.on_mains) {
@@ -584,6 +595,7 @@ impl Store {
                         battery_pct: d.battery_pct,
                         on_mains,
                         network: network_of(modem),
+                        box_clock_ahead_ms: d.box_clock_ahead_ms.unwrap_or(0),
                     }),
                     _ => None,
                 };

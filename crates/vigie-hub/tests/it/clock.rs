@@ -88,3 +88,78 @@ async fn a_step_forward_does_not_declare_every_box_offline() {
     h.hub.engine.supervise(h.now()).await.expect("supervise");
     assert_eq!(health_of(&h, &dev).await.liveness, Liveness::Offline);
 }
+
+#[tokio::test]
+async fn a_box_whose_clock_is_days_off_is_flagged_with_the_correction_it_applies() {
+    let h = spawn_hub("").await;
+    let shop = shop_with_two_tiers(&h, "K4").await;
+    let dev = h.enroll(shop).await;
+    let three_days_ms = 3 * 24 * HOUR_MS;
+    let body = serde_json::to_vec(&vigie_proto::Heartbeat {
+        sent_at_ms: h.now().as_ms() - three_days_ms,
+        battery_pct: None,
+        on_mains: true,
+        signal_csq: Some(20),
+        modem: vigie_proto::ModemState::Registered,
+        free_storage_mb: 500,
+        version: "0.1.0".into(),
+        outbox_depth: 0,
+        uptime_s: 60,
+        clock_offset_ms: three_days_ms,
+    })
+    .expect("heartbeat");
+    let (status, ack) = h.signed(&dev, "POST", "/v1/heartbeat", &body).await;
+    assert_eq!(status, 200, "{ack}");
+    for written in [false, true] {
+        if written {
+            h.hub.engine.supervise(h.now()).await.expect("supervise");
+        }
+        let d = health_of(&h, &dev).await;
+        assert!(
+            d.flags.contains(&vigie_core::supervision::Flag::ClockOff),
+            "{d:?}"
+        );
+        assert_eq!(d.box_clock_ahead_ms, Some(-three_days_ms));
+        assert_eq!(d.clock_offset_ms, Some(three_days_ms));
+    }
+}
+
+#[tokio::test]
+async fn a_stale_signature_says_which_way_the_box_is_off_and_gives_the_hubs_time() {
+    let h = spawn_hub("").await;
+    let shop = shop_with_two_tiers(&h, "K5").await;
+    let dev = h.enroll(shop).await;
+    let body = br#"{"alarm_id":"0192f0c3-0000-7000-8000-000000000001","pressed_at_ms":1,"sent_at_ms":1,"recording":false}"#;
+    let behind_s = h.now().as_ms() / 1000 - 3 * 24 * 3_600;
+    let headers = dev.key.sign(
+        &dev.id,
+        "POST",
+        "/v1/alarms",
+        body,
+        behind_s,
+        &vigie_proto::signature::new_nonce(),
+    );
+    let resp = h
+        .http
+        .post(format!("{}/v1/alarms", h.url()))
+        .header("content-type", "application/json")
+        .header("content-digest", headers.content_digest)
+        .header("signature-input", headers.signature_input)
+        .header("signature", headers.signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 401);
+    let hub_time: i64 = resp
+        .headers()
+        .get(vigie_proto::refusal::HUB_TIME_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("the hub's time in the answer");
+    assert_eq!(hub_time, h.now().as_ms());
+    let e: vigie_proto::ErrorBody = resp.json().await.expect("error body");
+    assert_eq!(e.code, vigie_proto::refusal::code::STALE_SIGNATURE);
+    assert!(e.message.contains("en retard de 259200 s"), "{}", e.message);
+    assert!(e.message.contains("259200 s behind"), "{}", e.message);
+}

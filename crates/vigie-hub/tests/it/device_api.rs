@@ -312,3 +312,102 @@ async fn gateway_callbacks_need_the_secret() {
         .expect("get");
     assert_eq!(r.status(), 404);
 }
+
+/// Codes the hub returns that no box sees (the console, the admin CLI, the
+/// contacts' pages, the SMS gateways' callbacks), each with where.
+const NOT_FOR_BOXES: &[&str] = &[
+    "unknown_link",            // a contact's answer or consent page
+    "bad_consent",             // a contact's consent page
+    "bad_callback",            // an HTTP gateway's callback
+    "unknown_gateway",         // an HTTP gateway's callback
+    "unknown_notification",    // a receipt for no SMS
+    "unknown_code",            // enrolment (no signature yet: the box retries enrolment itself)
+    "code_used",               // enrolment
+    "code_expired",            // enrolment
+    "bad_public_key",          // enrolment
+    "bad_version",             // enrolment
+    "unknown_shop",            // admin and console
+    "unknown_contact",         // admin and console
+    "unknown_recording",       // console and export
+    "duplicate_shop",          // admin and console
+    "duplicate_contact",       // admin and console
+    "bad_policy",              // admin
+    "bad_opening_hours",       // admin and console
+    "bad_tier",                // admin and console
+    "bad_custody",             // console (evidence)
+    "reason_required",         // console (evidence)
+    "bad_reason",              // console (evidence)
+    "no_session",              // console
+    "already_sent",            // console (opt-in again)
+    "consent_no",              // console (opt-in again)
+    "bad_answer",              // a contact's answer page
+    "bad_secret",              // an HTTP gateway's callback
+    "bad_name",                // console and admin: contacts
+    "bad_note",                // console: the desk's notes
+    "note_too_long",           // console: the desk's notes
+    "bad_period",              // console: statistics
+    "bad_username",            // console and admin: accounts
+    "username_taken",          // console and admin: accounts
+    "shop_required",           // console and admin: accounts
+    "contact_removed",         // console: contacts
+    "consent_refused",         // console: contacts
+    "already_consented",       // console: contacts
+    "pre_approved",            // console: contacts
+    "no_opt_in",               // console: contacts
+    "opt_in_too_soon",         // console: contacts
+    "already_assigned",        // console and admin: inventory
+    "already_enrolled",        // console and admin: inventory
+    "bad_hardware_state",      // console and admin: inventory
+    "bad_serial",              // console and admin: inventory
+    "duplicate_serial",        // console and admin: inventory
+    "hardware_out_of_service", // console and admin: inventory
+    "hardware_unavailable",    // console and admin: inventory
+    "illegal_transition",      // console and admin: inventory
+    "too_many_serials",        // console and admin: inventory
+    "unknown_hardware",        // console and admin: inventory
+];
+
+/// Every refusal code written in the hub's source is either in the shared
+/// table the box reads (`vigie_proto::refusal`) or named above as one no box
+/// sees: a new code cannot reach boxes without saying what they do with it.
+#[test]
+fn every_refusal_a_box_can_get_is_in_the_shared_table() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![src.clone()];
+    let mut codes = std::collections::BTreeSet::new();
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read dir") {
+                files.push(e.expect("entry").path());
+            }
+            continue;
+        }
+        if p.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).expect("source");
+        for call in ["refused(", "bad(", "unauthorized(", "code: "] {
+            for (i, _) in text.match_indices(call) {
+                let rest = text[i + call.len()..].trim_start();
+                if let Some(rest) = rest.strip_prefix('"') {
+                    let code: String = rest.chars().take_while(|c| *c != '"').collect();
+                    if !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    {
+                        codes.insert(code);
+                    }
+                }
+            }
+        }
+    }
+    assert!(codes.len() > 20, "the scan finds the codes: {codes:?}");
+    let unknown: Vec<&String> = codes
+        .iter()
+        .filter(|c| {
+            vigie_proto::refusal::refusal(c).is_none() && !NOT_FOR_BOXES.contains(&c.as_str())
+        })
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "codes a box may get but the shared table lacks: {unknown:?}"
+    );
+}

@@ -30,6 +30,7 @@ pub(crate) fn heartbeat(
         version: "0.1.0".into(),
         outbox_depth: 0,
         uptime_s: 3_600,
+        clock_offset_ms: 0,
     })
     .expect("heartbeat")
 }
