@@ -119,6 +119,17 @@ pub fn parse_shop_csv(text: &str) -> Result<Vec<NewShop>, Vec<String>> {
     }
 }
 
+/// Lyon, the commune (INSEE 69123).
+const LYON_INSEE: &str = "69123";
+
+/// Lyon's nine arrondissements have INSEE codes of their own (69381 to
+/// 69389), which the Region's lists often use: they are Lyon, with the
+/// arrondissement's postcode (69381 → 69001 … 69389 → 69009).
+fn lyon_arrondissement(insee: &str) -> Option<String> {
+    let n: u32 = insee.strip_prefix("6938")?.parse().ok()?;
+    (insee.len() == 5 && (1..=9).contains(&n)).then(|| format!("6900{n}"))
+}
+
 fn parse_shop_line(line: &str, by_insee: &HashMap<String, Commune>) -> Result<NewShop, String> {
     let f = split_csv_line(line)?;
     if f.len() != 7 {
@@ -137,9 +148,13 @@ fn parse_shop_line(line: &str, by_insee: &HashMap<String, Commune>) -> Result<Ne
         }
         Ok(v)
     };
-    let insee = field(3, "insee")?;
+    let given = field(3, "insee")?;
+    let (insee, postcode) = match lyon_arrondissement(&given) {
+        Some(postcode) => (LYON_INSEE.to_string(), Some(postcode)),
+        None => (given.clone(), None),
+    };
     let commune = by_insee.get(&insee).ok_or_else(|| {
-        format!("code INSEE {insee} inconnu en Auvergne-Rhône-Alpes / unknown INSEE code")
+        format!("code INSEE {given} inconnu en Auvergne-Rhône-Alpes / unknown INSEE code")
     })?;
     let phone = PhoneNumber::parse(&f[5]).map_err(|e| format!("holder_phone : {e}"))?;
     Ok(NewShop {
@@ -148,7 +163,7 @@ fn parse_shop_line(line: &str, by_insee: &HashMap<String, Commune>) -> Result<Ne
         address: field(2, "address")?,
         insee,
         commune: commune.name.clone(),
-        postcode: commune.postcode.clone(),
+        postcode: postcode.unwrap_or_else(|| commune.postcode.clone()),
         departement: commune.departement.clone(),
         lat: commune.lat,
         lon: commune.lon,
@@ -226,7 +241,9 @@ mod tests {
     #[test]
     fn communes_load_and_synthetic_region_is_45_percent_rural() {
         let c = communes();
-        assert_eq!(c.len(), 4_026);
+        assert_eq!(c.len(), 4_027);
+        let lyon = c.iter().find(|c| c.insee == "69123").expect("Lyon");
+        assert_eq!((lyon.name.as_str(), lyon.rural()), ("Lyon", false));
         assert_eq!(c.iter().filter(|c| c.rural()).count(), 3_271);
         let shops = synthetic_shops(2_671);
         let rural = shops.iter().filter(|s| s.rural).count();
@@ -234,6 +251,36 @@ mod tests {
         let deps: std::collections::HashSet<_> =
             shops.iter().map(|s| s.departement.clone()).collect();
         assert_eq!(deps.len(), 12);
+    }
+
+    #[test]
+    fn lyon_and_its_arrondissements_import_as_lyon() {
+        let text = format!(
+            "{SHOP_CSV_HEADER}\nL1,Tabac des Terreaux,1 place des Terreaux,69123,Jo,0612345678,\n\
+             L2,Tabac de la Croix-Rousse,4 boulevard de la Croix-Rousse,69384,Jo,0612345678,\n\
+             L9,Tabac de Vaise,2 place de Paris,69389,Jo,0612345678,\n"
+        );
+        let shops = parse_shop_csv(&text).expect("Lyon is in the Region");
+        let got: Vec<(&str, &str, &str)> = shops
+            .iter()
+            .map(|s| (s.insee.as_str(), s.commune.as_str(), s.postcode.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("69123", "Lyon", "69001"),
+                ("69123", "Lyon", "69004"),
+                ("69123", "Lyon", "69009")
+            ]
+        );
+        assert!(shops.iter().all(|s| !s.rural && s.departement == "69"));
+        for bad in ["69380", "69390", "693810", "6938a"] {
+            let e = parse_shop_csv(&format!(
+                "{SHOP_CSV_HEADER}\nX,Tabac,1 rue,{bad},Jo,0612345678,\n"
+            ))
+            .expect_err(bad);
+            assert!(e[0].contains(bad), "{e:?}");
+        }
     }
 
     #[test]
