@@ -4,8 +4,8 @@
 //! closed by `MANIFEST.sha256` and the hub's `MANIFEST.sig`.
 //!
 //! [`ExportBuilder`] gathers the parts and writes the ZIP; [`Part`] names
-//! every path the format allows; [`unpack`] reads a ZIP back within
-//! bounds. Entries are stored, not compressed: the audio is already Opus,
+//! every path the format allows; [`entries`] reads a ZIP back strictly
+//! and within bounds (`crate::strict_zip`). Entries are stored, not compressed: the audio is already Opus,
 //! and a stored ZIP cannot expand into more bytes than it has.
 
 use crate::text::{self, Hash};
@@ -13,7 +13,6 @@ use p256::ecdsa::{SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey as _, EncodePublicKey as _, LineEnding};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
 
 /// Largest export accepted, in bytes: a 30 min recording is about 8 MB of
 /// Opus; 2 GiB leaves room for hours of audio and still fits in memory
@@ -39,6 +38,8 @@ pub const RECORDING: &str = "audio/recording.ogg";
 pub const DEVICE_KEY: &str = "keys/device.pem";
 pub const HUB_KEY: &str = "keys/hub.pem";
 pub const TSA_CHAIN: &str = "keys/tsa-chain.pem";
+pub const DEVICE_ENTRY: &str = "log/device.txt";
+pub const DEVICE_INCLUSION: &str = "log/inclusion/device.json";
 pub const TIMELINE: &str = "timeline.json";
 pub const REPORT_FR: &str = "report.fr.txt";
 pub const REPORT_EN: &str = "report.en.txt";
@@ -59,6 +60,9 @@ pub enum Part {
     DeviceKey,
     HubKey,
     TsaChain,
+    /// The hub's device entry for the recording (`crate::device`).
+    DeviceEntry,
+    DeviceInclusion,
     Custody(u64),
     Timeline,
     ReportFr,
@@ -66,13 +70,15 @@ pub enum Part {
 }
 
 /// The single files every export has.
-pub const SINGLE_PARTS: [Part; 9] = [
+pub const SINGLE_PARTS: [Part; 11] = [
     Part::Manifest,
     Part::ManifestSig,
     Part::Recording,
     Part::DeviceKey,
     Part::HubKey,
     Part::TsaChain,
+    Part::DeviceEntry,
+    Part::DeviceInclusion,
     Part::Timeline,
     Part::ReportFr,
     Part::ReportEn,
@@ -140,6 +146,8 @@ impl Part {
             Self::DeviceKey => DEVICE_KEY.into(),
             Self::HubKey => HUB_KEY.into(),
             Self::TsaChain => TSA_CHAIN.into(),
+            Self::DeviceEntry => DEVICE_ENTRY.into(),
+            Self::DeviceInclusion => DEVICE_INCLUSION.into(),
             Self::Custody(n) => format!("custody/{n:06}.txt"),
             Self::Timeline => TIMELINE.into(),
             Self::ReportFr => REPORT_FR.into(),
@@ -151,18 +159,10 @@ impl Part {
 /// Why an export could not be built or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("the export is {bytes} bytes, more than the {max} accepted")]
-    TooLarge { bytes: u64, max: u64 },
-    #[error("not a readable ZIP: {0}")]
-    Zip(String),
-    #[error("the ZIP has {0} entries, more than accepted")]
-    TooManyEntries(usize),
-    #[error("the ZIP has two entries named {0}")]
-    Duplicate(String),
-    #[error("{path}: {bytes} bytes, more than the {max} accepted for one entry")]
-    EntryTooLarge { path: String, bytes: u64, max: u64 },
-    #[error("{0}: a file name that is not UTF-8")]
-    BadName(String),
+    #[error("{0}")]
+    Zip(#[from] crate::strict_zip::ZipError),
+    #[error("the export would be larger than a ZIP without ZIP64 holds")]
+    TooLargeToWrite,
     #[error("{0}: not a file the format allows")]
     NotAPart(String),
     #[error("{0} is missing")]
@@ -171,15 +171,16 @@ pub enum ExportError {
     Key(String),
 }
 
-impl From<zip::result::ZipError> for ExportError {
-    fn from(e: zip::result::ZipError) -> Self {
-        Self::Zip(e.to_string())
-    }
-}
-
-impl From<std::io::Error> for ExportError {
-    fn from(e: std::io::Error) -> Self {
-        Self::Zip(e.to_string())
+impl ExportError {
+    /// The same, in French.
+    pub fn fr(&self) -> String {
+        match self {
+            Self::Zip(e) => e.fr(),
+            Self::TooLargeToWrite => "l'export serait plus grand qu'un ZIP sans ZIP64".into(),
+            Self::NotAPart(p) => format!("{p} : pas un fichier que le format autorise"),
+            Self::Missing(p) => format!("{p} manque"),
+            Self::Key(e) => format!("clé publique impossible à encoder : {e}"),
+        }
     }
 }
 
@@ -347,17 +348,11 @@ pub fn manifest_signature(manifest: &[u8], hub_key: &SigningKey) -> Vec<u8> {
     out
 }
 
-/// Writes `files` as a ZIP of stored entries, in path order, as they are.
+/// Writes `files` as a strict ZIP of stored entries, in path order, as
+/// they are (`crate::strict_zip::write`).
 pub fn pack(files: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, ExportError> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
-    for (path, bytes) in files {
-        zip.start_file(path.as_str(), options)?;
-        zip.write_all(bytes)?;
-    }
-    Ok(zip.finish()?.into_inner())
+    crate::strict_zip::write(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())))
+        .ok_or(ExportError::TooLargeToWrite)
 }
 
 /// Adds `MANIFEST.sha256` and `MANIFEST.sig` (signed with the hub's key)
@@ -377,53 +372,24 @@ pub fn seal_files(
     pack(&files)
 }
 
-/// Reads every entry of a ZIP, within [`EXPORT_BYTES_MAX`],
-/// [`EXPORT_ENTRIES_MAX`] and [`ENTRY_BYTES_MAX`]; refuses duplicate names.
+/// Reads every entry of a strict ZIP (`crate::strict_zip::read`) within
+/// [`EXPORT_BYTES_MAX`], [`EXPORT_ENTRIES_MAX`] and [`ENTRY_BYTES_MAX`],
+/// borrowing each entry's bytes from `zip_bytes`.
+pub fn entries(zip_bytes: &[u8]) -> Result<BTreeMap<String, &[u8]>, ExportError> {
+    Ok(crate::strict_zip::read(
+        zip_bytes,
+        EXPORT_BYTES_MAX,
+        EXPORT_ENTRIES_MAX as u64,
+        ENTRY_BYTES_MAX,
+    )?)
+}
+
+/// [`entries`], copied.
 pub fn unpack(zip_bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ExportError> {
-    let total = zip_bytes.len() as u64;
-    if total > EXPORT_BYTES_MAX {
-        return Err(ExportError::TooLarge {
-            bytes: total,
-            max: EXPORT_BYTES_MAX,
-        });
-    }
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes))?;
-    if archive.len() > EXPORT_ENTRIES_MAX {
-        return Err(ExportError::TooManyEntries(archive.len()));
-    }
-    if archive.has_duplicate_names() {
-        return Err(ExportError::Duplicate(
-            "(a name that appears twice)".to_owned(),
-        ));
-    }
-    let mut files = BTreeMap::new();
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i)?;
-        let name = entry
-            .name()
-            .map_err(|_| ExportError::BadName(format!("entry {i}")))?
-            .into_owned();
-        let size = entry.size();
-        if size > ENTRY_BYTES_MAX {
-            return Err(ExportError::EntryTooLarge {
-                path: name,
-                bytes: size,
-                max: ENTRY_BYTES_MAX,
-            });
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        (&mut entry)
-            .take(ENTRY_BYTES_MAX + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| ExportError::Zip(format!("{name}: {e}")))?;
-        if bytes.len() as u64 != size {
-            return Err(ExportError::Zip(format!("{name}: size does not match")));
-        }
-        if files.insert(name.clone(), bytes).is_some() {
-            return Err(ExportError::Duplicate(name));
-        }
-    }
-    Ok(files)
+    Ok(entries(zip_bytes)?
+        .into_iter()
+        .map(|(p, b)| (p, b.to_vec()))
+        .collect())
 }
 
 /// Gathers the parts of an export, then writes the ZIP.
@@ -467,6 +433,13 @@ impl ExportBuilder {
     /// The inclusion proof of record `seq`.
     pub fn record_inclusion(&mut self, seq: u64, proof: &InclusionProof) -> &mut Self {
         self.put(Part::RecordInclusion(seq), proof.encode());
+        self
+    }
+
+    /// The hub's device entry for the recording as logged, and its inclusion proof.
+    pub fn device_entry(&mut self, entry: &[u8], proof: &InclusionProof) -> &mut Self {
+        self.put(Part::DeviceEntry, entry.to_vec());
+        self.put(Part::DeviceInclusion, proof.encode());
         self
     }
 

@@ -6,10 +6,13 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod custody;
+pub mod device;
 pub mod export;
 pub mod merkle;
 pub mod record;
 pub mod report;
+pub mod strict_zip;
 pub mod text;
+pub mod trust;
 pub mod tsa;
 pub mod verify;

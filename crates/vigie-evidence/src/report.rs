@@ -63,11 +63,27 @@ pub struct Summary {
     pub proven_by_ms: Option<u64>,
 }
 
+/// The SHA-256 fingerprints of the export's three keys (lowercase hex),
+/// for a reader to compare with the ones the Region publishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// `keys/device.pem`: SHA-256 of the DER SubjectPublicKeyInfo.
+    pub device: Option<String>,
+    /// `keys/hub.pem`: the same.
+    pub hub: Option<String>,
+    /// The last certificate of `keys/tsa-chain.pem`: SHA-256 of its DER.
+    pub tsa_root: Option<String>,
+}
+
 /// Every check made on an export.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub checks: Vec<Check>,
     pub summary: Option<Summary>,
+    pub fingerprints: Fingerprints,
+    /// The Region whose trust file the hub key and the TSA root were
+    /// checked against; `None` when no trust file was given (not anchored).
+    pub anchored_by: Option<String>,
 }
 
 impl Report {
@@ -118,6 +134,52 @@ impl Report {
     }
 }
 
+/// `n` and the French noun: singular for 0 and 1.
+pub fn plural_fr(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n <= 1 { one } else { many })
+}
+
+/// `n` and the English noun: singular for 1 only.
+pub fn plural_en(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A duration in days, hours and minutes (seconds under a minute), French.
+pub fn duration_fr(ms: u64) -> String {
+    duration(
+        ms,
+        plural_fr,
+        [
+            "jour", "jours", "heure", "heures", "minute", "minutes", "seconde", "secondes",
+        ],
+    )
+}
+
+/// A duration in days, hours and minutes (seconds under a minute), English.
+pub fn duration_en(ms: u64) -> String {
+    duration(
+        ms,
+        plural_en,
+        [
+            "day", "days", "hour", "hours", "minute", "minutes", "second", "seconds",
+        ],
+    )
+}
+
+fn duration(ms: u64, plural: fn(u64, &str, &str) -> String, words: [&str; 8]) -> String {
+    let s = ms / 1000;
+    if s < 60 {
+        return plural(s, words[6], words[7]);
+    }
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    [(d, 0), (h, 2), (m, 4)]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, w)| plural(n, words[w], words[w + 1]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `2026-11-26 08:00:00.000 UTC` for ms since the Unix epoch.
 pub fn utc_text(ms: u64) -> String {
     let secs = ms / 1000;
@@ -151,5 +213,21 @@ mod tests {
         assert_eq!(utc_text(0), "1970-01-01 00:00:00.000 UTC");
         assert_eq!(utc_text(1_795_699_920_123), "2026-11-26 13:32:00.123 UTC");
         assert_eq!(utc_text(951_782_400_000), "2000-02-29 00:00:00.000 UTC");
+    }
+
+    #[test]
+    fn durations_in_days_hours_minutes() {
+        assert_eq!(duration_en(59_999), "59 seconds");
+        assert_eq!(duration_fr(1_000), "1 seconde");
+        assert_eq!(duration_fr(0), "0 seconde");
+        assert_eq!(duration_en(0), "0 seconds");
+        assert_eq!(duration_en(3_599_000), "59 minutes");
+        assert_eq!(duration_fr(3_600_000), "1 heure");
+        assert_eq!(duration_en(90_061_000), "1 day 1 hour 1 minute");
+        assert_eq!(duration_fr(10 * 365 * 86_400_000), "3650 jours");
+        assert_eq!(
+            duration_fr(2 * 86_400_000 + 7_200_000 + 120_000),
+            "2 jours 2 heures 2 minutes"
+        );
     }
 }

@@ -95,7 +95,11 @@ pub fn signature_base64(signature: &Signature) -> String {
     STANDARD.encode(signature.to_bytes())
 }
 
-/// Parses base64 r‖s, refusing any non-canonical spelling.
+/// Parses base64 r‖s, refusing any non-canonical spelling: the base64
+/// must be the canonical one, and `s` the low one (`s ≤ n/2`). ECDSA
+/// accepts both `s` and `n − s` for the same message; allowing only the
+/// low one leaves a signed file one spelling, so that nobody can change
+/// its bytes (and its hash) without the key.
 pub fn parse_signature(text: &str) -> Option<Signature> {
     if text.len() != SIGNATURE_BASE64_CHARS {
         return None;
@@ -104,12 +108,24 @@ pub fn parse_signature(text: &str) -> Option<Signature> {
     if STANDARD.encode(&bytes) != text {
         return None;
     }
-    Signature::from_slice(&bytes).ok()
+    let signature = Signature::from_slice(&bytes).ok()?;
+    signature.normalize_s().is_none().then_some(signature)
 }
 
-/// Signs `body` (ECDSA P-256 over SHA-256 of the bytes, deterministic nonces).
+/// Signs `body` (ECDSA P-256 over SHA-256 of the bytes, deterministic
+/// nonces), with the low `s` that [`parse_signature`] wants.
 pub fn sign(body: &[u8], key: &SigningKey) -> Signature {
-    key.sign(body)
+    let signature: Signature = key.sign(body);
+    signature.normalize_s().unwrap_or(signature)
+}
+
+/// SHA-256 of a public key's DER SubjectPublicKeyInfo: its fingerprint,
+/// as `openssl pkey -pubin -in KEY.pem -outform DER | sha256sum` prints it.
+pub fn key_fingerprint(key: &VerifyingKey) -> Hash {
+    use p256::pkcs8::EncodePublicKey as _;
+    key.to_public_key_der()
+        .map(|der| sha256(der.as_bytes()))
+        .unwrap_or_default()
 }
 
 /// Whether `signature` over `body` verifies with `key`.
@@ -280,5 +296,24 @@ mod tests {
         assert_eq!(parse_signature(&text[..86]), None);
         assert!(verify(b"body", &sig, key.verifying_key()));
         assert!(!verify(b"bodz", &sig, key.verifying_key()));
+    }
+
+    #[test]
+    fn high_s_signatures_are_refused() {
+        // The same signature with s replaced by n − s verifies in ECDSA; the
+        // format refuses it so that a signed file has one spelling.
+        for i in 0u8..16 {
+            let key = SigningKey::from_slice(&[i + 1; 32]).expect("key");
+            let sig = sign(&[i], &key);
+            assert_eq!(sig.normalize_s(), None, "sign makes low s");
+            let (r, s) = sig.split_scalars();
+            let high = Signature::from_scalars(r, -*s).expect("high s");
+            assert!(
+                key.verifying_key().verify(&[i], &high).is_ok(),
+                "ECDSA accepts it"
+            );
+            assert_eq!(parse_signature(&signature_base64(&high)), None);
+            assert_eq!(parse_signature(&signature_base64(&sig)), Some(sig));
+        }
     }
 }

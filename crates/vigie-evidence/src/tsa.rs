@@ -292,6 +292,7 @@ fn verify(
         what: "PEM chain",
         detail: "no certificate".into(),
     })?;
+    check_self_signed_root(anchor)?;
     let embedded = token.embedded_certificates()?;
     let pool: Vec<&Certificate> = embedded
         .iter()
@@ -667,6 +668,20 @@ fn check_chain(
     Err(TsaError::Chain(format!(
         "longer than {CHAIN_DEPTH_MAX} certificates"
     )))
+}
+
+/// The chain's last certificate must be a root: a CA whose subject is its
+/// issuer and whose signature verifies with its own key. A chain that ends
+/// on an intermediate (or on the TSA's own certificate) anchors nothing.
+fn check_self_signed_root(anchor: &Certificate) -> Result<(), TsaError> {
+    let tbs = &anchor.tbs_certificate;
+    if tbs.subject != tbs.issuer || verify_certificate_signature(anchor, anchor).is_err() {
+        return Err(TsaError::Chain(format!(
+            "the chain's last certificate, {}, is not a self-signed root",
+            name_text(&tbs.subject)
+        )));
+    }
+    check_ca(anchor)
 }
 
 fn check_validity(certificate: &Certificate, gen_time_ms: u64) -> Result<(), TsaError> {
@@ -1097,6 +1112,19 @@ mod tests {
             verify_token_with_nonce(CHECKPOINT, EC_TOKEN, EC_CA, nonce ^ 1),
             Err(TsaError::NonceMismatch)
         );
+    }
+
+    #[test]
+    fn a_chain_that_does_not_end_on_a_self_signed_root_is_refused() {
+        // The TSA's own certificate as the whole chain: nothing anchors it.
+        let err = verify_token(CHECKPOINT, EC_TOKEN, EC_TSA).expect_err("no root");
+        assert!(
+            matches!(&err, TsaError::Chain(m) if m.contains("is not a self-signed root")),
+            "{err}"
+        );
+        // The chain with its root verifies.
+        let chain = [EC_TSA, EC_CA].concat();
+        assert!(verify_token(CHECKPOINT, EC_TOKEN, &chain).is_ok());
     }
 
     #[test]

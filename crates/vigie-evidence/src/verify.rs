@@ -10,14 +10,19 @@
 use crate::chain::{self, ChainEnd, ChainError};
 use crate::checkpoint::{self, SignedCheckpoint};
 use crate::custody::{self, CustodyEvent};
+use crate::device;
 use crate::export::{
-    self, ConsistencyProof, DEVICE_KEY, HUB_KEY, InclusionProof, MANIFEST, MANIFEST_SIG, Part,
-    RECORDING, SINGLE_PARTS, TIMELINE, TSA_CHAIN,
+    self, ConsistencyProof, DEVICE_ENTRY, DEVICE_KEY, HUB_KEY, InclusionProof, MANIFEST,
+    MANIFEST_SIG, Part, RECORDING, REPORT_EN, REPORT_FR, SINGLE_PARTS, TIMELINE, TSA_CHAIN,
 };
 use crate::merkle;
 use crate::record::{self, SignedRecord};
-use crate::report::{Report, Summary, TimeStamp, utc_text};
+use crate::report::{
+    Fingerprints, Report, Summary, TimeStamp, duration_en, duration_fr, plural_en, plural_fr,
+    utc_text,
+};
 use crate::text::{self, Hash};
+use crate::trust::{self, Anchors};
 use p256::ecdsa::VerifyingKey;
 use std::collections::BTreeMap;
 
@@ -30,6 +35,13 @@ pub type TsaCheck<'a> = dyn Fn(&[u8], &[u8], &[u8]) -> Result<TimeStamp, String>
 /// time for a while; two minutes is beyond ordinary drift.
 pub const CLOCK_AHEAD_MS_MAX: u64 = 120_000;
 
+/// How long before its trusted time a chunk's box time may end before the
+/// report warns that the box's clock was behind (or the chunk arrived
+/// late): a chunk sealed live reaches the hub within seconds and is
+/// stamped within the minute (docs/protocol/evidence.md §3), so ten
+/// minutes is beyond any live delay.
+pub const CLOCK_BEHIND_MS_MAX: u64 = 600_000;
+
 /// Largest `MANIFEST.sha256`: a line is at most about 110 bytes.
 const MANIFEST_BYTES_MAX: usize = export::EXPORT_ENTRIES_MAX * 128;
 
@@ -37,15 +49,27 @@ const MANIFEST_BYTES_MAX: usize = export::EXPORT_ENTRIES_MAX * 128;
 /// in far less.
 const TIMELINE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
-/// Verifies an export ZIP.
+/// Verifies an export ZIP, not anchored: the export's own keys are
+/// reported with their fingerprints, not trusted
+/// ([`verify_export_anchored`] with [`Anchors::NotAnchored`]).
 pub fn verify_export(zip: &[u8], tsa_check: &TsaCheck<'_>) -> Report {
-    match export::unpack(zip) {
-        Ok(files) => verify_files(&files, tsa_check),
+    verify_export_anchored(zip, tsa_check, Anchors::NotAnchored)
+}
+
+/// Verifies an export ZIP; with [`Anchors::Anchored`], the hub key and
+/// the TSA root must be the Region's.
+pub fn verify_export_anchored(
+    zip: &[u8],
+    tsa_check: &TsaCheck<'_>,
+    anchors: Anchors<'_>,
+) -> Report {
+    match export::entries(zip) {
+        Ok(files) => verify_entries(&files, tsa_check, anchors),
         Err(e) => {
             let mut r = Report::default();
             r.fail(
                 &["export"],
-                format!("l'export n'est pas lisible : {e}"),
+                format!("l'export n'est pas lisible : {}", e.fr()),
                 format!("the export cannot be read: {e}"),
             );
             r
@@ -53,8 +77,20 @@ pub fn verify_export(zip: &[u8], tsa_check: &TsaCheck<'_>) -> Report {
     }
 }
 
-/// Verifies the files of an unpacked export.
+/// Verifies the files of an unpacked export, not anchored.
 pub fn verify_files(files: &BTreeMap<String, Vec<u8>>, tsa_check: &TsaCheck<'_>) -> Report {
+    let borrowed: BTreeMap<String, &[u8]> = files
+        .iter()
+        .map(|(p, b)| (p.clone(), b.as_slice()))
+        .collect();
+    verify_entries(&borrowed, tsa_check, Anchors::NotAnchored)
+}
+
+fn verify_entries(
+    files: &BTreeMap<String, &[u8]>,
+    tsa_check: &TsaCheck<'_>,
+    anchors: Anchors<'_>,
+) -> Report {
     let mut r = Report::default();
     let mut parts: BTreeMap<Part, &[u8]> = BTreeMap::new();
     for (path, bytes) in files {
@@ -72,10 +108,18 @@ pub fn verify_files(files: &BTreeMap<String, Vec<u8>>, tsa_check: &TsaCheck<'_>)
     for part in SINGLE_PARTS {
         if !parts.contains_key(&part) {
             let path = part.path();
+            let (fr, en) = if part == Part::DeviceEntry {
+                (
+                    " (export d'avant la version 2 du format : le hub n'y atteste pas la clé du boîtier ; le réexporter depuis le hub)",
+                    " (an export older than format version 2: the hub does not vouch for the device key in it; export it again from the hub)",
+                )
+            } else {
+                ("", "")
+            };
             r.fail(
                 &[&path],
-                format!("{path} : fichier manquant"),
-                format!("{path}: missing"),
+                format!("{path} : fichier manquant{fr}"),
+                format!("{path}: missing{en}"),
             );
         }
     }
@@ -100,7 +144,16 @@ pub fn verify_files(files: &BTreeMap<String, Vec<u8>>, tsa_check: &TsaCheck<'_>)
         .map(|(n, s)| (*n, s.bytes.as_slice()))
         .collect();
     let custody_entries: Vec<(u64, &[u8])> = custody.iter().map(|(n, b, _)| (*n, *b)).collect();
+    let device_entry = check_device_entry(&parts, device_key.as_ref(), &records, &mut r);
     let mut leaves = BTreeMap::new();
+    check_inclusion(
+        &parts,
+        &device_entry.map(|b| vec![(0, b)]).unwrap_or_default(),
+        Kind::Device,
+        &checkpoints,
+        &mut leaves,
+        &mut r,
+    );
     let record_cps = check_inclusion(
         &parts,
         &record_entries,
@@ -119,6 +172,17 @@ pub fn verify_files(files: &BTreeMap<String, Vec<u8>>, tsa_check: &TsaCheck<'_>)
     );
     let times = check_timestamps(&parts, &checkpoints, tsa_check, &mut r);
     let proven_by_ms = check_times(&records, &record_cps, &times, &mut r);
+    r.fingerprints = fingerprints(&parts, device_key.as_ref(), hub_key.as_ref());
+    check_anchors(&parts, &checkpoints, &times, anchors, &mut r);
+    if custody.is_empty() && !records.is_empty() {
+        r.warn(
+            &["custody/"],
+            "custody/ : aucun événement de garde : l'export ne dit ni qui l'a fait ni pourquoi"
+                .into(),
+            "custody/: no custody event: the export says neither who made it nor why".into(),
+        );
+    }
+    check_hub_texts(&parts, &records, &mut r);
 
     match end {
         Some(ChainEnd::Final { last_seq }) => {
@@ -202,7 +266,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Vec<(Hash, &str)>, String> {
 }
 
 fn check_manifest(
-    files: &BTreeMap<String, Vec<u8>>,
+    files: &BTreeMap<String, &[u8]>,
     parts: &BTreeMap<Part, &[u8]>,
     digests: &BTreeMap<&str, Hash>,
     hub_key: Option<&VerifyingKey>,
@@ -280,15 +344,24 @@ fn check_manifest(
         }
     }
     if r.failure_count() == before && parts.contains_key(&Part::ManifestSig) && hub_key.is_some() {
+        let n = files.len() as u64 - 2;
         r.ok_line(
             &[MANIFEST, MANIFEST_SIG],
             format!(
-                "{MANIFEST} : les {} fichiers sont intacts ; {MANIFEST_SIG} est signé par le hub ({HUB_KEY})",
-                files.len() - 2
+                "{MANIFEST} : {} ; {MANIFEST_SIG} est signé par le hub ({HUB_KEY})",
+                if n <= 1 {
+                    format!("{n} fichier intact")
+                } else {
+                    format!("les {n} fichiers sont intacts")
+                }
             ),
             format!(
-                "{MANIFEST}: all {} files intact; {MANIFEST_SIG} is signed by the hub ({HUB_KEY})",
-                files.len() - 2
+                "{MANIFEST}: {} intact; {MANIFEST_SIG} is signed by the hub ({HUB_KEY})",
+                if n == 1 {
+                    "the 1 file".to_owned()
+                } else {
+                    format!("all {n} files")
+                }
             ),
         );
     }
@@ -298,13 +371,12 @@ fn check_manifest(
 /// for their content (through the manifest's signature).
 fn check_plain_files(parts: &BTreeMap<Part, &[u8]>, r: &mut Report) {
     if let Some(bytes) = parts.get(&Part::Timeline)
-        && (bytes.len() > TIMELINE_BYTES_MAX
-            || serde_json::from_slice::<serde_json::Value>(bytes).is_err())
+        && !is_canonical_timeline(bytes)
     {
         r.fail(
             &[TIMELINE],
-            format!("{TIMELINE} : pas du JSON valide"),
-            format!("{TIMELINE}: not valid JSON"),
+            format!("{TIMELINE} : pas le JSON du format dans son unique écriture ({{\"speech\":[[début,fin]…],\"loud\":[…]}}, compact, une fin de ligne)"),
+            format!("{TIMELINE}: not the format's JSON in its one spelling ({{\"speech\":[[start,end]…],\"loud\":[…]}}, compact, one line end)"),
         );
     }
     for part in [Part::ReportFr, Part::ReportEn] {
@@ -319,6 +391,29 @@ fn check_plain_files(parts: &BTreeMap<Part, &[u8]>, r: &mut Report) {
             );
         }
     }
+}
+
+/// `timeline.json` as the hub writes it: `{"speech":[[a,b]…],"loud":[…]}`,
+/// seconds as the shortest decimal of an `f32`, compact, and `\n` at the
+/// end, like every JSON file of the format.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimelineJson {
+    speech: Vec<(f32, f32)>,
+    loud: Vec<(f32, f32)>,
+}
+
+fn is_canonical_timeline(bytes: &[u8]) -> bool {
+    if bytes.len() > TIMELINE_BYTES_MAX {
+        return false;
+    }
+    let Some(body) = bytes.strip_suffix(b"\n") else {
+        return false;
+    };
+    serde_json::from_slice::<TimelineJson>(body)
+        .ok()
+        .and_then(|t| serde_json::to_vec(&t).ok())
+        .is_some_and(|again| again == body)
 }
 
 /// The numbered files of one kind, in order.
@@ -435,18 +530,18 @@ fn check_records(
         r.ok_line(
             &["records/"],
             format!(
-                "records/ : {} morceaux scellés par le boîtier {} ({DEVICE_KEY}), enregistrement {}, alarme {} ; \
+                "records/ : {} par le boîtier {} ({DEVICE_KEY}), enregistrement {}, alarme {} ; \
                  seq 0…{} sans trou, chacun chaîné au précédent",
-                parsed.len(),
+                plural_fr(parsed.len() as u64, "morceau scellé", "morceaux scellés"),
                 first.device,
                 first.recording,
                 first.alarm,
                 parsed.len() - 1
             ),
             format!(
-                "records/: {} chunks sealed by device {} ({DEVICE_KEY}), recording {}, alarm {}; \
+                "records/: {} by device {} ({DEVICE_KEY}), recording {}, alarm {}; \
                  seq 0…{} without gaps, each linked to the one before",
-                parsed.len(),
+                plural_en(parsed.len() as u64, "chunk sealed", "chunks sealed"),
                 first.device,
                 first.recording,
                 first.alarm,
@@ -723,14 +818,20 @@ fn check_checkpoints(
         r.ok_line(
             &["log/checkpoints/"],
             format!(
-                "log/checkpoints/ : {} points de contrôle signés par le hub ({HUB_KEY}), journal {}, jusqu'à {last} entrées",
-                out.len(),
-                log_id.clone().unwrap_or_default()
+                "log/checkpoints/ : {} par le hub ({HUB_KEY}), journal {}, jusqu'à {}",
+                plural_fr(
+                    out.len() as u64,
+                    "point de contrôle signé",
+                    "points de contrôle signés"
+                ),
+                log_id.clone().unwrap_or_default(),
+                plural_fr(last, "entrée", "entrées")
             ),
             format!(
-                "log/checkpoints/: {} checkpoints signed by the hub ({HUB_KEY}), log {}, up to {last} entries",
-                out.len(),
-                log_id.unwrap_or_default()
+                "log/checkpoints/: {} by the hub ({HUB_KEY}), log {}, up to {}",
+                plural_en(out.len() as u64, "checkpoint signed", "checkpoints signed"),
+                log_id.unwrap_or_default(),
+                plural_en(last, "entry", "entries")
             ),
         );
     }
@@ -833,6 +934,7 @@ fn check_consistency(
 enum Kind {
     Record,
     Custody,
+    Device,
 }
 
 impl Kind {
@@ -840,18 +942,21 @@ impl Kind {
         match self {
             Self::Record => Part::Record(n),
             Self::Custody => Part::Custody(n),
+            Self::Device => Part::DeviceEntry,
         }
     }
     fn proof(self, n: u64) -> Part {
         match self {
             Self::Record => Part::RecordInclusion(n),
             Self::Custody => Part::CustodyInclusion(n),
+            Self::Device => Part::DeviceInclusion,
         }
     }
     fn of_proof(self, part: Part) -> Option<u64> {
         match (self, part) {
             (Self::Record, Part::RecordInclusion(n))
             | (Self::Custody, Part::CustodyInclusion(n)) => Some(n),
+            (Self::Device, Part::DeviceInclusion) => Some(0),
             _ => None,
         }
     }
@@ -965,13 +1070,17 @@ fn check_inclusion(
     }
     if r.failure_count() == before && !entries.is_empty() {
         let (fr, en) = match kind {
-            Kind::Record => ("morceau scellé", "sealed chunk"),
-            Kind::Custody => ("événement de garde", "custody event"),
+            Kind::Record => ("chaque morceau scellé", "every sealed chunk"),
+            Kind::Custody => ("chaque événement de garde", "every custody event"),
+            Kind::Device => (
+                "l'attestation de la clé du boîtier",
+                "the device key's entry",
+            ),
         };
         r.ok_line(
             &["log/inclusion/"],
-            format!("log/inclusion/ : chaque {fr} ({}) est dans le journal du hub, sous un point de contrôle signé", entries.len()),
-            format!("log/inclusion/: every {en} ({}) is in the hub's log, under a signed checkpoint", entries.len()),
+            format!("log/inclusion/ : {fr} ({}) est dans le journal du hub, sous un point de contrôle signé", entries.len()),
+            format!("log/inclusion/: {en} ({}) is in the hub's log, under a signed checkpoint", entries.len()),
         );
     }
     proven
@@ -1011,16 +1120,19 @@ fn check_timestamps(
         match tsa_check(&cp.bytes, token, chain) {
             Ok(ts) => {
                 if cp.checkpoint.time_ms > ts.time_ms.saturating_add(CLOCK_AHEAD_MS_MAX) {
+                    let by = cp.checkpoint.time_ms - ts.time_ms;
                     r.warn(
                         &[&c, &t],
                         format!(
-                            "{c} : l'horloge du hub ({}) était en avance sur l'horodatage ({})",
+                            "{c} : l'horloge du hub ({}) était en avance de {} sur l'horodatage ({})",
                             utc_text(cp.checkpoint.time_ms),
+                            duration_fr(by),
                             utc_text(ts.time_ms)
                         ),
                         format!(
-                            "{c}: the hub's clock ({}) was ahead of the trusted time ({})",
+                            "{c}: the hub's clock ({}) was {} ahead of the trusted time ({})",
                             utc_text(cp.checkpoint.time_ms),
+                            duration_en(by),
                             utc_text(ts.time_ms)
                         ),
                     );
@@ -1047,14 +1159,22 @@ fn check_timestamps(
         r.ok_line(
             &["timestamps/", TSA_CHAIN],
             format!(
-                "timestamps/ : {} jetons RFC 3161 valides{who}, du {} au {}",
-                times.len(),
+                "timestamps/ : {}{who}, du {} au {}",
+                plural_fr(
+                    times.len() as u64,
+                    "jeton RFC 3161 valide",
+                    "jetons RFC 3161 valides"
+                ),
                 utc_text(first.time_ms),
                 utc_text(last.time_ms)
             ),
             format!(
-                "timestamps/: {} valid RFC 3161 tokens{who}, from {} to {}",
-                times.len(),
+                "timestamps/: {}{who}, from {} to {}",
+                plural_en(
+                    times.len() as u64,
+                    "valid RFC 3161 token",
+                    "valid RFC 3161 tokens"
+                ),
                 utc_text(first.time_ms),
                 utc_text(last.time_ms)
             ),
@@ -1073,6 +1193,7 @@ fn check_times(
 ) -> Option<u64> {
     let mut proven_by: Option<u64> = None;
     let mut ahead: Option<(u64, u64)> = None;
+    let mut behind: Option<(u64, u64)> = None;
     for (n, s) in records {
         let ts = record_cps.get(n).and_then(|c| times.get(c))?;
         proven_by = Some(proven_by.map_or(ts.time_ms, |p| p.max(ts.time_ms)));
@@ -1080,13 +1201,33 @@ fn check_times(
         if by > CLOCK_AHEAD_MS_MAX && ahead.is_none_or(|(_, b)| by > b) {
             ahead = Some((*n, by));
         }
+        let late = ts.time_ms.saturating_sub(s.record.wall_ms.1);
+        if late > CLOCK_BEHIND_MS_MAX && behind.is_none_or(|(_, b)| late > b) {
+            behind = Some((*n, late));
+        }
     }
     if let Some((n, by)) = ahead {
         let p = Part::Record(n).path();
         r.warn(
             &[&p],
-            format!("{p} : l'horloge du boîtier était en avance de {} s sur l'horodatage ; se fier aux heures horodatées", by / 1000),
-            format!("{p}: the box's clock was {} s ahead of the trusted time; rely on the trusted times", by / 1000),
+            format!("{p} : l'horloge du boîtier était en avance de {} sur l'horodatage ; se fier aux heures horodatées", duration_fr(by)),
+            format!("{p}: the box's clock was {} ahead of the trusted time; rely on the trusted times", duration_en(by)),
+        );
+    }
+    if let Some((n, by)) = behind {
+        let p = Part::Record(n).path();
+        r.warn(
+            &[&p],
+            format!(
+                "{p} : horodaté {} après l'heure de fin que donne le boîtier : son horloge retardait, \
+                 ou le morceau est arrivé en retard au hub ; se fier aux heures horodatées",
+                duration_fr(by)
+            ),
+            format!(
+                "{p}: stamped {} after the end time the box gives: its clock was behind, \
+                 or the chunk reached the hub late; rely on the trusted times",
+                duration_en(by)
+            ),
         );
     }
     if let Some(t) = proven_by {
@@ -1100,6 +1241,268 @@ fn check_times(
         );
     }
     proven_by
+}
+
+/// The hub's device entry (`log/device.txt`): it names the records'
+/// recording and device, and the fingerprint of `keys/device.pem`. Its
+/// inclusion under a checkpoint signed by the hub (checked with the other
+/// entries) is what vouches for the device key. Returns the entry's bytes
+/// when it reads and agrees.
+fn check_device_entry<'a>(
+    parts: &BTreeMap<Part, &'a [u8]>,
+    device_key: Option<&VerifyingKey>,
+    records: &[(u64, SignedRecord)],
+    r: &mut Report,
+) -> Option<&'a [u8]> {
+    let bytes = *parts.get(&Part::DeviceEntry)?;
+    let entry = match device::parse(bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            r.fail(
+                &[DEVICE_ENTRY],
+                format!("{DEVICE_ENTRY} : attestation de clé invalide ({e})"),
+                format!("{DEVICE_ENTRY}: invalid device entry ({e})"),
+            );
+            return None;
+        }
+    };
+    let before = r.failure_count();
+    if let Some((_, first)) = records.first() {
+        let first = &first.record;
+        for (field, logged, sealed) in [
+            ("recording", &entry.recording, &first.recording),
+            ("device", &entry.device, &first.device),
+        ] {
+            if logged != sealed {
+                let p = Part::Record(0).path();
+                r.fail(
+                    &[DEVICE_ENTRY, &p],
+                    format!("{DEVICE_ENTRY} : {field} vaut {logged}, mais {p} dit {sealed}"),
+                    format!("{DEVICE_ENTRY}: {field} is {logged}, but {p} says {sealed}"),
+                );
+            }
+        }
+    }
+    if let Some(key) = device_key
+        && text::key_fingerprint(key) != entry.key_sha256
+    {
+        r.fail(
+            &[DEVICE_KEY, DEVICE_ENTRY],
+            format!(
+                "{DEVICE_KEY} : n'est pas la clé que le hub a inscrite pour le boîtier {} ({DEVICE_ENTRY}) : clé substituée",
+                entry.device
+            ),
+            format!(
+                "{DEVICE_KEY}: not the key the hub logged for device {} ({DEVICE_ENTRY}): a substituted key",
+                entry.device
+            ),
+        );
+    }
+    if r.failure_count() != before {
+        return None;
+    }
+    r.ok_line(
+        &[DEVICE_ENTRY, DEVICE_KEY],
+        format!(
+            "{DEVICE_ENTRY} : le hub atteste dans son journal que {DEVICE_KEY} est la clé du boîtier {}",
+            entry.device
+        ),
+        format!(
+            "{DEVICE_ENTRY}: the hub vouches in its log that {DEVICE_KEY} is device {}'s key",
+            entry.device
+        ),
+    );
+    Some(bytes)
+}
+
+fn fingerprints(
+    parts: &BTreeMap<Part, &[u8]>,
+    device_key: Option<&VerifyingKey>,
+    hub_key: Option<&VerifyingKey>,
+) -> Fingerprints {
+    let hex = |k: Option<&VerifyingKey>| k.map(|k| text::hex(&text::key_fingerprint(k)));
+    Fingerprints {
+        device: hex(device_key),
+        hub: hex(hub_key),
+        tsa_root: parts
+            .get(&Part::TsaChain)
+            .and_then(|pem| trust::certificate_fingerprints(pem))
+            .and_then(|all| all.last().map(|h| text::hex(h))),
+    }
+}
+
+/// The fingerprints, then: not anchored, a warning that says what to
+/// compare; anchored, the hub key must be one of the Region's and valid at
+/// every checkpoint's trusted time, and the TSA root one it accepts.
+fn check_anchors(
+    parts: &BTreeMap<Part, &[u8]>,
+    checkpoints: &BTreeMap<u64, SignedCheckpoint>,
+    times: &BTreeMap<u64, TimeStamp>,
+    anchors: Anchors<'_>,
+    r: &mut Report,
+) {
+    let f = r.fingerprints.clone();
+    let none = || "—".to_owned();
+    for (path, fr, en, value) in [
+        (DEVICE_KEY, "clé du boîtier", "device key", &f.device),
+        (HUB_KEY, "clé du hub", "hub key", &f.hub),
+        (
+            TSA_CHAIN,
+            "racine de l'autorité d'horodatage",
+            "time-stamping root",
+            &f.tsa_root,
+        ),
+    ] {
+        let v = value.clone().unwrap_or_else(none);
+        r.ok_line(
+            &[path],
+            format!("{path} : empreinte SHA-256 de la {fr} : {v}"),
+            format!("{path}: SHA-256 fingerprint of the {en}: {v}"),
+        );
+    }
+    let trust = match anchors {
+        Anchors::NotAnchored => {
+            r.warn(
+                &[HUB_KEY, TSA_CHAIN],
+                "non ancré : aucun fichier de confiance de la Région n'a été donné ; les clés ci-dessus \
+                 viennent de l'export lui-même : comparer ces empreintes avec celles que publie la Région \
+                 (vigie verify --trust FICHIER)"
+                    .into(),
+                "not anchored: no trust file from the Region was given; the keys above come from the \
+                 export itself: compare these fingerprints with the ones the Region publishes \
+                 (vigie verify --trust FILE)"
+                    .into(),
+            );
+            return;
+        }
+        Anchors::Anchored(trust) => trust,
+    };
+    r.anchored_by = Some(trust.region.clone());
+    let region = &trust.region;
+    let before = r.failure_count();
+    if let Some(hub) = f.hub.as_deref().and_then(text::parse_hash) {
+        let periods: Vec<_> = trust.hub_key(&hub).collect();
+        if periods.is_empty() {
+            r.fail(
+                &[HUB_KEY],
+                format!("{HUB_KEY} : n'est pas une clé du hub de la Région {region} (fichier de confiance) : export forgé ou d'un autre hub"),
+                format!("{HUB_KEY}: not a hub key of the Region {region} (trust file): a forged export, or another hub's"),
+            );
+            r.fail(
+                &[DEVICE_KEY, HUB_KEY],
+                format!("{DEVICE_KEY} : attestée seulement par une clé de hub que la Région {region} ne publie pas"),
+                format!("{DEVICE_KEY}: vouched for only by a hub key that the Region {region} does not publish"),
+            );
+        } else {
+            for (n, ts) in times {
+                if !periods.iter().any(|p| p.covers(ts.time_ms)) {
+                    let (c, t) = (Part::Checkpoint(*n).path(), Part::Token(*n).path());
+                    r.fail(
+                        &[&c, &t, HUB_KEY],
+                        format!(
+                            "{c} : signé le {} par une clé du hub que la Région {region} ne reconnaît pas à cette date (fichier de confiance)",
+                            utc_text(ts.time_ms)
+                        ),
+                        format!(
+                            "{c}: signed on {} with a hub key that the Region {region} does not recognise at that date (trust file)",
+                            utc_text(ts.time_ms)
+                        ),
+                    );
+                }
+            }
+            if times.len() < checkpoints.len() && times.is_empty() {
+                r.fail(
+                    &["timestamps/", HUB_KEY],
+                    "timestamps/ : aucune heure de confiance ; la période de validité de la clé du hub ne peut être vérifiée".into(),
+                    "timestamps/: no trusted time; the hub key's validity period cannot be checked".into(),
+                );
+            }
+        }
+    }
+    let root = f.tsa_root.as_deref().and_then(text::parse_hash);
+    if !root.is_some_and(|root| trust.accepts_tsa_root(&root))
+        && parts.contains_key(&Part::TsaChain)
+    {
+        r.fail(
+            &[TSA_CHAIN],
+            format!("{TSA_CHAIN} : la racine de l'autorité d'horodatage n'est pas une de celles qu'accepte la Région {region} (fichier de confiance)"),
+            format!("{TSA_CHAIN}: the time-stamping root is not one the Region {region} accepts (trust file)"),
+        );
+    }
+    if r.failure_count() == before {
+        r.ok_line(
+            &[HUB_KEY, TSA_CHAIN],
+            format!("ancré : la clé du hub et la racine d'horodatage sont celles que publie la Région {region}, la clé valide à chaque horodatage"),
+            format!("anchored: the hub key and the time-stamping root are those the Region {region} publishes, the key valid at every trusted time"),
+        );
+    }
+}
+
+/// What the hub says of the export in its own words: the reports' lines
+/// naming the recording, the alarm and the device are checked against the
+/// records; the rest of the reports and `timeline.json` are the hub's
+/// account, and the report says they were not checked.
+fn check_hub_texts(parts: &BTreeMap<Part, &[u8]>, records: &[(u64, SignedRecord)], r: &mut Report) {
+    let Some((_, first)) = records.first() else {
+        return;
+    };
+    let first = &first.record;
+    let before = r.failure_count();
+    let facts = [
+        (
+            Part::ReportFr,
+            "Enregistrement : ",
+            &first.recording,
+            "enregistrement",
+            "recording",
+        ),
+        (Part::ReportFr, "Alarme : ", &first.alarm, "alarme", "alarm"),
+        (
+            Part::ReportFr,
+            "Boîtier : ",
+            &first.device,
+            "boîtier",
+            "device",
+        ),
+        (
+            Part::ReportEn,
+            "Recording: ",
+            &first.recording,
+            "enregistrement",
+            "recording",
+        ),
+        (Part::ReportEn, "Alarm: ", &first.alarm, "alarme", "alarm"),
+        (
+            Part::ReportEn,
+            "Device: ",
+            &first.device,
+            "boîtier",
+            "device",
+        ),
+    ];
+    for (part, prefix, verified, fr, en) in facts {
+        let Some(text) = parts.get(&part).and_then(|b| std::str::from_utf8(b).ok()) else {
+            continue;
+        };
+        for said in text.lines().filter_map(|l| l.strip_prefix(prefix)) {
+            let id = said.split([',', ' ']).next().unwrap_or_default();
+            if id != verified {
+                let p = part.path();
+                r.fail(
+                    &[&p],
+                    format!("{p} : dit {fr} {id}, les morceaux scellés disent {verified}"),
+                    format!("{p}: says {en} {id}, the sealed chunks say {verified}"),
+                );
+            }
+        }
+    }
+    if r.failure_count() == before {
+        r.ok_line(
+            &[REPORT_FR, REPORT_EN, TIMELINE],
+            format!("{REPORT_FR}, {REPORT_EN} : l'enregistrement, l'alarme et le boîtier qu'ils nomment sont ceux des morceaux ; le reste de ces rapports et {TIMELINE} sont le récit du hub, non vérifiés"),
+            format!("{REPORT_FR}, {REPORT_EN}: the recording, alarm and device they name are the chunks'; the rest of these reports and {TIMELINE} are the hub's account, not checked"),
+        );
+    }
 }
 
 /// The real RFC 3161 check for [`verify_export`]: imprint, signature, the

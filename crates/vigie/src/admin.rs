@@ -39,6 +39,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AlarmCommand,
     },
+    /// The Region's trust file, for `vigie verify --trust`.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
     /// Console accounts (the password is read from the first line of standard input).
     Account {
         #[command(subcommand)]
@@ -135,6 +140,29 @@ pub enum CodeCommand {
     New {
         #[arg(long)]
         shop: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TrustCommand {
+    /// Write the trust file the Region publishes: this hub's key
+    /// fingerprint with its validity period, and the TSA root
+    /// (docs/protocol/evidence.md §6). To rotate, give the file published
+    /// before with `--previous`: its keys are kept, closed where this one begins.
+    Export {
+        /// The Region's name, as verifiers will read it.
+        #[arg(long)]
+        region: String,
+        /// Where to write it (standard output if absent).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// The trust file published before (rotation).
+        #[arg(long)]
+        previous: Option<std::path::PathBuf>,
+        /// Start of this key's period, ms since the Unix epoch (default: the
+        /// log's first checkpoint, or now if there is none).
+        #[arg(long)]
+        valid_from_ms: Option<u64>,
     },
 }
 
@@ -434,6 +462,7 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
             })?;
         }
         AdminCommand::Recording { command } => recording(&config, &store, json, command).await?,
+        AdminCommand::Trust { command } => trust(&config, &store, command).await?,
         AdminCommand::Account { command } => match command {
             AccountCommand::Add {
                 username,
@@ -575,6 +604,55 @@ pub fn timeline(d: &vigie_hub::store::AlarmDetail) -> String {
     out
 }
 
+async fn trust(config: &Config, store: &Store, command: TrustCommand) -> anyhow::Result<()> {
+    let TrustCommand::Export {
+        region,
+        out,
+        previous,
+        valid_from_ms,
+    } = command;
+    let vault = vigie_hub::app::open_vault(config)?;
+    let previous = match &previous {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("impossible de lire / cannot read {}", path.display()))?;
+            Some(
+                vigie_evidence::trust::Trust::parse(&bytes).with_context(|| {
+                    format!("{} : fichier de confiance / trust file", path.display())
+                })?,
+            )
+        }
+        None => None,
+    };
+    let from = match valid_from_ms {
+        Some(ms) => ms,
+        None => store
+            .checkpoints()
+            .await?
+            .first()
+            .map_or(now().as_ms(), |c| c.at.as_ms())
+            .max(0) as u64,
+    };
+    let file = vigie_hub::vault::trust::trust_file(&vault, &region, from, previous.as_ref())?;
+    let bytes = file.encode();
+    match out {
+        Some(path) => {
+            std::fs::write(&path, &bytes).with_context(|| {
+                format!("impossible d'écrire / cannot write {}", path.display())
+            })?;
+            println!(
+                "fichier de confiance écrit dans {p} : à publier par la Région ; trust file written to {p}: for the Region to publish",
+                p = path.display()
+            );
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(())
+}
+
 async fn recording(
     config: &Config,
     store: &Store,
@@ -661,7 +739,7 @@ async fn recording(
             std::fs::write(&out, &zip)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             println!(
-                "export écrit dans {} ({} octets) ; vérifiez-le avec « vigie verify {} »",
+                "export écrit dans {} ({} octets) ; vérifiez-le avec « vigie verify --trust FICHIER {} »",
                 out.display(),
                 zip.len(),
                 out.display()

@@ -69,10 +69,16 @@ enum Command {
     },
     /// A fleet of virtual boxes against a running hub: enrolment, heartbeats, presses, network loss.
     Simulate(simulate::SimulateArgs),
-    /// Check an evidence export offline; exit status non-zero on any failure.
+    /// Check an evidence export offline against the Region's trust file.
+    /// Exit status: 0 verified and anchored, 1 a check failed, 3 verified
+    /// but not anchored (no trust file: compare the printed fingerprints).
     Verify {
         /// The export ZIP.
         export: PathBuf,
+        /// The trust file the Region publishes (default: $VIGIE_TRUST, else
+        /// /etc/vigie/trust.txt when it exists).
+        #[arg(long)]
+        trust: Option<PathBuf>,
     },
     /// Benchmarks of the quality bars; figures go to docs/benchmarks.md.
     Bench {
@@ -139,9 +145,10 @@ async fn main() -> anyhow::Result<()> {
             }
             simulate::run(args).await
         }
-        Command::Verify { export } => {
-            if !verify::run(&export)? {
-                std::process::exit(1);
+        Command::Verify { export, trust } => {
+            let code = verify::run(&export, trust.as_deref())?;
+            if code != 0 {
+                std::process::exit(code);
             }
             Ok(())
         }

@@ -1,37 +1,92 @@
-//! `vigie verify EXPORT.zip`: checks an evidence export offline, prints the
-//! report in French then in English (one line per check, ✔ ⚠ ✘), and exits
-//! non-zero on any failure. A truncated recording is a warning: the exit
-//! status stays 0. The checks are `vigie_evidence::verify`; time-stamp
-//! tokens are checked by `vigie_evidence::tsa::verify_token`.
+//! `vigie verify [--trust FILE] EXPORT.zip`: checks an evidence export
+//! offline, prints the report in French then in English (one line per
+//! check, ✔ ⚠ ✘, the three keys' fingerprints), and exits:
+//!
+//! - 0: verified, and anchored in the Region's trust file;
+//! - 1: a check failed (anchored or not), or the trust file is unreadable;
+//! - 3: verified, but not anchored: no trust file was given or found, so
+//!   the export's own keys were used; compare the printed fingerprints
+//!   with the Region's before relying on it.
+//!
+//! The trust file is `--trust FILE`, else `$VIGIE_TRUST`, else
+//! [`DEFAULT_TRUST_PATH`] if it exists. A truncated recording is a
+//! warning. The checks are `vigie_evidence::verify`; time-stamp tokens are
+//! checked by `vigie_evidence::tsa::verify_token`.
 
 use anyhow::Context as _;
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use vigie_evidence::report::{Report, Status, utc_text};
+use vigie_evidence::trust::{Anchors, Trust};
 
 /// Largest export file read, in bytes: the evidence library's own bound.
 pub const EXPORT_FILE_BYTES_MAX: u64 = vigie_evidence::export::EXPORT_BYTES_MAX;
 
-/// Verifies the export at `path` and prints the report; `Ok(true)` when
-/// nothing failed.
-pub fn run(path: &Path) -> anyhow::Result<bool> {
+/// Where the Region's trust file is looked for when `--trust` is not given.
+pub const DEFAULT_TRUST_PATH: &str = "/etc/vigie/trust.txt";
+
+/// The exit status of a verified export that no trust file anchored.
+pub const EXIT_NOT_ANCHORED: i32 = 3;
+
+/// The trust file to use: `--trust`, `$VIGIE_TRUST`, or the default path if it exists.
+fn trust_path(given: Option<&Path>) -> Option<PathBuf> {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("VIGIE_TRUST").map(PathBuf::from))
+        .or_else(|| Some(PathBuf::from(DEFAULT_TRUST_PATH)).filter(|p| p.exists()))
+}
+
+/// Verifies the export at `path` and prints the report; the exit status.
+pub fn run(path: &Path, trust: Option<&Path>) -> anyhow::Result<i32> {
+    let trust = match trust_path(trust) {
+        Some(t) => {
+            let bytes = read_bounded(&t, vigie_evidence::trust::TRUST_BYTES_MAX as u64)?;
+            Some(Trust::parse(&bytes).with_context(|| {
+                format!(
+                    "{} : pas un fichier de confiance / not a trust file",
+                    t.display()
+                )
+            })?)
+        }
+        None => None,
+    };
+    let anchors = trust
+        .as_ref()
+        .map_or(Anchors::NotAnchored, Anchors::Anchored);
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("impossible d'ouvrir / cannot open {}", path.display()))?;
+    if meta.len() > EXPORT_FILE_BYTES_MAX {
+        anyhow::bail!(
+            "{} : plus de {EXPORT_FILE_BYTES_MAX} octets, refusé avant lecture / larger than {EXPORT_FILE_BYTES_MAX} bytes, refused before reading",
+            path.display()
+        );
+    }
     let zip = read_bounded(path, EXPORT_FILE_BYTES_MAX)?;
-    let report =
-        vigie_evidence::verify::verify_export(&zip, &vigie_evidence::verify::rfc3161_check);
+    let report = vigie_evidence::verify::verify_export_anchored(
+        &zip,
+        &vigie_evidence::verify::rfc3161_check,
+        anchors,
+    );
     print!("{}", render(&report, &path.display().to_string()));
-    Ok(report.ok())
+    Ok(if !report.ok() {
+        1
+    } else if report.anchored_by.is_none() {
+        EXIT_NOT_ANCHORED
+    } else {
+        0
+    })
 }
 
 fn read_bounded(path: &Path, bytes_max: u64) -> anyhow::Result<Vec<u8>> {
     let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open {} / impossible d'ouvrir", path.display()))?;
+        .with_context(|| format!("impossible d'ouvrir / cannot open {}", path.display()))?;
     let mut bytes = Vec::new();
     file.take(bytes_max + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {} / impossible de lire", path.display()))?;
+        .with_context(|| format!("impossible de lire / cannot read {}", path.display()))?;
     if bytes.len() as u64 > bytes_max {
         anyhow::bail!(
-            "{} is larger than {bytes_max} bytes / fichier trop volumineux",
+            "{} : plus de {bytes_max} octets / larger than {bytes_max} bytes",
             path.display()
         );
     }
@@ -39,9 +94,12 @@ fn read_bounded(path: &Path, bytes_max: u64) -> anyhow::Result<Vec<u8>> {
 }
 
 /// `n` and the noun; French takes the singular for 0 and 1, English for 1 only.
-fn plural(n: usize, one: &str, many: &str, zero_is_singular: bool) -> String {
-    let singular = n == 1 || (n == 0 && zero_is_singular);
-    format!("{n} {}", if singular { one } else { many })
+fn plural(n: usize, one: &str, many: &str, french: bool) -> String {
+    if french {
+        vigie_evidence::report::plural_fr(n as u64, one, many)
+    } else {
+        vigie_evidence::report::plural_en(n as u64, one, many)
+    }
 }
 
 /// The printed report.
@@ -72,6 +130,30 @@ pub fn render(report: &Report, export: &str) -> String {
             ));
         }
     }
+    let f = &report.fingerprints;
+    let fp = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    line(format!(
+        "Empreinte SHA-256 / SHA-256 fingerprint, keys/device.pem: {}",
+        fp(&f.device)
+    ));
+    line(format!(
+        "Empreinte SHA-256 / SHA-256 fingerprint, keys/hub.pem: {}",
+        fp(&f.hub)
+    ));
+    line(format!(
+        "Empreinte SHA-256 / SHA-256 fingerprint, keys/tsa-chain.pem (racine / root): {}",
+        fp(&f.tsa_root)
+    ));
+    match &report.anchored_by {
+        Some(region) => line(format!(
+            "Ancrage / trust anchors: fichier de confiance de la Région / the Region's trust file: {region}"
+        )),
+        None => line(
+            "⚠ NON ANCRÉ / NOT ANCHORED: comparer ces empreintes avec celles que publie la Région / \
+             compare these fingerprints with the ones the Region publishes (--trust FILE)"
+                .into(),
+        ),
+    }
     let failures = report.failures().count();
     let warnings = report.warnings().count();
     line(String::new());
@@ -85,7 +167,18 @@ pub fn render(report: &Report, export: &str) -> String {
         line(format!("{} {}", c.status.symbol(), c.en));
     }
     line(String::new());
-    if report.ok() {
+    if report.ok() && report.anchored_by.is_none() {
+        line(format!(
+            "{} Résultat : export cohérent mais NON ANCRÉ : rien ne dit que ses clés sont celles de la Région ({})",
+            Status::Warning.symbol(),
+            plural(warnings, "avertissement", "avertissements", true)
+        ));
+        line(format!(
+            "{} Result: export consistent but NOT ANCHORED: nothing shows its keys are the Region's ({})",
+            Status::Warning.symbol(),
+            plural(warnings, "warning", "warnings", false)
+        ));
+    } else if report.ok() {
         line(format!(
             "{} Résultat : export VÉRIFIÉ ({})",
             Status::Ok.symbol(),
@@ -143,11 +236,15 @@ mod tests {
                     "records/000002.txt: prev does not match",
                 ),
             ],
-            summary: None,
+            ..Report::default()
         };
         let text = render(&report, "e.zip");
         let expected = "\
 Vigie — vérification de l'export / export verification: e.zip
+Empreinte SHA-256 / SHA-256 fingerprint, keys/device.pem: —
+Empreinte SHA-256 / SHA-256 fingerprint, keys/hub.pem: —
+Empreinte SHA-256 / SHA-256 fingerprint, keys/tsa-chain.pem (racine / root): —
+⚠ NON ANCRÉ / NOT ANCHORED: comparer ces empreintes avec celles que publie la Région / compare these fingerprints with the ones the Region publishes (--trust FILE)
 
 Français
 ✔ records/ : 3 morceaux
@@ -166,13 +263,21 @@ English
     }
 
     #[test]
-    fn warnings_alone_verify() {
-        let report = Report {
+    fn warnings_alone_verify_and_unanchored_is_said_plainly() {
+        let mut report = Report {
             checks: vec![check(Status::Warning, "tronqué", "truncated")],
-            summary: None,
+            anchored_by: Some("Auvergne-Rhône-Alpes".into()),
+            ..Report::default()
         };
         assert!(report.ok());
         assert!(render(&report, "e.zip").ends_with("✔ Result: export VERIFIED (1 warning)\n"));
+        report.anchored_by = None;
+        let text = render(&report, "e.zip");
+        assert!(text.contains("⚠ NON ANCRÉ / NOT ANCHORED"), "{text}");
+        assert!(
+            text.ends_with("⚠ Result: export consistent but NOT ANCHORED: nothing shows its keys are the Region's (1 warning)\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -9,17 +9,26 @@ use p256::ecdsa::SigningKey;
 use std::collections::BTreeMap;
 use vigie_evidence::checkpoint::{self, Checkpoint};
 use vigie_evidence::custody::{self, Action, CustodyEvent};
+use vigie_evidence::device::{self, DeviceEntry};
 use vigie_evidence::export::{self, ConsistencyProof, ExportBuilder, InclusionProof};
 use vigie_evidence::merkle;
 use vigie_evidence::record::{self, ChunkRecord, PREV_NONE};
-use vigie_evidence::report::TimeStamp;
-use vigie_evidence::text::{Hash, sha256};
+use vigie_evidence::report::{Report, TimeStamp};
+use vigie_evidence::text::{Hash, key_fingerprint, sha256};
+use vigie_evidence::trust::{Anchors, HubKeyAnchor, Trust, certificate_fingerprints};
+use vigie_evidence::verify::verify_export_anchored;
 
 pub const TSA_CHAIN_PEM: &[u8] =
     b"-----BEGIN CERTIFICATE-----\ndGVzdCBUU0E=\n-----END CERTIFICATE-----\n";
+/// A forger's own TSA, named like the real one: its tokens verify against
+/// its own chain (as a home-made CA's do with `openssl ts -verify`).
+pub const FORGED_TSA_CHAIN_PEM: &[u8] =
+    b"-----BEGIN CERTIFICATE-----\ndGVzdCBUU0EgKGZvcmdlZCk=\n-----END CERTIFICATE-----\n";
 const TOKEN_MAGIC: &[u8] = b"test-tsr\0";
 const TSA_SECRET: &[u8] = b"the stand-in TSA's signing secret";
+const FORGED_TSA_SECRET: &[u8] = b"the forger's TSA secret";
 const T0_MS: u64 = 1_795_699_920_000;
+pub const DEVICE: &str = "dev-0192-ara-0042";
 
 pub fn device_key() -> SigningKey {
     SigningKey::from_slice(&[0x11; 32]).expect("key")
@@ -31,29 +40,68 @@ pub fn other_key() -> SigningKey {
     SigningKey::from_slice(&[0x33; 32]).expect("key")
 }
 
-fn token_mac(imprint: &[u8], time: &[u8]) -> Hash {
-    sha256(&[TSA_SECRET, imprint, time].concat())
+fn secret(chain: &[u8]) -> Option<&'static [u8]> {
+    if chain == TSA_CHAIN_PEM {
+        Some(TSA_SECRET)
+    } else if chain == FORGED_TSA_CHAIN_PEM {
+        Some(FORGED_TSA_SECRET)
+    } else {
+        None
+    }
+}
+
+fn token_mac(secret: &[u8], imprint: &[u8], time: &[u8]) -> Hash {
+    sha256(&[secret, imprint, time].concat())
+}
+
+/// A token over `checkpoint` at `time_ms`, as the TSA of `chain` issues it.
+pub fn token_of(chain: &[u8], checkpoint: &[u8], time_ms: u64) -> Vec<u8> {
+    let imprint = sha256(checkpoint);
+    let time = time_ms.to_be_bytes();
+    let secret = secret(chain).expect("a stand-in TSA");
+    [
+        TOKEN_MAGIC,
+        &imprint,
+        &time,
+        &token_mac(secret, &imprint, &time),
+    ]
+    .concat()
 }
 
 /// A token over `checkpoint` at `time_ms`, as the stand-in TSA issues it.
 pub fn token(checkpoint: &[u8], time_ms: u64) -> Vec<u8> {
-    let imprint = sha256(checkpoint);
-    let time = time_ms.to_be_bytes();
-    [TOKEN_MAGIC, &imprint, &time, &token_mac(&imprint, &time)].concat()
+    token_of(TSA_CHAIN_PEM, checkpoint, time_ms)
+}
+
+/// The Region's trust file for the golden export: the hub key since a
+/// year before the recording, the stand-in TSA's root.
+pub fn trust() -> Trust {
+    Trust {
+        region: "Auvergne-Rhône-Alpes".into(),
+        hub_keys: vec![HubKeyAnchor {
+            sha256: key_fingerprint(hub_key().verifying_key()),
+            valid_from_ms: T0_MS - 365 * 86_400_000,
+            valid_until_ms: None,
+        }],
+        tsa_roots: certificate_fingerprints(TSA_CHAIN_PEM).expect("pem"),
+    }
+}
+
+/// Verifies against the golden [`trust`] file.
+pub fn verify_anchored(zip: &[u8]) -> Report {
+    verify_export_anchored(zip, &tsa_check, Anchors::Anchored(&trust()))
 }
 
 /// The injected TSA check for the stand-in TSA: chain, imprint, MAC.
 pub fn tsa_check(checkpoint: &[u8], token: &[u8], chain: &[u8]) -> Result<TimeStamp, String> {
-    if chain != TSA_CHAIN_PEM {
-        return Err("the certificate chain is not the TSA's".into());
-    }
+    let secret = secret(chain).ok_or("the certificate chain is not the TSA's")?;
     let rest = token
         .strip_prefix(TOKEN_MAGIC)
         .filter(|r| r.len() == 32 + 8 + 32)
         .ok_or("not a time-stamp token")?;
     let (imprint, rest) = rest.split_at(32);
     let (time, mac) = rest.split_at(8);
-    if token_mac(imprint, time) != mac {
+    if token_mac(secret, imprint, time) != mac {
         return Err("the token's signature does not verify".into());
     }
     if imprint != sha256(checkpoint) {
@@ -76,6 +124,12 @@ pub struct Spec {
     pub seed: u64,
     /// Replace this log entry after checkpoint 0 was stamped (a rewritten log).
     pub rewrite_after_first_checkpoint: Option<usize>,
+    /// Who signs: the box, the hub, and the TSA's chain.
+    pub device_key: SigningKey,
+    pub hub_key: SigningKey,
+    pub tsa_chain: &'static [u8],
+    /// Added to every token's time (negative: backdated).
+    pub token_shift_ms: i64,
 }
 
 impl Default for Spec {
@@ -86,6 +140,10 @@ impl Default for Spec {
             chunks: 7,
             seed: 1,
             rewrite_after_first_checkpoint: None,
+            device_key: device_key(),
+            hub_key: hub_key(),
+            tsa_chain: TSA_CHAIN_PEM,
+            token_shift_ms: 0,
         }
     }
 }
@@ -137,7 +195,7 @@ impl Log {
             path: merkle::inclusion_proof(&self.leaves(size), index).expect("index"),
         }
     }
-    fn checkpoint(&self, time_ms: u64) -> Vec<u8> {
+    fn checkpoint(&self, time_ms: u64, hub: &SigningKey) -> Vec<u8> {
         let size = self.entries.len() as u64;
         checkpoint::sign(
             &Checkpoint {
@@ -146,7 +204,7 @@ impl Log {
                 root: merkle::root(&self.leaves(size)),
                 time_ms,
             },
-            &hub_key(),
+            hub,
         )
         .expect("checkpoint")
     }
@@ -177,16 +235,24 @@ pub fn custody_event(recording: &str, n: u64) -> Vec<u8> {
 }
 
 pub fn build(spec: &Spec) -> Golden {
-    let device = device_key();
+    let device = spec.device_key.clone();
     let mut log = Log {
         entries: Vec::new(),
     };
     log.push(b"an entry of another recording");
+    let device_entry = device::encode(&DeviceEntry {
+        recording: spec.recording.into(),
+        device: DEVICE.into(),
+        key_sha256: key_fingerprint(device.verifying_key()),
+        at_ms: T0_MS,
+    })
+    .expect("device entry");
+    let device_index = log.push(&device_entry);
     log.push(b"another entry of another recording");
     let mut b = ExportBuilder::new(
         device.verifying_key(),
-        hub_key().verifying_key(),
-        TSA_CHAIN_PEM,
+        spec.hub_key.verifying_key(),
+        spec.tsa_chain,
     )
     .expect("builder");
     let mut prev = PREV_NONE;
@@ -196,13 +262,14 @@ pub fn build(spec: &Spec) -> Golden {
     let mut proofs: Vec<InclusionProof> = Vec::new();
     let mut cps: Vec<(Vec<u8>, u64)> = Vec::new();
     let mut sizes = Vec::new();
+    let mut device_proof = None;
     for seq in 0..spec.chunks {
         let audio = audio(spec.seed, seq);
         let start = T0_MS + seq * 2000;
         let rec = ChunkRecord::for_audio(
             spec.recording,
             spec.alarm,
-            "dev-0192-ara-0042",
+            DEVICE,
             seq,
             prev,
             &audio,
@@ -220,10 +287,11 @@ pub fn build(spec: &Spec) -> Golden {
         // Checkpoint 0 after the first three chunks, checkpoint 1 after the last.
         if seq == 2 {
             let time = start + 2500;
-            cps.push((log.checkpoint(time), time));
+            cps.push((log.checkpoint(time, &spec.hub_key), time));
             let size = log.entries.len() as u64;
             sizes.push(size);
             proofs.extend(indexes.iter().map(|i| log.inclusion(*i, size, 0)));
+            device_proof = Some(log.inclusion(device_index, size, 0));
             if let Some(i) = spec.rewrite_after_first_checkpoint {
                 log.entries[i] = b"a rewritten entry".to_vec();
             }
@@ -233,7 +301,7 @@ pub fn build(spec: &Spec) -> Golden {
     }
     log.push(b"a last entry of another recording");
     let time = T0_MS + spec.chunks * 2000 + 1000;
-    cps.push((log.checkpoint(time), time));
+    cps.push((log.checkpoint(time, &spec.hub_key), time));
     let size = log.entries.len() as u64;
     sizes.push(size);
     proofs.extend(
@@ -250,7 +318,7 @@ pub fn build(spec: &Spec) -> Golden {
         })
         .collect();
     let time = T0_MS + 86_400_000 + 120_000;
-    cps.push((log.checkpoint(time), time));
+    cps.push((log.checkpoint(time, &spec.hub_key), time));
     sizes.push(log.entries.len() as u64);
 
     for (seq, ((bytes, audio), proof)) in records.iter().zip(&chunks).zip(&proofs).enumerate() {
@@ -258,12 +326,15 @@ pub fn build(spec: &Spec) -> Golden {
         b.chunk(seq, audio, bytes);
         b.record_inclusion(seq, proof);
     }
+    let device_proof = device_proof.unwrap_or_else(|| log.inclusion(device_index, sizes[0], 0));
+    b.device_entry(&device_entry, &device_proof);
     for (n, (event, index)) in custody.iter().enumerate() {
         b.custody(n as u64, event, &log.inclusion(*index, sizes[2], 2));
     }
     let all = log.leaves(sizes[2]);
     for (n, (bytes, time)) in cps.iter().enumerate() {
-        b.checkpoint(n as u64, bytes, &token(bytes, time + 500));
+        let at = time.saturating_add_signed(500 + spec.token_shift_ms);
+        b.checkpoint(n as u64, bytes, &token_of(spec.tsa_chain, bytes, at));
         if n > 0 {
             let to = &all[..usize::try_from(sizes[n]).expect("size")];
             b.consistency(
@@ -277,12 +348,18 @@ pub fn build(spec: &Spec) -> Golden {
             );
         }
     }
-    b.timeline(br#"{"speech":[[0.4,3.1],[5.0,11.2]],"loud":[[6.2,7.9]]}"#);
+    b.timeline(b"{\"speech\":[[0.4,3.1],[5.0,11.2]],\"loud\":[[6.2,7.9]]}\n");
     b.reports(
-        "Rapport de preuve\nBoutique : Tabac de la Gare, Lyon\n",
-        "Evidence report\nShop: Tabac de la Gare, Lyon\n",
+        &format!(
+            "Rapport de preuve\nBoutique : Tabac de la Gare, Lyon\nAlarme : {}\nEnregistrement : {}, {} morceaux\nBoîtier : {DEVICE}\n",
+            spec.alarm, spec.recording, spec.chunks
+        ),
+        &format!(
+            "Evidence report\nShop: Tabac de la Gare, Lyon\nAlarm: {}\nRecording: {}, {} chunks\nDevice: {DEVICE}\n",
+            spec.alarm, spec.recording, spec.chunks
+        ),
     );
     Golden {
-        zip: b.finish(&hub_key()).expect("finish"),
+        zip: b.finish(&spec.hub_key).expect("finish"),
     }
 }

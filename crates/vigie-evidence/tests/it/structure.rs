@@ -5,7 +5,7 @@
 //! checkpoint, a token over another checkpoint, an extra file; and a
 //! truncated recording, which is a warning, not a failure.
 
-use crate::golden::{self, Spec, device_key, hub_key, other_key, tsa_check};
+use crate::golden::{self, Spec, device_key, hub_key, other_key};
 use std::collections::BTreeMap;
 use vigie_evidence::chain::ChainEnd;
 use vigie_evidence::checkpoint;
@@ -13,7 +13,6 @@ use vigie_evidence::custody;
 use vigie_evidence::export::{self, Part, RECORDING};
 use vigie_evidence::record;
 use vigie_evidence::report::{Report, Status};
-use vigie_evidence::verify::verify_export;
 
 type Files = BTreeMap<String, Vec<u8>>;
 
@@ -23,7 +22,7 @@ fn golden() -> Files {
 
 fn resealed(files: Files) -> Report {
     let zip = export::seal_files(files, &hub_key()).expect("seal");
-    verify_export(&zip, &tsa_check)
+    golden::verify_anchored(&zip)
 }
 
 fn describe(report: &Report) -> String {
@@ -267,7 +266,7 @@ fn a_rewritten_log_fails_consistency() {
         rewrite_after_first_checkpoint: Some(1),
         ..Spec::default()
     });
-    let report = verify_export(&g.zip, &tsa_check);
+    let report = golden::verify_anchored(&g.zip);
     assert_failure(
         &report,
         "log/consistency/000000-000001.json",
@@ -350,7 +349,7 @@ fn an_extra_file_fails() {
         let report = if listed {
             resealed(files)
         } else {
-            verify_export(&export::pack(&files).expect("pack"), &tsa_check)
+            golden::verify_anchored(&export::pack(&files).expect("pack"))
         };
         assert!(
             !report.ok() && report.fails_on(path),
@@ -383,29 +382,52 @@ fn a_truncated_recording_is_a_warning_not_a_failure() {
     );
 }
 
+/// The English warnings of the golden export with its tokens shifted by `ms`.
+fn warnings_with_tokens_shifted(ms: i64) -> Vec<String> {
+    let spec = Spec {
+        token_shift_ms: ms,
+        ..Spec::default()
+    };
+    let report = golden::verify_anchored(&golden::build(&spec).zip);
+    assert!(report.ok(), "{}", describe(&report));
+    report.warnings().map(|c| c.en.clone()).collect()
+}
+
 #[test]
 fn clocks_ahead_of_the_trusted_time_are_warnings() {
     // A TSA that answers an hour earlier than the box's and the hub's clocks.
-    let early = |cp: &[u8], token: &[u8], chain: &[u8]| {
-        tsa_check(cp, token, chain).map(|mut ts| {
-            ts.time_ms -= 3_600_000;
-            ts
-        })
-    };
-    let report = verify_export(&golden::build(&Spec::default()).zip, &early);
-    assert!(report.ok(), "{}", describe(&report));
-    let warnings: Vec<&str> = report.warnings().map(|c| c.en.as_str()).collect();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("the box's clock was 3599 s")
-                && w.contains("ahead of the trusted time")),
-        "{warnings:#?}"
+    let warnings = warnings_with_tokens_shifted(-3_600_000);
+    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+    for (n, w) in warnings[..3].iter().enumerate() {
+        assert!(
+            w.starts_with(&format!("log/checkpoints/{n:06}.txt: the hub's clock"))
+                && w.contains("was 59 minutes ahead of the trusted time"),
+            "{warnings:#?}"
+        );
+    }
+    assert_eq!(
+        warnings[3],
+        "records/000002.txt: the box's clock was 59 minutes ahead of the trusted time; rely on the trusted times"
     );
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.starts_with("log/checkpoints/000000.txt: the hub's clock")),
-        "{warnings:#?}"
+}
+
+#[test]
+fn a_box_ten_years_behind_the_trusted_time_is_flagged() {
+    // Today's behaviour before this check: not a word. A chunk sealed live
+    // is stamped within minutes, so ten years late means a wrong clock.
+    let ten_years = 10 * 365 * 86_400_000;
+    let warnings = warnings_with_tokens_shifted(ten_years);
+    assert_eq!(
+        warnings,
+        [format!(
+            "records/000003.txt: stamped {} after the end time the box gives: its clock was behind, \
+             or the chunk reached the hub late; rely on the trusted times",
+            "3650 days"
+        )],
+    );
+    // Within ten minutes, nothing: the golden export's own delays are seconds.
+    assert_eq!(
+        warnings_with_tokens_shifted(9 * 60_000),
+        Vec::<String>::new()
     );
 }

@@ -1,5 +1,6 @@
 //! The vault's records: recordings, the append-only Merkle log of chunk
-//! records and custody events, and signed checkpoints with their RFC 3161
+//! records, device entries (the hub's word on each recording's device
+//! key) and custody events, and signed checkpoints with their RFC 3161
 //! tokens. The audio itself is in blob storage, encrypted (`vault::blobs`).
 //!
 //! The log's leaves are the exact bytes of each record or custody file;
@@ -112,7 +113,66 @@ fn append_leaf(
     Ok(idx)
 }
 
+/// Appends the recording's device entry (`vigie_evidence::device`) unless
+/// the log has it: the device and the fingerprint of its key as the hub
+/// enrolled it, so that an export's `keys/device.pem` is vouched for by
+/// the hub's log and cannot be swapped.
+fn ensure_device_entry(c: &Connection, recording: Uuid, now: Timestamp) -> Result<(), StoreError> {
+    let logged: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM log_entries WHERE recording_id = ?1 AND kind = 'device')",
+        params![recording.to_string()],
+        |r| r.get(0),
+    )?;
+    if logged {
+        return Ok(());
+    }
+    let device: String = c
+        .query_row(
+            "SELECT device_id FROM recordings WHERE id = ?1",
+            params![recording.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| {
+            StoreError::refused(
+                "unknown_recording",
+                "enregistrement inconnu / unknown recording",
+            )
+        })?;
+    let key: String = c
+        .query_row(
+            "SELECT public_key FROM devices WHERE id = ?1",
+            params![device],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::refused("unknown_device", "boîtier inconnu / unknown device"))?;
+    let key = vigie_proto::signature::parse_public_key(&key)
+        .map_err(|e| StoreError::Unexpected(format!("device {device}'s key: {e}")))?;
+    let entry = vigie_evidence::device::encode(&vigie_evidence::device::DeviceEntry {
+        recording: recording.to_string(),
+        device,
+        key_sha256: vigie_evidence::text::key_fingerprint(&key),
+        at_ms: now.as_ms().max(0) as u64,
+    })
+    .map_err(|e| StoreError::Unexpected(e.to_string()))?;
+    append_leaf(c, "device", recording, None, &entry, now)?;
+    Ok(())
+}
+
 impl Store {
+    /// Logs the recording's device entry if it is not yet in the log (a
+    /// recording logged before device entries existed gets it at export).
+    pub async fn ensure_device_entry(
+        &self,
+        recording: Uuid,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.db
+            .write(move |c| ensure_device_entry(c, recording, now))
+            .await
+    }
+
     /// The wrapped key of a recording, creating the recording (with
     /// `new_wrapped_key`) if this is its first chunk. Refuses a recording
     /// that belongs to another device or alarm, or whose key is destroyed.
@@ -197,6 +257,9 @@ impl Store {
                 }
                 if record.record.prev.as_slice() != last_hash.as_slice() {
                     return Err(StoreError::refused("chunk_chain", "le champ prev ne suit pas le morceau précédent / prev does not follow the previous chunk"));
+                }
+                if seq == 0 {
+                    ensure_device_entry(c, recording, now)?;
                 }
                 let idx = append_leaf(c, "record", recording, Some(seq), &record.bytes, now)?;
                 c.execute(
@@ -362,7 +425,7 @@ impl Store {
         self.db.read(move |c| leaf_hashes(c, size)).await
     }
 
-    /// A recording's log entries (records and custody events), in log order.
+    /// A recording's log entries (device entry, records and custody events), in log order.
     pub async fn recording_entries(&self, recording: Uuid) -> Result<Vec<LogEntry>, StoreError> {
         self.db
             .read(move |c| {

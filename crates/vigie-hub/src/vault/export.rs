@@ -29,6 +29,8 @@ pub async fn export(
     now: Timestamp,
 ) -> Result<Vec<u8>, VaultError> {
     let (rec, _) = store.recording(recording).await?;
+    // A recording logged before device entries existed gets its entry now.
+    store.ensure_device_entry(recording, now).await?;
     store
         .custody(recording, actor, Action::Export, reason, now)
         .await?;
@@ -109,6 +111,9 @@ pub async fn export(
                 b.chunk(seq, chunk, &e.entry);
                 b.record_inclusion(seq, &proof);
             }
+            ("device", _) => {
+                b.device_entry(&e.entry, &proof);
+            }
             _ => {
                 b.custody(custody_n, &e.entry, &proof);
                 custody_n += 1;
@@ -123,8 +128,10 @@ pub async fn export(
             vigie_timeline::Timeline::default()
         }
     };
-    let timeline_json =
+    // Compact JSON and one final line end, as every JSON file of the format.
+    let mut timeline_json =
         serde_json::to_vec(&timeline).map_err(|e| VaultError::Export(e.to_string()))?;
+    timeline_json.push(b'\n');
     b.timeline(&timeline_json);
     let (fr, en) = reports(&rec, facts, &timeline, actor, reason, now);
     b.reports(&fr, &en);
@@ -169,7 +176,7 @@ fn reports(
         "cut short (truncated): everything received is still proven"
     };
     let fr = format!(
-        "Vigie — export de preuve\n\nCommerce : {shop}, {commune}\nAlarme : {alarm}, déclenchée le {date} (heure de Paris)\nEnregistrement : {id}, {chunks} morceaux de 2 s environ, {state_fr}\nBoîtier : {device}\nExporté le {now} par {actor} — motif : {reason}\n\nParole : {speech}\nVoix fortes : {loud}\n\nCe que vérifie « vigie verify » : l'empreinte de chaque fichier (MANIFEST.sha256, signé par le hub), la signature de chaque morceau par la clé du boîtier, la chaîne des morceaux (aucun retiré, ajouté ou déplacé), leur inscription dans le journal du hub (preuves d'inclusion et de cohérence) et l'horodatage qualifié RFC 3161 des points de contrôle.\n\nVérifier sans Vigie : décompresser, puis « sha256sum -c MANIFEST.sha256 » ; « openssl ts -verify -data log/checkpoints/000000.txt -in timestamps/000000.tsr -token_in -CAfile keys/tsa-chain.pem » ; voir docs/protocol/evidence.md.\n",
+        "Vigie — export de preuve\n\nCommerce : {shop}, {commune}\nAlarme : {alarm}, déclenchée le {date} (heure de Paris)\nEnregistrement : {id}, {chunks} morceaux de 2 s environ, {state_fr}\nBoîtier : {device}\nExporté le {now} par {actor} — motif : {reason}\n\nParole : {speech}\nVoix fortes : {loud}\n\nCe que vérifie « vigie verify » : l'empreinte de chaque fichier (MANIFEST.sha256, signé par le hub), la signature de chaque morceau par la clé du boîtier, la chaîne des morceaux (aucun retiré, ajouté ou déplacé), leur inscription dans le journal du hub (preuves d'inclusion et de cohérence), l'attestation de la clé du boîtier par le hub et l'horodatage RFC 3161 des points de contrôle ; avec « --trust », la clé du hub et la racine d'horodatage comparées au fichier de confiance que publie la Région.\n\nVérifier sans Vigie : décompresser, puis « sha256sum -c MANIFEST.sha256 » ; « openssl ts -verify -data log/checkpoints/000000.txt -in timestamps/000000.tsr -token_in -CAfile keys/tsa-chain.pem » ; voir docs/protocol/evidence.md.\n",
         shop = facts.shop,
         commune = facts.commune,
         alarm = rec.alarm_id,
@@ -181,7 +188,7 @@ fn reports(
         loud = segments(&timeline.loud),
     );
     let en = format!(
-        "Vigie — evidence export\n\nShop: {shop}, {commune}\nAlarm: {alarm}, raised {date} (Paris time)\nRecording: {id}, {chunks} chunks of about 2 s, {state_en}\nDevice: {device}\nExported {now} by {actor} — reason: {reason}\n\nSpeech: {speech}\nRaised voices: {loud}\n\nWhat `vigie verify` checks: every file's hash (MANIFEST.sha256, signed by the hub), every chunk's signature by the device key, the chain of chunks (none removed, added or moved), their inclusion in the hub's log (inclusion and consistency proofs) and the RFC 3161 time-stamps of the checkpoints.\n\nWithout Vigie: unzip, then `sha256sum -c MANIFEST.sha256`; `openssl ts -verify -data log/checkpoints/000000.txt -in timestamps/000000.tsr -token_in -CAfile keys/tsa-chain.pem`; see docs/protocol/evidence.md.\n",
+        "Vigie — evidence export\n\nShop: {shop}, {commune}\nAlarm: {alarm}, raised {date} (Paris time)\nRecording: {id}, {chunks} chunks of about 2 s, {state_en}\nDevice: {device}\nExported {now} by {actor} — reason: {reason}\n\nSpeech: {speech}\nRaised voices: {loud}\n\nWhat `vigie verify` checks: every file's hash (MANIFEST.sha256, signed by the hub), every chunk's signature by the device key, the chain of chunks (none removed, added or moved), their inclusion in the hub's log (inclusion and consistency proofs), the hub's entry vouching for the device key and the RFC 3161 time-stamps of the checkpoints; with `--trust`, the hub key and the time-stamping root checked against the trust file the Region publishes.\n\nWithout Vigie: unzip, then `sha256sum -c MANIFEST.sha256`; `openssl ts -verify -data log/checkpoints/000000.txt -in timestamps/000000.tsr -token_in -CAfile keys/tsa-chain.pem`; see docs/protocol/evidence.md.\n",
         shop = facts.shop,
         commune = facts.commune,
         alarm = rec.alarm_id,

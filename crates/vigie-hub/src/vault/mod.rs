@@ -5,6 +5,7 @@
 pub mod blobs;
 pub mod export;
 pub mod keys;
+pub mod trust;
 pub mod tsa_client;
 
 use crate::store::Store;

@@ -124,7 +124,8 @@ async fn a_clock_that_disagrees_with_the_trusted_time_is_flagged() {
         [
             "log/checkpoints/000000.txt",
             "log/checkpoints/000001.txt",
-            "records/000001.txt"
+            "records/000001.txt",
+            "not anchored"
         ],
         "{w:#?}"
     );
@@ -226,10 +227,43 @@ async fn chunks_are_logged_in_order_and_an_export_verifies_offline() {
     // The vault's pass: a checkpoint, time-stamped because the recording is live.
     let (zip, report) = h.export_and_verify(recording).await;
     assert!(report.ok(), "{report:#?}");
-    // Box, hub and trusted time agree and the recording is complete: not
-    // one warning.
-    assert_eq!(warnings(&report), Vec::<String>::new(), "{report:#?}");
+    // Box, hub and trusted time agree and the recording is complete: the
+    // only warning is that nothing anchored the keys...
+    let w = warnings(&report);
+    assert!(w.len() == 1 && w[0].starts_with("not anchored: "), "{w:#?}");
+    // ...and against the trust file this hub writes for its Region, not one.
+    let trust = vigie_hub::vault::trust::trust_file(&h.hub.vault, "Auvergne-Rhône-Alpes", 0, None)
+        .expect("trust file");
+    let anchored = vigie_evidence::verify::verify_export_anchored(
+        &zip,
+        &vigie_evidence::verify::rfc3161_check,
+        vigie_evidence::trust::Anchors::Anchored(&trust),
+    );
+    assert!(anchored.ok(), "{anchored:#?}");
+    assert_eq!(warnings(&anchored), Vec::<String>::new(), "{anchored:#?}");
+    // A self-made TSA with the same name (a fresh "Test TSA Root"): its
+    // root is not the one the Region accepts.
+    let other = vigie_testkit::tsa::Tsa::start_at(T0.0).expect("another TSA");
+    let other_root =
+        vigie_evidence::trust::certificate_fingerprints(&other.chain_pem().expect("pem"))
+            .expect("pem")[1];
+    let wrong = vigie_evidence::trust::Trust {
+        tsa_roots: vec![other_root],
+        ..trust.clone()
+    };
+    let refused = vigie_evidence::verify::verify_export_anchored(
+        &zip,
+        &vigie_evidence::verify::rfc3161_check,
+        vigie_evidence::trust::Anchors::Anchored(&wrong),
+    );
+    assert!(
+        !refused.ok() && refused.fails_on("keys/tsa-chain.pem"),
+        "{refused:#?}"
+    );
+    // The hub vouches for the device key in its log.
     let files = vigie_evidence::export::unpack(&zip).expect("unpack");
+    let entry = vigie_evidence::device::parse(&files["log/device.txt"]).expect("device entry");
+    assert_eq!(entry.device, dev.id);
     assert_eq!(
         files.get("audio/recording.ogg").map(Vec::len),
         Some(audio.concat().len())

@@ -234,13 +234,41 @@ impl Rig {
             text(&out.stdout),
             text(&out.stderr)
         );
+        // The trust file the Region publishes, next to the export.
+        let trust = out_path.with_file_name("trust.txt");
+        let out = vigie(&[
+            "admin",
+            "--config",
+            self.config.to_str().expect("utf-8 path"),
+            "trust",
+            "export",
+            "--region",
+            "Auvergne-Rhône-Alpes",
+            "--out",
+            trust.to_str().expect("utf-8 path"),
+        ])
+        .await;
+        assert!(
+            out.status.success(),
+            "vigie admin trust export failed ({}):\n{}",
+            out.status,
+            text(&out.stderr)
+        );
         out_path
     }
 }
 
-/// `vigie verify ZIP`: (success, standard output).
+/// `vigie verify --trust trust.txt ZIP` (the trust file written next to
+/// the export): (verified and anchored, standard output).
 async fn verify(zip: &Path) -> (bool, String) {
-    let out = vigie(&["verify", zip.to_str().expect("utf-8 path")]).await;
+    let trust = zip.with_file_name("trust.txt");
+    let out = vigie(&[
+        "verify",
+        "--trust",
+        trust.to_str().expect("utf-8 path"),
+        zip.to_str().expect("utf-8 path"),
+    ])
+    .await;
     let stdout = text(&out.stdout);
     assert!(
         out.status.success() || !stdout.is_empty(),
