@@ -175,7 +175,7 @@ pub async fn start_with_ui(
         tokio::spawn(engine.clone().run_inbound(inbound_rx, shutdown_rx.clone())),
         tokio::spawn(engine.clone().run_supervision(shutdown_rx.clone())),
     ];
-    let mut server_shutdown = shutdown_rx.clone();
+    let server_shutdown = shutdown_rx.clone();
     let mut app = crate::api::router(state);
     if let Some(ui) = ui {
         app = app.merge(ui(UiParts {
@@ -184,25 +184,13 @@ pub async fn start_with_ui(
             vault: vault.clone(),
         })?);
     }
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    // Small writes go out at once: a live board's event must not wait for
-    // the client's delayed acknowledgement of the previous one (Nagle: 40 ms).
-    let listener = {
-        use axum::serve::ListenerExt as _;
-        listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        })
-    };
-    tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = server_shutdown.changed().await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    }));
+    let limits = crate::edge::EdgeLimits::from_config(&config.server).fitted_to_open_files();
+    tasks.push(tokio::spawn(crate::edge::serve(
+        listener,
+        app,
+        limits,
+        server_shutdown,
+    )));
     tracing::info!(%addr, "hub listening");
     Ok(RunningHub {
         addr,

@@ -162,6 +162,28 @@ pub struct ServerConfig {
     /// The hub's address as contacts' phones reach it, for links in SMS.
     #[serde(default = "default_public_url")]
     pub public_url: String,
+    /// Connections open at once at most; one more is closed at once. The
+    /// hub raises its open-files limit to fit (docs/ops/configuration.md).
+    #[serde(default = "default_connections_max")]
+    pub connections_max: u32,
+    /// A request's headers must arrive within this, and an idle
+    /// keep-alive connection is closed after it.
+    #[serde(default = "default_header_read_timeout_s")]
+    pub header_read_timeout_s: u32,
+    /// A whole request (body included) must be read and answered within
+    /// this; live streams are answered at once and are not bound by it.
+    #[serde(default = "default_request_timeout_s")]
+    pub request_timeout_s: u32,
+}
+
+fn default_connections_max() -> u32 {
+    16_384
+}
+fn default_header_read_timeout_s() -> u32 {
+    10
+}
+fn default_request_timeout_s() -> u32 {
+    30
 }
 
 fn default_listen() -> SocketAddr {
@@ -176,6 +198,9 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             public_url: default_public_url(),
+            connections_max: default_connections_max(),
+            header_read_timeout_s: default_header_read_timeout_s(),
+            request_timeout_s: default_request_timeout_s(),
         }
     }
 }
@@ -412,6 +437,17 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "server.public_url must start with http:// or https://".into(),
+            ));
+        }
+        if self.server.connections_max < 16 {
+            return Err(ConfigError::Invalid(
+                "server.connections_max must be at least 16".into(),
+            ));
+        }
+        if self.server.header_read_timeout_s == 0 || self.server.request_timeout_s == 0 {
+            return Err(ConfigError::Invalid(
+                "server.header_read_timeout_s and server.request_timeout_s must be at least 1"
+                    .into(),
             ));
         }
         if self.escalation.tier_timeout_s == 0 {

@@ -53,6 +53,15 @@ pub async fn spawn_hub(extra_toml: &str) -> TestHub {
 
 /// A hub whose gateways are `gateways_before` (TOML), then the log gateway "phones".
 pub async fn spawn_hub_with(extra_toml: &str, gateways_before: &str) -> TestHub {
+    spawn_hub_configured(extra_toml, gateways_before, &[]).await
+}
+
+/// [`spawn_hub_with`], with `VIGIE__SECTION__KEY` overrides.
+pub async fn spawn_hub_configured(
+    extra_toml: &str,
+    gateways_before: &str,
+    env: &[(&str, &str)],
+) -> TestHub {
     let dir = TempDir::new("vigie-test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -62,7 +71,8 @@ pub async fn spawn_hub_with(extra_toml: &str, gateways_before: &str) -> TestHub 
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{gateways_before}\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n{extra_toml}",
         dir.0.join("hub.db").display()
     );
-    let config = Config::parse(&toml, []).expect("test config");
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let config = Config::parse(&toml, env).expect("test config");
     let clock = ManualClock::new(T0);
     let hub = vigie_hub::app::start(&config, clock.clone(), listener)
         .await

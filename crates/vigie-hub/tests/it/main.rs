@@ -2,6 +2,7 @@
 
 mod clock;
 mod device_api;
+mod edge;
 mod failover;
 mod helpers;
 mod http_gateway;
