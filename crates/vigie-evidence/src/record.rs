@@ -26,8 +26,12 @@ pub const SEQ_MAX: u64 = 999_999;
 /// The `prev` of the first record: 32 zero bytes.
 pub const PREV_NONE: Hash = [0; 32];
 
-/// Lines in a record, magic and signature included.
+/// Lines in a record, magic and signature included (one more with a
+/// clock correction).
 const RECORD_LINES: usize = 13;
+
+/// Largest clock correction a box may record: ten years either way.
+pub const CLOCK_CORRECTION_MS_MAX: i64 = 10 * 366 * 24 * 3_600_000;
 
 /// The fields of a chunk record, in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,11 @@ pub struct ChunkRecord {
     pub mono_ms: (u64, u64),
     /// The last chunk of a recording that ended normally.
     pub is_final: bool,
+    /// What the box added to its own clock to sign its requests when it
+    /// sealed the chunk (hub time − box time, learned from the hub; 0 while
+    /// they agreed). `wall_ms` stays the box's own reading; the line is
+    /// written only when the correction is not 0.
+    pub clock_correction_ms: i64,
 }
 
 /// A parsed record file: its fields, its signature, and its bytes.
@@ -97,15 +106,32 @@ impl ChunkRecord {
             wall_ms,
             mono_ms,
             is_final,
+            clock_correction_ms: 0,
         }
+    }
+
+    /// The same record, with the clock correction the box applied.
+    pub fn with_clock_correction(mut self, ms: i64) -> Self {
+        self.clock_correction_ms = ms;
+        self
+    }
+
+    /// `wall_ms` corrected as the box corrected its signatures.
+    pub fn corrected_wall_ms(&self) -> (i64, i64) {
+        let c = |t: u64| (t as i64).saturating_add(self.clock_correction_ms);
+        (c(self.wall_ms.0), c(self.wall_ms.1))
     }
 
     /// The signed lines (everything but the signature line), canonical.
     pub fn body(&self) -> Vec<u8> {
+        let correction = match self.clock_correction_ms {
+            0 => String::new(),
+            c => format!("clock-correction-ms: {c:+}\n"),
+        };
         format!(
             "{RECORD_MAGIC}\nrecording: {}\nalarm: {}\ndevice: {}\nseq: {}\nprev: {}\n\
              audio-sha256: {}\naudio-bytes: {}\nwall-ms: {}..{}\nmono-ms: {}..{}\n\
-             final: {}\nalg: {ALG}\n",
+             {correction}final: {}\nalg: {ALG}\n",
             self.recording,
             self.alarm,
             self.device,
@@ -145,6 +171,9 @@ impl ChunkRecord {
         if self.mono_ms.0 > self.mono_ms.1 {
             return Err(RecordError::Value("mono-ms"));
         }
+        if self.clock_correction_ms.abs() > CLOCK_CORRECTION_MS_MAX {
+            return Err(RecordError::Value("clock-correction-ms"));
+        }
         Ok(())
     }
 }
@@ -167,7 +196,13 @@ pub fn record_hash(bytes: &[u8]) -> Hash {
 /// see [`verify`].
 pub fn parse(bytes: &[u8]) -> Result<SignedRecord, RecordError> {
     let lines = text::lines(bytes, RECORD_BYTES_MAX)?;
-    let mut f = Fields::new(lines, RECORD_MAGIC, RECORD_LINES)?;
+    let corrected = lines.len() == RECORD_LINES + 1;
+    let expected = if corrected {
+        RECORD_LINES + 1
+    } else {
+        RECORD_LINES
+    };
+    let mut f = Fields::new(lines, RECORD_MAGIC, expected)?;
     let id = |s: &str| text::is_id(s).then(|| s.to_owned());
     let record = ChunkRecord {
         recording: f.parse("recording", id)?,
@@ -181,6 +216,17 @@ pub fn parse(bytes: &[u8]) -> Result<SignedRecord, RecordError> {
         })?,
         wall_ms: f.parse("wall-ms", text::parse_range)?,
         mono_ms: f.parse("mono-ms", text::parse_range)?,
+        // Written with its sign, never for 0 (the one spelling of 0 is no line).
+        clock_correction_ms: if corrected {
+            f.parse("clock-correction-ms", |s| {
+                let digits = s.strip_prefix(['+', '-'])?;
+                let n = i64::try_from(text::parse_u64(digits)?).ok()?;
+                let n = if s.starts_with('-') { -n } else { n };
+                (n != 0 && n.abs() <= CLOCK_CORRECTION_MS_MAX).then_some(n)
+            })?
+        } else {
+            0
+        },
         is_final: f.parse("final", |s| match s {
             "true" => Some(true),
             "false" => Some(false),
@@ -263,6 +309,52 @@ mod tests {
         assert_eq!(parsed.hash, record_hash(&bytes));
         assert!(verify(&parsed, key(1).verifying_key()));
         assert!(!verify(&parsed, key(2).verifying_key()));
+    }
+
+    #[test]
+    fn a_clock_correction_is_sealed_with_its_sign_and_zero_has_no_line() {
+        let behind = 3 * 24 * 3_600_000;
+        let record = sample(0, PREV_NONE, false).with_clock_correction(behind);
+        let bytes = seal(&record, &key(1)).expect("seal");
+        let text = String::from_utf8(bytes.clone()).expect("utf8");
+        assert!(
+            text.contains(
+                "mono-ms: 81234567..81236567\nclock-correction-ms: +259200000\nfinal: false\n"
+            ),
+            "{text}"
+        );
+        let parsed = parse(&bytes).expect("parse");
+        assert_eq!(parsed.record.clock_correction_ms, behind);
+        assert_eq!(
+            parsed.record.corrected_wall_ms().0,
+            1_795_699_920_000 + behind
+        );
+        assert!(verify(&parsed, key(1).verifying_key()));
+        let ahead = seal(
+            &sample(0, PREV_NONE, false).with_clock_correction(-1_500),
+            &key(1),
+        )
+        .expect("seal");
+        assert_eq!(
+            parse(&ahead).expect("parse").record.clock_correction_ms,
+            -1_500
+        );
+        // One spelling: a sign always, no zero, no leading zero, within bounds.
+        for bad in ["259200000", "+0", "-0", "0", "+0259200000", "+ 1", "+1e3"] {
+            let edited = text.replace(
+                "clock-correction-ms: +259200000",
+                &format!("clock-correction-ms: {bad}"),
+            );
+            assert!(parse(edited.as_bytes()).is_err(), "{bad}");
+        }
+        assert!(
+            ChunkRecord::check(
+                &record
+                    .clone()
+                    .with_clock_correction(CLOCK_CORRECTION_MS_MAX + 1)
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -1194,14 +1194,24 @@ fn check_times(
     let mut proven_by: Option<u64> = None;
     let mut ahead: Option<(u64, u64)> = None;
     let mut behind: Option<(u64, u64)> = None;
+    let mut corrected: Option<(u64, i64)> = None;
     for (n, s) in records {
         let ts = record_cps.get(n).and_then(|c| times.get(c))?;
         proven_by = Some(proven_by.map_or(ts.time_ms, |p| p.max(ts.time_ms)));
-        let by = s.record.wall_ms.1.saturating_sub(ts.time_ms);
+        // The box's own time, corrected as the box corrected its
+        // signatures (the record says by how much).
+        let end = s.record.corrected_wall_ms().1.max(0) as u64;
+        if s.record.clock_correction_ms.unsigned_abs() > CLOCK_AHEAD_MS_MAX
+            && corrected
+                .is_none_or(|(_, c): (u64, i64)| s.record.clock_correction_ms.abs() > c.abs())
+        {
+            corrected = Some((*n, s.record.clock_correction_ms));
+        }
+        let by = end.saturating_sub(ts.time_ms);
         if by > CLOCK_AHEAD_MS_MAX && ahead.is_none_or(|(_, b)| by > b) {
             ahead = Some((*n, by));
         }
-        let late = ts.time_ms.saturating_sub(s.record.wall_ms.1);
+        let late = ts.time_ms.saturating_sub(end);
         if late > CLOCK_BEHIND_MS_MAX && behind.is_none_or(|(_, b)| late > b) {
             behind = Some((*n, late));
         }
@@ -1226,6 +1236,28 @@ fn check_times(
             format!(
                 "{p}: stamped {} after the end time the box gives: its clock was behind, \
                  or the chunk reached the hub late; rely on the trusted times",
+                duration_en(by)
+            ),
+        );
+    }
+    if let Some((n, c)) = corrected {
+        let p = Part::Record(n).path();
+        let by = c.unsigned_abs();
+        let (fr, en) = if c > 0 {
+            ("en retard", "behind")
+        } else {
+            ("en avance", "ahead of")
+        };
+        r.warn(
+            &[&p],
+            format!(
+                "{p} : l'horloge du boîtier était {fr} de {} sur celle du hub ; il a scellé ses propres heures \
+                 et la correction qu'il appliquait (clock-correction-ms), comparées corrigées à l'horodatage",
+                duration_fr(by)
+            ),
+            format!(
+                "{p}: the box's clock was {} {en} the hub's; it sealed its own times and the correction \
+                 it applied (clock-correction-ms), compared corrected with the trusted time",
                 duration_en(by)
             ),
         );
@@ -1520,4 +1552,69 @@ pub fn rfc3161_check(
             authority: info.tsa_name,
         })
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::SigningKey;
+
+    const T: u64 = 1_795_699_920_000;
+    const DAYS_3: i64 = 3 * 24 * 3_600_000;
+
+    fn record(wall: u64, correction: i64) -> (u64, SignedRecord) {
+        let r = record::ChunkRecord::for_audio(
+            "rec-1",
+            "alarm-1",
+            "dev-1",
+            0,
+            record::PREV_NONE,
+            b"audio",
+            (wall, wall + 2_000),
+            (0, 2_000),
+            true,
+        )
+        .with_clock_correction(correction);
+        let key = SigningKey::from_slice(&[7; 32]).expect("key");
+        let bytes = record::seal(&r, &key).expect("seal");
+        (0, record::parse(&bytes).expect("parse"))
+    }
+
+    fn times_report(records: &[(u64, SignedRecord)]) -> Report {
+        let cps = BTreeMap::from([(0, 0)]);
+        let times = BTreeMap::from([(
+            0,
+            TimeStamp {
+                time_ms: T + 2_000 + 5_000,
+                accuracy_ms: None,
+                authority: None,
+            },
+        )]);
+        let mut r = Report::default();
+        check_times(records, &cps, &times, &mut r);
+        r
+    }
+
+    #[test]
+    fn a_box_three_days_behind_that_corrected_is_told_once_and_not_as_late() {
+        let r = times_report(&[record(T - DAYS_3 as u64, DAYS_3)]);
+        let warnings: Vec<&str> = r.warnings().map(|w| w.en.as_str()).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("3 days behind the hub's"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains("clock-correction-ms"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_box_three_days_behind_that_did_not_correct_is_flagged_late() {
+        let r = times_report(&[record(T - DAYS_3 as u64, 0)]);
+        let warnings: Vec<&str> = r.warnings().map(|w| w.en.as_str()).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("after the end time the box gives"),
+            "{warnings:?}"
+        );
+    }
 }
