@@ -486,7 +486,10 @@ async fn seal_chunks(
             (ms(chunk.wall_ms_start), ms(chunk.wall_ms_end)),
             (chunk.mono_ms_start, chunk.mono_ms_end),
             is_final,
-        );
+        )
+        // The box's own times stay in the record, with the correction it
+        // signs its requests with, so evidence keeps both.
+        .with_clock_correction(client.clock_offset_ms());
         let file = evidence::seal(&record, key)?;
         let seal_us = started.elapsed().as_micros() as u64;
         prev = evidence::record_hash(&file);

@@ -755,6 +755,16 @@ async fn a_box_three_days_behind_with_no_modem_gets_its_alarm_escalated_and_its_
         (records[0].record.wall_ms.0 as i64) < T0.plus_ms(-2 * 24 * 3_600_000).as_ms(),
         "the sealed records keep the box's own time"
     );
+    // And the correction the box applied: corrected, they are the hub's time.
+    let first = &records[0].record;
+    assert!(
+        (first.clock_correction_ms - 3 * 24 * 3_600_000).abs() < 60_000,
+        "{first:?}"
+    );
+    assert!(
+        (first.corrected_wall_ms().0 - T0.as_ms()).abs() < 60_000,
+        "{first:?}"
+    );
     assert_hub_has(&hub, recording, &records).await;
     hub.shutdown().await;
 }
