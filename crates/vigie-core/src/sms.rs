@@ -1,12 +1,26 @@
 //! Every SMS Vigie sends, rendered by pure functions that keep each text to
 //! one segment: 160 GSM 7-bit septets after folding (ê → e, ç → c), or 70
 //! UCS-2 units for a name that has no GSM spelling. What is essential comes
-//! first and is never cut (alert, time, link); the address, then the shop's
-//! name, are shortened when the text would not fit.
+//! first and is never cut (alert, time, link); the address, then the names
+//! (shop, holder, contact), are shortened and at last left out when the text
+//! would not fit. A link is never cut: a cut link is a page that does not
+//! exist, and a contact who can never answer or accept.
 
 use crate::alarm::{Answer, Outcome};
 use crate::gsm::{Encoding, SMS_SEGMENT_GSM_SEPTETS_MAX, SMS_SEGMENT_UCS2_UNITS_MAX, fold_to_gsm};
 use crate::time::Timestamp;
+
+/// The longest `server.public_url` the hub accepts, in GSM septets: with the
+/// longest path below, every text that carries a link still fits one
+/// segment once the names are left out (`hub` refuses a longer one at start).
+pub const PUBLIC_URL_SEPTETS_MAX: usize = 64;
+/// `/r/` or `/c/` and a token of 12 base-62 characters (the hub's links).
+pub const LINK_PATH_CHARS_MAX: usize = 3 + 12;
+/// The longest link an SMS carries.
+pub const LINK_SEPTETS_MAX: usize = PUBLIC_URL_SEPTETS_MAX + LINK_PATH_CHARS_MAX;
+
+/// Lengths names are cut to, longest first, before they are left out.
+const NAME_CUTS_CHARS: [usize; 5] = [40, 30, 20, 12, 6];
 
 /// A rendered SMS, known to fit one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +95,30 @@ fn truncate_to_segment(text: &str) -> SmsText {
     }
 }
 
+/// `render` with the names whole, then with each of them cut shorter and
+/// shorter: the candidates a text with names tries before its fallbacks.
+fn names_shortened<const N: usize>(
+    names: [&str; N],
+    render: impl Fn([&str; N]) -> String,
+) -> Vec<String> {
+    names_shortened_in(names, &[&render])
+}
+
+/// Like [`names_shortened`] with several wordings, longest first, tried
+/// at each length of the names before the names are cut shorter: a
+/// terser sentence is better than a name cut to nothing.
+fn names_shortened_in<const N: usize>(
+    names: [&str; N],
+    renders: &[&dyn Fn([&str; N]) -> String],
+) -> Vec<String> {
+    let mut out: Vec<String> = renders.iter().map(|r| r(names)).collect();
+    for cut in NAME_CUTS_CHARS {
+        let cut: [String; N] = names.map(|n| shorten(n, cut));
+        out.extend(renders.iter().map(|r| r(cut.each_ref().map(String::as_str))));
+    }
+    out
+}
+
 /// Cut `s` to at most `chars` characters, marking the cut with a dot.
 fn shorten(s: &str, chars: usize) -> String {
     if s.chars().count() <= chars {
@@ -90,6 +128,20 @@ fn shorten(s: &str, chars: usize) -> String {
     out = out.trim_end().to_string();
     out.push('.');
     out
+}
+
+/// What a link in an SMS becomes wherever the text is shown or kept
+/// outside the contact's phone.
+pub const HIDDEN_LINK: &str = "[lien personnel masqué]";
+
+/// `text` with every link replaced by [`HIDDEN_LINK`]: a link answers (or
+/// consents) as its contact, so whoever reads the text elsewhere (the
+/// console's timeline, a log) must not be able to follow it.
+pub fn hide_links(text: &str) -> String {
+    text.split(' ')
+        .map(|word| if word.contains("://") { HIDDEN_LINK } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// "il y a 3 min" / "il y a 2 h 05".
@@ -119,30 +171,24 @@ pub fn alert(a: &AlertText<'_>) -> SmsText {
         String::new()
     };
     let shop = &a.shop;
-    let mut candidates = vec![
-        format!(
-            "{head}: {}, {}, {}. {how}{}",
-            shop.name, shop.address, shop.commune, a.link
-        ),
-        format!("{head}: {}, {}. {how}{}", shop.name, shop.commune, a.link),
-    ];
-    for name_chars in [30, 20, 12] {
-        candidates.push(format!(
-            "{head}: {}, {}. {how}{}",
-            shorten(shop.name, name_chars),
-            shorten(shop.commune, 20),
-            a.link
-        ));
-    }
+    let link = a.link;
+    let mut candidates = vec![format!(
+        "{head}: {}, {}, {}. {how}{link}",
+        shop.name, shop.address, shop.commune
+    )];
+    candidates.extend(names_shortened([shop.name, shop.commune], |[n, c]| {
+        format!("{head}: {n}, {c}. {how}{link}")
+    }));
+    // Without room for the reply instructions, the link still answers.
+    candidates.extend(names_shortened([shop.name, shop.commune], |[n, c]| {
+        format!("{head}: {n}, {c}. {link}")
+    }));
     // Without a GSM spelling (UCS-2, 70 units) only the essentials fit.
-    for name_chars in [20, 10, 6] {
-        candidates.push(format!(
-            "ALERTE {at} {} {}",
-            shorten(shop.name, name_chars),
-            a.link
-        ));
-    }
-    candidates.push(format!("ALERTE {at} {}", a.link));
+    candidates.extend(names_shortened([shop.name], |[n]| {
+        format!("ALERTE {at} {n} {link}")
+    }));
+    candidates.push(format!("ALERTE Vigie {at}: {how}{link}"));
+    candidates.push(format!("ALERTE Vigie {at}: {link}"));
     first_that_fits(candidates)
 }
 
@@ -178,16 +224,19 @@ pub fn recording_reminder(
 ) -> SmsText {
     let r = recorded_at.paris();
     let d = deleted_on.paris();
-    first_that_fits([
+    let (r, d) = (
+        format!("{:02}/{:02}", r.day, r.month),
+        format!("{:02}/{:02}", d.day, d.month),
+    );
+    let mut candidates = names_shortened([shop_name], |[shop]| {
         format!(
-            "Vigie {shop_name}: l'enregistrement du {:02}/{:02} sera effacé le {:02}/{:02}. Plainte? Demandez sa conservation. Insultes publiques: 3 mois pour porter plainte.",
-            r.day, r.month, d.day, d.month
-        ),
-        format!(
-            "Vigie: l'enregistrement du {:02}/{:02} sera effacé le {:02}/{:02}. Plainte? Demandez sa conservation. Insultes publiques: 3 mois.",
-            r.day, r.month, d.day, d.month
-        ),
-    ])
+            "Vigie {shop}: l'enregistrement du {r} sera effacé le {d}. Plainte? Demandez sa conservation. Insultes publiques: 3 mois pour porter plainte."
+        )
+    });
+    candidates.push(format!(
+        "Vigie: l'enregistrement du {r} sera effacé le {d}. Plainte? Demandez sa conservation. Insultes publiques: 3 mois."
+    ));
+    first_that_fits(candidates)
 }
 
 /// Broadcast of a contact's answer to the other contacts and the holder.
@@ -198,40 +247,41 @@ pub fn answer_broadcast(shop_name: &str, who: &str, answer: Answer, at: Timestam
         Answer::CallingPolice => "appelle le 17",
         Answer::Unavailable => "n'est pas disponible",
     };
-    first_that_fits([
-        format!("Vigie {shop_name}: {who} {what} ({at})."),
-        format!(
-            "Vigie {}: {} {what} ({at}).",
-            shorten(shop_name, 20),
-            shorten(who, 20)
-        ),
-    ])
+    let mut candidates = names_shortened([shop_name, who], |[shop, who]| {
+        format!("Vigie {shop}: {who} {what} ({at}).")
+    });
+    candidates.extend(names_shortened([who], |[who]| {
+        format!("Vigie: {who} {what} ({at}).")
+    }));
+    candidates.push(format!("Vigie: un contact {what} ({at})."));
+    first_that_fits(candidates)
 }
 
 /// Sent to every contact already alerted when the holder cancels.
 pub fn cancelled(shop_name: &str, pressed_at: Timestamp) -> SmsText {
     let at = pressed_at.paris().hour_minute_fr();
-    first_that_fits([
+    let mut candidates = names_shortened([shop_name], |[shop]| {
         format!(
-            "Vigie {shop_name}: fausse alerte, l'alarme de {at} est annulée. Inutile de vous déplacer. Merci."
-        ),
-        format!(
-            "Vigie {}: fausse alerte ({at}), annulée.",
-            shorten(shop_name, 20)
-        ),
-    ])
+            "Vigie {shop}: fausse alerte, l'alarme de {at} est annulée. Inutile de vous déplacer. Merci."
+        )
+    });
+    candidates.push(format!(
+        "Vigie: fausse alerte, l'alarme de {at} est annulée. Inutile de vous déplacer. Merci."
+    ));
+    first_that_fits(candidates)
 }
 
 /// Sent to every contact alerted when the alarm is closed.
 pub fn resolved(shop_name: &str, pressed_at: Timestamp, outcome: Outcome) -> SmsText {
     let at = pressed_at.paris().hour_minute_fr();
-    first_that_fits([
-        format!(
-            "Vigie {shop_name}: l'alarme de {at} est close ({}). Merci.",
-            outcome.label_fr()
-        ),
-        format!("Vigie {}: alarme de {at} close.", shorten(shop_name, 20)),
-    ])
+    let outcome = outcome.label_fr();
+    let mut candidates = names_shortened([shop_name], |[shop]| {
+        format!("Vigie {shop}: l'alarme de {at} est close ({outcome}). Merci.")
+    });
+    candidates.push(format!(
+        "Vigie: l'alarme de {at} est close ({outcome}). Merci."
+    ));
+    first_that_fits(candidates)
 }
 
 /// The discreet confirmation to the holder's own phone.
@@ -247,28 +297,37 @@ pub fn holder_confirmation(pressed_at: Timestamp, contacts_alerted: usize) -> Sm
 
 /// The opt-in request a new contact receives.
 pub fn consent_request(holder_name: &str, shop_name: &str, commune: &str, link: &str) -> SmsText {
-    first_that_fits([
-        format!(
-            "Vigie: {holder_name} ({shop_name}, {commune}) vous désigne comme contact d'urgence. Répondez OUI pour accepter, STOP pour refuser. {link}"
-        ),
-        format!(
-            "Vigie: {} ({}) vous désigne comme contact d'urgence. OUI pour accepter, STOP pour refuser. {link}",
-            shorten(holder_name, 20),
-            shorten(shop_name, 20)
-        ),
-    ])
+    let mut candidates = vec![format!(
+        "Vigie: {holder_name} ({shop_name}, {commune}) vous désigne comme contact d'urgence. Répondez OUI pour accepter, STOP pour refuser. {link}"
+    )];
+    candidates.extend(names_shortened_in(
+        [holder_name, shop_name],
+        &[
+            &|[h, s]: [&str; 2]| {
+                format!(
+                    "Vigie: {h} ({s}) vous désigne comme contact d'urgence. OUI pour accepter, STOP pour refuser. {link}"
+                )
+            },
+            &|[h, s]: [&str; 2]| {
+                format!("Vigie: {h} ({s}) vous désigne contact d'urgence. OUI ou STOP. {link}")
+            },
+        ],
+    ));
+    candidates.extend(names_shortened([shop_name], |[s]| {
+        format!("Vigie: {s} vous désigne contact d'urgence. OUI ou STOP. {link}")
+    }));
+    candidates.push(format!(
+        "Vigie: un commerce vous désigne comme contact d'urgence. OUI ou STOP. {link}"
+    ));
+    first_that_fits(candidates)
 }
 
 pub fn consent_confirmed(shop_name: &str) -> SmsText {
-    first_that_fits([
-        format!(
-            "Vigie: merci, vous recevrez les alertes de {shop_name}. Envoyez STOP pour arrêter."
-        ),
-        format!(
-            "Vigie: merci, vous recevrez les alertes de {}. STOP pour arrêter.",
-            shorten(shop_name, 30)
-        ),
-    ])
+    let mut candidates = names_shortened([shop_name], |[shop]| {
+        format!("Vigie: merci, vous recevrez les alertes de {shop}. Envoyez STOP pour arrêter.")
+    });
+    candidates.push("Vigie: merci, vous recevrez les alertes. Envoyez STOP pour arrêter.".into());
+    first_that_fits(candidates)
 }
 
 pub fn consent_withdrawn() -> SmsText {
@@ -315,42 +374,43 @@ fn when_fr(t: Timestamp, now: Timestamp) -> String {
 /// To the holder, during opening hours: their box has gone silent.
 pub fn device_offline(shop_name: &str, last_seen: Timestamp, now: Timestamp) -> SmsText {
     let since = when_fr(last_seen, now);
-    first_that_fits([
+    let mut candidates = vec![format!(
+        "Vigie: votre bouton d'alerte ({shop_name}) ne répond plus depuis {since}. Vérifiez qu'il est branché et allumé. La Région est informée."
+    )];
+    candidates.extend(names_shortened([shop_name], |[shop]| {
         format!(
-            "Vigie: votre bouton d'alerte ({shop_name}) ne répond plus depuis {since}. Vérifiez qu'il est branché et allumé. La Région est informée."
-        ),
-        format!(
-            "Vigie: votre bouton d'alerte ({}) ne répond plus depuis {since}. Vérifiez qu'il est branché.",
-            shorten(shop_name, 20)
-        ),
-    ])
+            "Vigie: votre bouton d'alerte ({shop}) ne répond plus depuis {since}. Vérifiez qu'il est branché."
+        )
+    }));
+    candidates.push(format!(
+        "Vigie: votre bouton d'alerte ne répond plus depuis {since}. Vérifiez qu'il est branché et allumé."
+    ));
+    first_that_fits(candidates)
 }
 
 /// To the holder who was told their box was silent: it is back.
 pub fn device_back(shop_name: &str, at: Timestamp) -> SmsText {
     let at = at.paris().hour_minute_fr();
-    first_that_fits([
-        format!(
-            "Vigie: votre bouton d'alerte ({shop_name}) est de nouveau en ligne ({at}). Merci."
-        ),
-        format!(
-            "Vigie: votre bouton d'alerte ({}) est de nouveau en ligne ({at}).",
-            shorten(shop_name, 20)
-        ),
-    ])
+    let mut candidates = names_shortened([shop_name], |[shop]| {
+        format!("Vigie: votre bouton d'alerte ({shop}) est de nouveau en ligne ({at}). Merci.")
+    });
+    candidates.push(format!(
+        "Vigie: votre bouton d'alerte est de nouveau en ligne ({at}). Merci."
+    ));
+    first_that_fits(candidates)
 }
 
 /// The silent end-to-end test: sent to the Region's test number, or to the
 /// holder; never to the contacts.
 pub fn test_press(shop_name: &str, pressed_at: Timestamp) -> SmsText {
     let at = pressed_at.paris().hour_minute_fr();
-    first_that_fits([
-        format!("Vigie: test du bouton OK ({at}), {shop_name}. Aucun contact n'a été prévenu."),
-        format!(
-            "Vigie: test du bouton OK ({at}), {}.",
-            shorten(shop_name, 30)
-        ),
-    ])
+    let mut candidates = names_shortened([shop_name], |[shop]| {
+        format!("Vigie: test du bouton OK ({at}), {shop}. Aucun contact n'a été prévenu.")
+    });
+    candidates.push(format!(
+        "Vigie: test du bouton OK ({at}). Aucun contact n'a été prévenu."
+    ));
+    first_that_fits(candidates)
 }
 
 #[cfg(test)]
@@ -477,7 +537,7 @@ mod tests {
         .assert_eq(&resolved("Tabac du Centre", T, Outcome::Incident).text);
         expect![[r#"Vigie: alerte de 14h32 transmise, 3 contacts prévenus."#]]
             .assert_eq(&holder_confirmation(T, 3).text);
-        expect!["Vigie: Jeanne Martin (Tabac de la Gare) vous désigne comme contact d'urgence. OUI pour accepter, STOP pour refuser. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9"]
+        expect!["Vigie: Jeanne Martin (Tabac de la Gare) vous désigne contact d'urgence. OUI ou STOP. https://vigie.auvergnerhonealpes.fr/r/Ab3dE9xKq2Lm"]
             .assert_eq(&consent_request("Jeanne Martin", "Tabac de la Gare", "Ambérieu-en-Bugey", LINK).text);
         expect![[r#"Vigie: vous avez 2 alertes en cours (K7P, M3Q). Répondez avec le code, par exemple: 1 K7P"#]]
             .assert_eq(&reply_which_alarm(&["K7P".into(), "M3Q".into()]).text);
@@ -513,6 +573,103 @@ mod tests {
             test_press(long, T),
         ] {
             assert_eq!(s.encoding.segments(), 1, "{}", s.text);
+        }
+    }
+
+    /// The longest link the hub can put in an SMS (`server.public_url` at
+    /// its limit).
+    fn longest_link(path: &str) -> String {
+        let host = "a".repeat(PUBLIC_URL_SEPTETS_MAX - "https://".len());
+        let link = format!("https://{host}{path}Ab3dE9xKq2Lm");
+        assert_eq!(link.len(), LINK_SEPTETS_MAX);
+        link
+    }
+
+    #[test]
+    fn links_are_hidden_outside_the_phone() {
+        let s = alert_for("Tabac du Centre", "1 rue", "Riom", None, 0, true);
+        let shown = hide_links(&s.text);
+        assert!(!shown.contains("/r/") && !shown.contains("Ab3dE9"), "{shown}");
+        assert!(shown.ends_with(HIDDEN_LINK) && shown.contains("Tabac du Centre"), "{shown}");
+        assert_eq!(hide_links("Vigie: merci."), "Vigie: merci.");
+    }
+
+    #[test]
+    fn consent_keeps_its_link_with_long_names() {
+        let link = longest_link("/c/");
+        for (holder, shop) in [
+            (
+                "Marie-Françoise de La Rochefoucauld",
+                "Tabac Presse Loto PMU Le Grand Café du Centre",
+            ),
+            ("Jean-Marc {Le Bihan} | €", "Bar [Le Central] ~ 100 € ^^"),
+            ("Мария Иванова", "Табак Центр"),
+        ] {
+            let s = consent_request(holder, shop, "Saint-Genès-Champanelle", &link);
+            assert_eq!(s.encoding.segments(), 1, "{}", s.text);
+            assert!(s.text.ends_with(&link), "{}", s.text);
+        }
+    }
+
+    /// Names as people write them: accents, GSM extension characters
+    /// (two septets each), and scripts with no GSM spelling (UCS-2).
+    fn a_name(chars_max: usize) -> impl Strategy<Value = String> {
+        let re = |p: String| proptest::string::string_regex(&p).expect("a valid pattern");
+        prop_oneof![
+            re(format!("[a-zA-Z0-9éèêëçàâôûîïü' -]{{0,{chars_max}}}")),
+            re(format!("[a-z €\\[\\]{{}}|~^\\\\]{{0,{chars_max}}}")),
+            re(format!("\\PC{{0,{chars_max}}}")),
+        ]
+    }
+
+    /// Shop, holder, address and commune: at most 200 characters each in the
+    /// Region's import (`vigie-hub` `region.rs`); a contact's name at most 80
+    /// (`CONTACT_NAME_CHARS_MAX`).
+    const SHOP_FIELD_CHARS_MAX: usize = 200;
+    const CONTACT_NAME_CHARS_MAX: usize = 80;
+
+    proptest! {
+        /// Every SMS the hub sends is one segment whatever the names, and
+        /// the two that carry a link end with it whole.
+        #[test]
+        fn every_sms_is_one_segment_and_keeps_its_link(
+            shop in a_name(SHOP_FIELD_CHARS_MAX), holder in a_name(SHOP_FIELD_CHARS_MAX),
+            address in a_name(SHOP_FIELD_CHARS_MAX), commune in a_name(SHOP_FIELD_CHARS_MAX),
+            contact in a_name(CONTACT_NAME_CHARS_MAX),
+            age in proptest::option::of(0i64..100_000_000), round in 0u32..5, replies: bool,
+            codes in proptest::collection::vec("[A-Z0-9]{3}", 0..40),
+        ) {
+            let answer_link = longest_link("/r/");
+            let a = alert(&AlertText {
+                shop: ShopLine { name: &shop, address: &address, commune: &commune },
+                pressed_at: T, age_ms: age, link: &answer_link, alarm_code: "K7P",
+                replies_accepted: replies, round,
+            });
+            prop_assert!(a.text.ends_with(&answer_link), "{}", a.text);
+            let consent_link = longest_link("/c/");
+            let c = consent_request(&holder, &shop, &commune, &consent_link);
+            prop_assert!(c.text.ends_with(&consent_link), "{}", c.text);
+            let line = ShopLine { name: &shop, address: &address, commune: &commune };
+            let all = [
+                a, c,
+                direct_alert(&line, T),
+                recording_reminder(&shop, T, T.plus_ms(86_400_000)),
+                answer_broadcast(&shop, &contact, Answer::Unavailable, T),
+                cancelled(&shop, T),
+                resolved(&shop, T, Outcome::FalseAlarm),
+                holder_confirmation(T, 12),
+                consent_confirmed(&shop),
+                consent_withdrawn(),
+                reply_help(),
+                reply_which_alarm(&codes),
+                reply_no_open_alarm(),
+                device_offline(&shop, T, T.plus_ms(86_400_000)),
+                device_back(&shop, T),
+                test_press(&shop, T),
+            ];
+            for s in all {
+                prop_assert_eq!(s.encoding.segments(), 1, "{}", s.text);
+            }
         }
     }
 

@@ -439,6 +439,15 @@ impl Config {
                 "server.public_url must start with http:// or https://".into(),
             ));
         }
+        // Links in SMS are this address plus a short path: a longer one
+        // would leave no room for the link in a one-segment SMS.
+        let url = self.server.public_url.trim_end_matches('/');
+        let max = vigie_core::sms::PUBLIC_URL_SEPTETS_MAX;
+        if vigie_core::gsm::gsm_septets(url).is_none_or(|n| n > max) {
+            return Err(ConfigError::Invalid(format!(
+                "server.public_url must be at most {max} plain characters (it ends every SMS link); use a shorter address"
+            )));
+        }
         if self.server.connections_max < 16 {
             return Err(ConfigError::Invalid(
                 "server.connections_max must be at least 16".into(),
@@ -589,6 +598,10 @@ mod tests {
         )
         .expect_err("bad url");
         assert!(e.to_string().contains("public_url"), "{e}");
+        let long = format!("https://{}.fr", "a".repeat(60));
+        let e = Config::parse("", [("VIGIE__SERVER__PUBLIC_URL".to_string(), long)])
+            .expect_err("an address that leaves no room for SMS links");
+        assert!(e.to_string().contains("at most 64"), "{e}");
         let e = Config::parse("[[gateways]]\nkind = \"log\"\nname = \"a\"\n[[gateways]]\nkind = \"log\"\nname = \"a\"\n", [])
             .expect_err("duplicate");
         assert!(e.to_string().contains("used twice"), "{e}");
