@@ -22,6 +22,9 @@
       var age = fmt(Date.now() + offset - Number(el.dataset.pressed));
       el.textContent = fr ? "il y a " + age : age + " ago";
     });
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      el.textContent = fmt(Number(el.dataset.countdown) - (Date.now() + offset));
+    });
   }
 
   // A short two-tone beep for each new alarm, if the operator asked for it.
@@ -31,9 +34,20 @@
     document.querySelectorAll("article.alarm[data-live]").forEach(function (a) { ids.add(a.dataset.alarmId); });
     return ids;
   }
+  // One audio context, made when the operator ticks the box (browsers
+  // only let a page sound after a gesture) and resumed at each beep.
+  var audio = null;
+  function audioReady() {
+    try {
+      if (!audio) audio = new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume();
+    } catch (e) { audio = null; }
+    return audio;
+  }
   function beep() {
     try {
-      var ctx = new (window.AudioContext || window.webkitAudioContext)();
+      var ctx = audioReady();
+      if (!ctx) return;
       [880, 660].forEach(function (f, i) {
         var o = ctx.createOscillator(), g = ctx.createGain();
         o.frequency.value = f; o.connect(g); g.connect(ctx.destination);
@@ -47,15 +61,28 @@
       .map(function (a) { return a.dataset.shopId; }).sort().join(",");
   }
   var mapShops = null;
+  var baseTitle = null;
   function onBoardSwap() {
     readServerNow();
     tickAges();
     var ids = liveIds();
     var toggle = document.getElementById("sound-toggle");
-    if (seen && toggle && toggle.checked) {
-      for (var id of ids) { if (!seen.has(id)) { beep(); break; } }
+    var notify = document.getElementById("notify-toggle");
+    var fresh = [];
+    if (seen) { for (var id of ids) { if (!seen.has(id)) fresh.push(id); } }
+    if (fresh.length && toggle && toggle.checked) beep();
+    if (fresh.length && notify && notify.checked && window.Notification && Notification.permission === "granted") {
+      fresh.forEach(function (id) {
+        var a = document.querySelector('article.alarm[data-alarm-id="' + id + '"] .shop-name');
+        var n = new Notification("ALARME Vigie", { body: a ? a.textContent : "", tag: id, requireInteraction: true });
+        n.onclick = function () { window.focus(); location.href = "/console/alarms/" + id; };
+      });
     }
     seen = ids;
+    // The tab says an alarm is open, even when the operator looks elsewhere.
+    if (!baseTitle) baseTitle = document.title;
+    var open = document.querySelectorAll('article.alarm[data-state="open"]').length;
+    document.title = ids.size ? "(" + ids.size + ") ALARME" + (open ? " sans réponse" : "") + " — " + baseTitle : baseTitle;
     var shops = shopsInAlarm();
     if (mapShops !== null && shops !== mapShops && window.htmx) {
       htmx.ajax("GET", "/console/map", { target: ".map svg", swap: "outerHTML" });
@@ -67,7 +94,27 @@
     var toggle = document.getElementById("sound-toggle");
     if (toggle) {
       toggle.checked = localStorage.getItem("vigie-sound") === "1";
-      toggle.addEventListener("change", function () { localStorage.setItem("vigie-sound", toggle.checked ? "1" : "0"); });
+      toggle.addEventListener("change", function () {
+        localStorage.setItem("vigie-sound", toggle.checked ? "1" : "0");
+        if (toggle.checked) audioReady();
+      });
+      // A box ticked in an earlier visit: sound comes back with the first gesture.
+      document.addEventListener("pointerdown", function () { if (toggle.checked) audioReady(); }, { once: true });
+      document.addEventListener("keydown", function () { if (toggle.checked) audioReady(); }, { once: true });
+    }
+    var notify = document.getElementById("notify-toggle");
+    if (notify) {
+      if (!window.Notification) { notify.disabled = true; }
+      notify.checked = !!window.Notification && localStorage.getItem("vigie-notify") === "1" && Notification.permission === "granted";
+      notify.addEventListener("change", function () {
+        localStorage.setItem("vigie-notify", notify.checked ? "1" : "0");
+        // Permission is asked once, when the operator chooses it.
+        if (notify.checked && Notification.permission === "default") {
+          Notification.requestPermission().then(function (p) { notify.checked = p === "granted"; });
+        } else if (notify.checked && Notification.permission === "denied") {
+          notify.checked = false;
+        }
+      });
     }
     if (document.getElementById("board")) onBoardSwap();
     setInterval(tickAges, 1000);

@@ -308,13 +308,13 @@ pub fn routes() -> Vec<(RouteRule, MethodRouter<Console>)> {
         r(
             "GET",
             "/console/alarms",
-            Access::Roles(EVERYONE),
+            Access::Roles(DESK_AND_SHOP),
             get(alarm::list),
         ),
         r(
             "GET",
             "/console/alarms/{id}",
-            Access::Roles(EVERYONE),
+            Access::Roles(DESK_AND_SHOP),
             get(alarm::page),
         ),
         r(
@@ -466,6 +466,12 @@ pub fn routes() -> Vec<(RouteRule, MethodRouter<Console>)> {
             "/console/accounts",
             Access::Roles(ADMIN),
             post(admin::create_account),
+        ),
+        r(
+            "POST",
+            "/console/accounts/{id}",
+            Access::Roles(ADMIN),
+            post(admin::change_account),
         ),
         r(
             "GET",

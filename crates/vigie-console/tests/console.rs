@@ -160,11 +160,13 @@ fn csrf_in(html: &str) -> String {
         .to_string()
 }
 
-/// A browser: a cookie jar and the last CSRF token seen.
+/// A browser: a cookie jar, the last CSRF token seen, and where it is
+/// (the TCP peer the hub sees; none: the hub sees no address).
 #[derive(Clone, Default)]
 struct Browser {
     cookies: BTreeMap<String, String>,
     csrf: String,
+    address: Option<std::net::SocketAddr>,
 }
 
 impl Browser {
@@ -228,7 +230,10 @@ impl Browser {
 
     /// Send, keep the cookies and the page's CSRF token; the body, or
     /// where a redirect leads.
-    async fn send(&mut self, app: &Router, req: Request<Body>) -> (StatusCode, String) {
+    async fn send(&mut self, app: &Router, mut req: Request<Body>) -> (StatusCode, String) {
+        if let Some(a) = self.address {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(a));
+        }
         let resp = app.clone().oneshot(req).await.expect("response");
         self.keep_cookies(&resp);
         let status = resp.status();
@@ -342,8 +347,8 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Option<&'static [&
         (("GET", "/console/board"), Some(DESK_SHOP)),
         (("GET", "/console/live"), Some(DESK_SHOP)),
         (("GET", "/console/map"), Some(DESK_SHOP)),
-        (("GET", "/console/alarms"), Some(ALL)),
-        (("GET", "/console/alarms/{id}"), Some(ALL)),
+        (("GET", "/console/alarms"), Some(DESK_SHOP)),
+        (("GET", "/console/alarms/{id}"), Some(DESK_SHOP)),
         (("POST", "/console/alarms/{id}/take"), Some(DESK)),
         (("POST", "/console/alarms/{id}/note"), Some(DESK)),
         (("POST", "/console/alarms/{id}/resolve"), Some(DESK_SHOP)),
@@ -375,6 +380,7 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Option<&'static [&
         (("POST", "/console/recordings/{id}/export"), Some(EVIDENCE)),
         (("GET", "/console/accounts"), Some(ADMIN)),
         (("POST", "/console/accounts"), Some(ADMIN)),
+        (("POST", "/console/accounts/{id}"), Some(ADMIN)),
         (("GET", "/console/audit"), Some(ADMIN)),
     ])
 }
@@ -495,6 +501,15 @@ async fn every_form_needs_its_csrf_token_and_the_same_origin() {
         .expect("request");
     let resp = w.app.clone().oneshot(req).await.expect("response");
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // The right token, saying nothing of where it comes from: refused too.
+    let req = Request::post(&path)
+        .header(header::COOKIE, b.cookie_header())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::HOST, "vigie.test")
+        .body(Body::from(format!("_csrf={good}&text=x")))
+        .expect("request");
+    let resp = w.app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a post without Origin");
     // The sign-in form too (login CSRF): a token without its cookie.
     let mut fresh = Browser::default();
     fresh.get(&w.app, "/console/sign-in").await;
@@ -696,9 +711,9 @@ async fn guessing_passwords_costs_growing_delays_even_with_the_right_one() {
             .all(|l| !l.detail.to_string().contains("wrong password")),
         "no password in the audit log"
     );
-    // A password typed in the username box is not kept either.
-    let mut b = Browser::default();
-    b.get(&w.app, "/console/sign-in").await;
+    // A password typed in the username box is not kept either (from
+    // elsewhere: this address is still slowed down by the guesses above).
+    let mut b = at_address(&w, "198.51.100.3").await;
     b.post(
         &w.app,
         "/console/sign-in",
@@ -1094,4 +1109,254 @@ async fn the_board_tells_the_desk_when_the_servers_clock_jumped() {
     let mut shopkeeper = signed_in(&w, "shopkeeper").await;
     let (_, page) = shopkeeper.get(&w.app, "/console/board").await;
     assert!(!page.contains("horloge du serveur"), "the desk's business");
+}
+
+/// A browser at this address, with the sign-in form loaded.
+async fn at_address(w: &World, address: &str) -> Browser {
+    let mut b = Browser {
+        address: Some(format!("{address}:40000").parse().expect("address")),
+        ..Browser::default()
+    };
+    b.get(&w.app, "/console/sign-in").await;
+    b
+}
+
+#[tokio::test]
+async fn a_stranger_who_knows_the_username_cannot_keep_the_desk_out() {
+    let w = world().await;
+    let right = [("username", "operator"), ("password", PASSWORD)];
+    let wrong = [("username", "operator"), ("password", "not the password")];
+    // The operator signs in from her desk once (it knows this address now).
+    let mut desk = at_address(&w, "10.0.0.7").await;
+    let (status, _) = desk.post(&w.app, "/console/sign-in", &right).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // Someone elsewhere guesses her password until told to wait long.
+    let mut stranger = at_address(&w, "203.0.113.9").await;
+    let mut refused = 0;
+    for _ in 0..12 {
+        let (status, _) = stranger.post(&w.app, "/console/sign-in", &wrong).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+            w.clock.advance_ms(1_000);
+        }
+    }
+    assert!(refused > 0, "the guesser is slowed down");
+    // The 429 says when to come back.
+    let mut req_b = stranger.clone();
+    let req = Request::post("/console/sign-in")
+        .header(header::COOKIE, req_b.cookie_header())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "http://vigie.test")
+        .header(header::HOST, "vigie.test")
+        .extension(axum::extract::ConnectInfo(
+            "203.0.113.9:40000".parse::<std::net::SocketAddr>().expect("address"),
+        ))
+        .body(Body::from(format!(
+            "_csrf={}&username=operator&password=x",
+            req_b.csrf
+        )))
+        .expect("request");
+    req_b.csrf.clear();
+    let resp = w.app.clone().oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert!(retry >= 1, "{retry}");
+    // During the incident, from her desk, the right password goes straight in.
+    let mut desk = at_address(&w, "10.0.0.7").await;
+    let (status, to) = desk.post(&w.app, "/console/sign-in", &right).await;
+    assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/console"));
+    // From a new address she waits a minute at most, then she is in.
+    let mut laptop = at_address(&w, "192.0.2.44").await;
+    let (status, page) = laptop.post(&w.app, "/console/sign-in", &right).await;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        assert!(page.contains("réessayez dans"), "{page}");
+        w.clock.advance_ms(vigie_console::auth::throttle::ACCOUNT_DELAY_MS_MAX);
+        let (status, _) = laptop.post(&w.app, "/console/sign-in", &right).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    } else {
+        assert_eq!(status, StatusCode::SEE_OTHER);
+    }
+}
+
+#[tokio::test]
+async fn no_console_page_shows_an_answer_link() {
+    let w = world().await;
+    let now = w_now(&w);
+    // A gendarmerie contact needs no opt-in: the alert goes to it with its link.
+    w.store
+        .add_contact(
+            NewContact {
+                shop_id: Some(w.shop_a),
+                name: "Gendarmerie de Riom".into(),
+                phone: PhoneNumber::parse("04 73 00 00 17").expect("phone"),
+                relation: Relation::Police,
+                tier: 1,
+            },
+            now,
+        )
+        .await
+        .expect("contact");
+    let id = raise(&w.store, w.shop_a, now).await;
+    let detail = w.store.alarm(id).await.expect("alarm");
+    let link_sms = detail
+        .notifications
+        .iter()
+        .find(|n| n.text.contains("/r/"))
+        .expect("an alert carrying its link");
+    let token = link_sms.text.rsplit("/r/").next().expect("token").to_string();
+    for who in ["admin", "operator", "shopkeeper"] {
+        let mut b = signed_in(&w, who).await;
+        let (status, page) = b.get(&w.app, &format!("/console/alarms/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{who}");
+        assert!(page.contains("lien personnel masqué"), "{who}: the SMS is quoted");
+        assert!(
+            !page.contains(&token) && !page.contains("/r/"),
+            "{who} sees an answer link"
+        );
+    }
+    // Investigators do not see alarms at all (recordings only).
+    let mut b = signed_in(&w, "investigator").await;
+    let (status, _) = b.get(&w.app, &format!("/console/alarms/{id}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = b.get(&w.app, "/console/alarms").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// An administrator acts on another account from the accounts page.
+async fn change(w: &World, admin: &mut Browser, username: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let id = w
+        .store
+        .account_by_username(username)
+        .await
+        .expect("read")
+        .expect("account")
+        .id;
+    admin.get(&w.app, "/console/accounts").await;
+    admin
+        .post(&w.app, &format!("/console/accounts/{id}"), form)
+        .await
+}
+
+#[tokio::test]
+async fn an_administrator_disables_deletes_and_resets_accounts() {
+    let w = world().await;
+    let mut admin = signed_in(&w, "admin").await;
+    let (_, page) = admin.get(&w.app, "/console/accounts").await;
+    assert!(
+        page.contains(r#"<option value="" selected disabled>"#),
+        "the new-account form has no default role"
+    );
+    let (status, page) = admin
+        .post(
+            &w.app,
+            "/console/accounts",
+            &[
+                ("username", "nobody"),
+                ("display_name", "Nobody"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Choisissez le rôle"), "{page}");
+
+    // Disabled: her open session ends and she cannot sign in.
+    let mut operator = signed_in(&w, "operator").await;
+    let (status, _) = change(&w, &mut admin, "operator", &[("action", "disable")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, to) = operator.get(&w.app, "/console/board").await;
+    assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    let mut b = Browser::default();
+    b.get(&w.app, "/console/sign-in").await;
+    let (status, _) = b
+        .post(&w.app, "/console/sign-in", &[("username", "operator"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = change(&w, &mut admin, "operator", &[("action", "enable")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    signed_in(&w, "operator").await;
+
+    // A forgotten password: a new one, and the old one no longer works.
+    let new_password = "a brand new pass phrase";
+    let (status, _) = change(
+        &w,
+        &mut admin,
+        "operator",
+        &[("action", "password"), ("password", new_password)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let mut b = Browser::default();
+    b.get(&w.app, "/console/sign-in").await;
+    let (status, _) = b
+        .post(&w.app, "/console/sign-in", &[("username", "operator"), ("password", new_password)])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // A lost phone: the investigator sets up a second factor again.
+    let (status, _) = change(&w, &mut admin, "investigator", &[("action", "second_factor")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let account = w.store.account_by_username("investigator").await.expect("read").expect("account");
+    assert!(account.totp_secret.is_none());
+
+    // Deleting needs the box ticked; the admin's own account is not managed here.
+    let (status, _) = change(&w, &mut admin, "shopkeeper", &[("action", "delete")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = change(&w, &mut admin, "shopkeeper", &[("action", "delete"), ("confirm", "yes")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(w.store.account_by_username("shopkeeper").await.expect("read").is_none());
+    let (status, page) = change(&w, &mut admin, "admin", &[("action", "disable")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+
+    // The last enabled administrator stays.
+    let (status, _) = change(&w, &mut admin, "newadmin", &[("action", "disable")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let actions: Vec<String> = w
+        .store
+        .audit_log(200)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|l| l.action)
+        .collect();
+    for a in [
+        "account_disabled",
+        "account_enabled",
+        "account_password_reset",
+        "account_second_factor_reset",
+        "account_deleted",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} missing from the audit log");
+    }
+}
+
+#[tokio::test]
+async fn the_last_administrator_cannot_be_disabled() {
+    let w = world().await;
+    let admin = w.store.account_by_username("admin").await.expect("read").expect("account");
+    let other = w.store.account_by_username("newadmin").await.expect("read").expect("account");
+    let audit = || vigie_hub::store::Audit {
+        account_id: None,
+        username: "test".into(),
+        action: "x",
+        target: String::new(),
+        reason: None,
+        detail: serde_json::json!({}),
+    };
+    let now = w_now(&w);
+    w.store
+        .change_account(other.id, vigie_hub::store::AccountChange::Disable, audit(), now)
+        .await
+        .expect("one of two");
+    let e = w
+        .store
+        .change_account(admin.id, vigie_hub::store::AccountChange::Delete, audit(), now)
+        .await
+        .expect_err("the last one");
+    assert!(e.to_string().contains("dernier administrateur"), "{e}");
 }

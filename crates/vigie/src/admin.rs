@@ -72,6 +72,84 @@ pub enum AccountCommand {
     },
     /// List the accounts.
     List,
+    /// No sign-in until enabled again; its sessions end now.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Allow sign-in again.
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Delete the account for good (the audit log keeps its name).
+    Delete {
+        #[arg(long)]
+        username: String,
+    },
+    /// A new password, read from standard input: `echo '…' | vigie admin account password --username …`.
+    Password {
+        #[arg(long)]
+        username: String,
+    },
+    /// Forget the second factor (a lost phone): set up again at the next sign-in.
+    ResetSecondFactor {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// The first line of standard input, without its line end.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Disable, enable, delete an account, set its password or forget its
+/// second factor; written to the audit log as done from the command line.
+async fn account_change(
+    store: &vigie_hub::store::Store,
+    json: bool,
+    command: AccountCommand,
+) -> anyhow::Result<()> {
+    use vigie_hub::store::AccountChange;
+    let (username, change) = match command {
+        AccountCommand::Disable { username } => (username, AccountChange::Disable),
+        AccountCommand::Enable { username } => (username, AccountChange::Enable),
+        AccountCommand::Delete { username } => (username, AccountChange::Delete),
+        AccountCommand::ResetSecondFactor { username } => {
+            (username, AccountChange::ResetSecondFactor)
+        }
+        AccountCommand::Password { username } => {
+            let password = password_from_stdin()?;
+            let hash = tokio::task::spawn_blocking(move || {
+                vigie_console::auth::password::hash(&password)
+            })
+            .await??;
+            (username, AccountChange::SetPassword(hash))
+        }
+        AccountCommand::Add { .. } | AccountCommand::List => return Ok(()),
+    };
+    let Some(account) = store.account_by_username(&username).await? else {
+        bail!("aucun compte « {username} » / no such account (vigie admin account list)");
+    };
+    let action = change.action();
+    let audit = vigie_hub::store::Audit {
+        account_id: None,
+        username: "(ligne de commande)".into(),
+        action,
+        target: format!("account:{}", account.id),
+        reason: None,
+        detail: serde_json::json!({}),
+    };
+    store.change_account(account.id, change, audit, now()).await?;
+    let out = serde_json::json!({ "username": account.username, "done": action });
+    print(json, &out, || {
+        format!("compte « {} » : {action} / done", account.username)
+    })
 }
 
 #[derive(Subcommand)]
@@ -480,17 +558,13 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                     Some(reference) => Some(store.shop_by_reference(&reference).await?.id),
                     None => None,
                 };
-                let mut password = String::new();
-                std::io::stdin()
-                    .read_line(&mut password)
-                    .context("reading the password from standard input")?;
-                let password = password.trim_end_matches(['\r', '\n']);
+                let password = password_from_stdin()?;
                 let request = vigie_console::AccountRequest {
                     username: &username,
                     display_name: &name,
                     role,
                     shop_id,
-                    password,
+                    password: &password,
                     with_totp,
                 };
                 let (account, secret) =
@@ -509,11 +583,20 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                 print(json, &accounts, || {
                     accounts
                         .iter()
-                        .map(|a| format!("{}\t{}\t{}", a.username, a.role.as_str(), a.display_name))
+                        .map(|a| {
+                            format!(
+                                "{}\t{}\t{}{}",
+                                a.username,
+                                a.role.as_str(),
+                                a.display_name,
+                                if a.disabled { "\t(désactivé / disabled)" } else { "" }
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("\n")
                 })?;
             }
+            change => account_change(&store, json, change).await?,
         },
         AdminCommand::Alarm { command } => match command {
             AlarmCommand::List { limit } => {

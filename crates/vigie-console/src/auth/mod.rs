@@ -168,7 +168,9 @@ pub async fn still_signed_in(console: &Console, hash: &str) -> bool {
 
 /// Refuse requests that change state from another site: browsers say
 /// where a request comes from (`Sec-Fetch-Site`, `Origin`). The origin must
-/// be the hub's public one, or match `Host` when none is configured.
+/// be the hub's public one, or match `Host` when none is configured; a
+/// request that does not say where it comes from is refused too (every
+/// browser sends `Origin` on a form post; the console has no other client).
 fn cross_site(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
@@ -187,8 +189,7 @@ fn cross_site(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
                 .unwrap_or(origin);
             origin == "null" || origin_host != host
         }
-        (Some("null"), None) => true,
-        _ => false,
+        (Some(_), None) | (None, _) => true,
     }
 }
 
@@ -418,8 +419,12 @@ mod tests {
         ] {
             assert!(cross_site(&bad, public), "{bad:?}");
         }
-        // No browser headers at all (curl, scripts): the CSRF token decides.
-        assert!(!cross_site(&headers(&[]), public));
+        // No Origin at all (a script, an old client): refused, whatever the token.
+        assert!(cross_site(&headers(&[]), public));
+        assert!(cross_site(
+            &headers(&[("sec-fetch-site", "same-origin"), ("host", "vigie.example.fr")]),
+            public
+        ));
     }
 
     #[test]

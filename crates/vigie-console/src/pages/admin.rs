@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigie_hub::store::{AUDIT_LINES_MAX, NewAccount, Role};
+use vigie_hub::store::{AUDIT_LINES_MAX, AccountChange, NewAccount, Role};
 
 async fn accounts_page(
     console: &Console,
@@ -27,6 +27,9 @@ async fn accounts_page(
         .iter()
         .map(|a| {
             json!({
+                "id": a.id,
+                "me": a.id == v.account.id,
+                "disabled": a.disabled,
                 "username": a.username,
                 "display_name": a.display_name,
                 "role_label": role_label(a.role, lang),
@@ -68,7 +71,8 @@ pub async fn accounts(
 pub struct NewAccountForm {
     username: String,
     display_name: String,
-    role: String,
+    /// No default: an empty choice is refused.
+    role: Option<String>,
     shop_id: Option<String>,
     password: String,
 }
@@ -79,13 +83,19 @@ pub async fn create_account(
     Extension(v): Extension<Viewer>,
     Form(f): Form<NewAccountForm>,
 ) -> Response {
-    let Some(role) = Role::parse(&f.role) else {
+    let Some(role) = f.role.as_deref().and_then(Role::parse) else {
         return accounts_page(
             &console,
             &v,
             lang,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(lang.pick("Rôle inconnu.", "Unknown role.").into()),
+            Some(
+                lang.pick(
+                    "Choisissez le rôle du compte : il n'y en a pas par défaut.",
+                    "Choose the account's role: there is no default.",
+                )
+                .into(),
+            ),
         )
         .await;
     };
@@ -132,6 +142,102 @@ pub async fn create_account(
             see_other("/console/accounts")
         }
         Err(vigie_hub::store::StoreError::Refused { message, .. }) => {
+            let text = lang.part(&message);
+            accounts_page(
+                &console,
+                &v,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(text),
+            )
+            .await
+        }
+        Err(e) => super::store_error(e, lang),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AccountChangeForm {
+    action: String,
+    password: Option<String>,
+    confirm: Option<String>,
+}
+
+/// An administrator disables, enables, deletes an account, gives it a new
+/// password or forgets its second factor. Not their own account (Mon
+/// compte is for that, and an administrator cannot lock themselves out).
+pub async fn change_account(
+    State(console): State<Console>,
+    Language(lang): Language,
+    Extension(v): Extension<Viewer>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(f): Form<AccountChangeForm>,
+) -> Response {
+    let refuse = |fr: &'static str, en: &'static str| {
+        let console = console.clone();
+        let v = v.clone();
+        async move {
+            accounts_page(
+                &console,
+                &v,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(lang.pick(fr, en).into()),
+            )
+            .await
+        }
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return super::not_found(lang);
+    };
+    if id == v.account.id {
+        return refuse(
+            "Votre propre compte se gère dans « Mon compte » ; un autre administrateur peut le désactiver.",
+            "Manage your own account in « My account »; another administrator can disable it.",
+        )
+        .await;
+    }
+    let change = match f.action.as_str() {
+        "disable" => AccountChange::Disable,
+        "enable" => AccountChange::Enable,
+        "second_factor" => AccountChange::ResetSecondFactor,
+        "delete" if f.confirm.as_deref() == Some("yes") => AccountChange::Delete,
+        "delete" => {
+            return refuse(
+                "Cochez la case de confirmation pour supprimer le compte.",
+                "Tick the confirmation box to delete the account.",
+            )
+            .await;
+        }
+        "password" => match console
+            .hash_password(f.password.unwrap_or_default())
+            .await
+        {
+            Ok(hash) => AccountChange::SetPassword(hash),
+            Err(e) => {
+                let text = lang.part(&e.to_string());
+                return accounts_page(
+                    &console,
+                    &v,
+                    lang,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some(text),
+                )
+                .await;
+            }
+        },
+        _ => {
+            return refuse("Action inconnue.", "Unknown action.").await;
+        }
+    };
+    let audit = v.audit("account_changed", format!("account:{id}"));
+    match console
+        .store()
+        .change_account(id, change, audit, console.now())
+        .await
+    {
+        Ok(()) => see_other("/console/accounts"),
+        Err(vigie_hub::store::StoreError::Refused { code, message }) if code != "unknown_account" => {
             let text = lang.part(&message);
             accounts_page(
                 &console,

@@ -1,7 +1,8 @@
 //! One alarm: its full timeline from the event log and the SMS outbox,
 //! and what the desk does to it (take in hand, note, resolve). The list of
-//! alarms, newest first, for the desk, a shopkeeper's own, and the
-//! investigators' way into evidence.
+//! alarms, newest first, for the desk and a shopkeeper's own. Investigators
+//! see none of this (their role is recordings only): an alarm's page holds
+//! the contacts' names and numbers.
 
 use super::board::{alarm_view, answer_label, delivery_label, outcome_label, state_label};
 use super::{Language, not_found, phone_display, render, see_other, store_error, when};
@@ -70,8 +71,8 @@ fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
             .to_string(),
         "acknowledged" => lang
             .pick(
-                "Prise en charge : quelqu'un vient",
-                "Acknowledged: someone is coming",
+                "Un contact a répondu : quelqu'un vient ou appelle le 17",
+                "A contact answered: someone is coming or calling 17",
             )
             .to_string(),
         "direct_sms" => lang
@@ -93,10 +94,16 @@ fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
                 .map(|o| outcome_label(o, lang))
                 .unwrap_or("")
         ),
-        "desk_taken" => format!(
-            "{} {by}",
-            lang.pick("Prise en main par le poste :", "Taken by the desk:")
-        ),
+        "desk_taken" => match detail.get("from").and_then(|v| v.as_str()) {
+            Some(from) => match lang {
+                Lang::Fr => format!("Suivie au poste par {by}, à la place de {from}"),
+                Lang::En => format!("Followed at the desk by {by}, taking over from {from}"),
+            },
+            None => format!(
+                "{} {by}",
+                lang.pick("Suivie au poste par", "Followed at the desk by")
+            ),
+        },
         "note" => format!(
             "{} {by} : {}",
             lang.pick("Note de", "Note by"),
@@ -203,25 +210,49 @@ fn timeline(d: &AlarmDetail, lang: Lang, names: &[(i64, String, u8)]) -> Vec<Val
             }),
         ));
     }
+    // Retries of one SMS (same contact, purpose and step) are one line:
+    // the first attempt's time, the last one's outcome, and how many.
+    let mut groups: Vec<(&vigie_hub::store::Notification, &vigie_hub::store::Notification, usize)> =
+        Vec::new();
     for n in &d.notifications {
+        let key = |m: &vigie_hub::store::Notification| {
+            (m.contact_id, m.phone.clone(), m.purpose.clone(), m.step)
+        };
+        match groups.iter_mut().find(|(first, _, _)| key(first) == key(n)) {
+            Some(g) => {
+                if n.attempt >= g.1.attempt {
+                    g.1 = n;
+                }
+                g.2 += 1;
+            }
+            None => groups.push((n, n, 1)),
+        }
+    }
+    for (first, n, attempts) in groups {
         let who = names
             .iter()
             .find(|(id, _, _)| Some(*id) == n.contact_id)
             .map(|(_, name, _)| name.clone())
             .unwrap_or_else(|| phone_display(&n.phone));
-        let at = n.submitted_at.unwrap_or(n.created_at);
+        let at = first.submitted_at.unwrap_or(first.created_at);
+        let tries = match (attempts, lang) {
+            (1, _) => String::new(),
+            (k, Lang::Fr) => format!(" ({k} essais)"),
+            (k, Lang::En) => format!(" ({k} attempts)"),
+        };
         items.push((
             at,
             i64::MAX - 1,
             json!({
                 "at": when(at),
                 "kind": format!("sms-{}", n.state),
-                "text": format!("SMS {} → {who} : {}{}{}",
+                "text": format!("SMS {} → {who} : {}{tries}{}{}",
                     purpose_label(&n.purpose, lang),
                     delivery_label(&n.state, lang),
                     n.done_at.filter(|_| n.state == "delivered").map(|t| format!(" ({})", when(t))).unwrap_or_default(),
                     n.error.as_ref().map(|e| format!(" — {e}")).unwrap_or_default()),
-                "sms": n.text,
+                // The link answers as its contact: never shown here.
+                "sms": vigie_core::sms::hide_links(&n.text),
             }),
         ));
     }
@@ -267,7 +298,7 @@ pub async fn timeline_fragment(
     lang: Lang,
 ) -> Result<String, StoreError> {
     let d = console.store().alarm(id).await?;
-    if !viewer.can_see_shop(d.shop.id) && viewer.role() != vigie_hub::store::Role::Investigator {
+    if !viewer.can_see_shop(d.shop.id) {
         return Err(StoreError::refused(
             "unknown_alarm",
             "alarme inconnue / unknown alarm",
@@ -308,8 +339,7 @@ pub async fn page(
         Ok(d) => d,
         Err(e) => return store_error(e, lang),
     };
-    let investigator = v.role() == vigie_hub::store::Role::Investigator;
-    if !v.can_see_shop(d.shop.id) && !investigator {
+    if !v.can_see_shop(d.shop.id) {
         return not_found(lang);
     }
     let fragment = match timeline_html(&console, &d, lang).await {
@@ -329,6 +359,11 @@ pub async fn page(
         Vec::new()
     };
     let role = v.role();
+    let taken_by = d
+        .events
+        .iter()
+        .rfind(|e| e.kind == "desk_taken")
+        .and_then(|e| e.detail.get("by").and_then(|b| b.as_str()).map(str::to_string));
     render(
         &console,
         Some(&v),
@@ -337,6 +372,9 @@ pub async fn page(
         "/console/alarms",
         json!({
             "id": id.to_string(),
+            "title": format!("{} — {}", d.shop.name, d.alarm.code),
+            "taken_by": taken_by,
+            "taken_by_me": taken_by.as_deref() == Some(v.account.username.as_str()),
             "fragment": fragment,
             "live_ok": crate::DESK_AND_SHOP.contains(&role),
             "live": d.alarm.state.is_live(),
@@ -353,10 +391,9 @@ pub async fn list(
     Extension(v): Extension<Viewer>,
 ) -> Response {
     let now = console.now();
-    let investigator = v.role() == vigie_hub::store::Role::Investigator;
     let alarms = match console
         .store()
-        .alarms_of(v.own_shop(), investigator, ALARMS_LISTED_MAX)
+        .alarms_of(v.own_shop(), false, ALARMS_LISTED_MAX)
         .await
     {
         Ok(a) => a,
@@ -368,8 +405,7 @@ pub async fn list(
     };
     let rows: Vec<Value> = alarms
         .iter()
-        .filter(|a| investigator || v.can_see_shop(a.shop_id))
-        .filter(|a| !investigator || a.recording)
+        .filter(|a| v.can_see_shop(a.shop_id))
         .map(|a| {
             let shop = shops.iter().find(|s| s.id == a.shop_id);
             json!({
@@ -413,7 +449,7 @@ async fn desk(console: &Console, v: &Viewer, lang: Lang, id: &str, action: DeskA
         Err(r) => return r,
     };
     let audit = match action {
-        DeskAction::Take => "alarm_taken",
+        DeskAction::Take | DeskAction::TakeOver => "alarm_taken",
         DeskAction::Note(_) => "alarm_note",
     };
     let audit = v.audit(audit, format!("alarm:{id}"));
@@ -427,13 +463,25 @@ async fn desk(console: &Console, v: &Viewer, lang: Lang, id: &str, action: DeskA
     }
 }
 
+#[derive(Deserialize)]
+pub struct Take {
+    /// `yes`: take it from the operator who has it, on purpose.
+    takeover: Option<String>,
+}
+
 pub async fn take(
     State(console): State<Console>,
     Language(lang): Language,
     Extension(v): Extension<Viewer>,
     Path(id): Path<String>,
+    Form(f): Form<Take>,
 ) -> Response {
-    desk(&console, &v, lang, &id, DeskAction::Take).await
+    let action = if f.takeover.as_deref() == Some("yes") {
+        DeskAction::TakeOver
+    } else {
+        DeskAction::Take
+    };
+    desk(&console, &v, lang, &id, action).await
 }
 
 #[derive(Deserialize)]

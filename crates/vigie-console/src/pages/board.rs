@@ -92,6 +92,10 @@ pub fn alarm_view(b: &BoardAlarm, now: Timestamp, lang: Lang) -> Value {
         "state_label": state_label(a.state, lang),
         "shop_id": b.shop.id,
         "shop_name": b.shop.name,
+        "address": b.shop.address,
+        "postcode": b.shop.postcode,
+        "lat": format!("{:.5}", b.shop.lat),
+        "lon": format!("{:.5}", b.shop.lon),
         "commune": b.shop.commune,
         "departement": b.shop.departement,
         "holder": b.shop.holder_name,
@@ -109,7 +113,29 @@ pub fn alarm_view(b: &BoardAlarm, now: Timestamp, lang: Lang) -> Value {
         "closed_at": a.closed_at.map(when),
         "contacts": contacts,
         "coming": b.contacts.iter().filter(|c| c.answer == Some(Answer::Coming)).count(),
+        // Who said they are coming or calling 17: what the desk tells the gendarmerie.
+        "answering": b.contacts.iter()
+            .filter(|c| matches!(c.answer, Some(Answer::Coming | Answer::CallingPolice)))
+            .map(|c| json!({ "name": c.name, "answer_label": c.answer.map(|x| answer_label(x, lang)) }))
+            .collect::<Vec<_>>(),
+        "next_tier_in": a.next_step_at.filter(|_| a.state.is_live()).map(|t| duration(t.ms_since(now))),
+        "next_tier_ms": a.next_step_at.filter(|_| a.state.is_live()).map(|t| t.as_ms()),
     })
+}
+
+/// The board's order: what needs a person first. Escalation exhausted
+/// (nobody answered, nobody else will be asked), then the alarms nobody has
+/// answered, longest waiting first, then those a contact answered, then the
+/// closed ones, latest closed first.
+fn needs_a_person_first(a: &vigie_hub::store::Alarm) -> (u8, i64) {
+    match a.state {
+        AlarmState::Open if a.exhausted => (0, a.pressed_at.as_ms()),
+        AlarmState::Open => (1, a.pressed_at.as_ms()),
+        AlarmState::Acknowledged => (2, a.pressed_at.as_ms()),
+        AlarmState::Resolved | AlarmState::Cancelled => {
+            (3, -a.closed_at.unwrap_or(a.pressed_at).as_ms())
+        }
+    }
 }
 
 /// The live part of the board, for one viewer.
@@ -119,7 +145,8 @@ pub async fn board_fragment(
     lang: Lang,
 ) -> Result<String, StoreError> {
     let now = console.now();
-    let board = console.store().board(now, viewer.own_shop()).await?;
+    let mut board = console.store().board(now, viewer.own_shop()).await?;
+    board.alarms.sort_by_key(|b| needs_a_person_first(&b.alarm));
     let alarms: Vec<Value> = board
         .alarms
         .iter()

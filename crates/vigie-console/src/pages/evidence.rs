@@ -160,6 +160,8 @@ async fn page_(
         json!({
             "id": r.id.to_string(),
             "alarm_id": r.alarm_id.to_string(),
+            // Investigators see recordings only, not the alarm (its contacts' numbers).
+            "alarm_link": crate::DESK.contains(&v.role()),
             "started_at": when(r.started_at),
             "chunks": r.chunks,
             "final": r.is_final,

@@ -3,6 +3,7 @@
 
 use super::{ClientAddr, Language, render, see_other};
 use crate::Console;
+use crate::auth::throttle::Key;
 use crate::auth::{
     self, PRESIGN_COOKIE, SESSION_AGE_MS_MAX, SESSION_COOKIE, Viewer, hash_token, new_token,
     set_cookie, totp,
@@ -39,17 +40,26 @@ fn too_many(lang: Lang, wait_ms: i64) -> String {
     }
 }
 
+/// A 429 says when to come back (`Retry-After`, whole seconds).
+fn retry_after(mut resp: Response, wait_ms: i64) -> Response {
+    let s = (wait_ms + 999) / 1_000;
+    if let Ok(v) = header::HeaderValue::from_str(&s.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// Usernames are at most this long (as accounts are created).
 const USERNAME_CHARS_MAX: usize = 64;
 
-/// The throttling key of a client address: IPv6 by its /64 (one host
+/// The throttling name of a client address: IPv6 by its /64 (one host
 /// holds a whole /64 and could otherwise change address at every guess).
 fn address_key(ip: std::net::IpAddr) -> String {
     match ip {
-        std::net::IpAddr::V4(a) => format!("ip:{a}"),
+        std::net::IpAddr::V4(a) => a.to_string(),
         std::net::IpAddr::V6(a) => {
             let s = a.segments();
-            format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
 }
@@ -137,15 +147,19 @@ pub async fn submit(
     if username.is_empty() || username.chars().count() > USERNAME_CHARS_MAX {
         return wrong();
     }
-    let mut keys = vec![format!("user:{username}")];
-    if let Some(ip) = console.client_address(peer, &headers) {
-        keys.push(address_key(ip));
-    }
+    let address = console.client_address(peer, &headers).map(address_key);
     let attempt = console
         .inner
         .throttle
         .lock()
-        .map(|mut t| t.attempt(&keys, now))
+        .map(|mut t| {
+            let (waited, counted) = t.sign_in_keys(&username, address.as_deref());
+            let attempt = t.attempt(&waited, now);
+            if attempt.is_ok() {
+                t.failed(&counted, now);
+            }
+            attempt
+        })
         .unwrap_or(Ok(()));
     if let Err(too_early) = attempt {
         if too_early.first {
@@ -160,11 +174,14 @@ pub async fn submit(
                 )
                 .await;
         }
-        return sign_in_form(
-            &console,
-            lang,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(too_many(lang, too_early.wait_ms)),
+        return retry_after(
+            sign_in_form(
+                &console,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(too_many(lang, too_early.wait_ms)),
+            ),
+            too_early.wait_ms,
         );
     }
     let account = match console.store().account_by_username(&username).await {
@@ -187,7 +204,7 @@ pub async fn submit(
         return wrong();
     };
     if let Ok(mut t) = console.inner.throttle.lock() {
-        t.succeeded(&keys);
+        t.signed_in(&username, address.as_deref());
     }
     // A cookie that came with the request is never promoted: end it.
     if let Some(old) = auth::cookie(&headers, SESSION_COOKIE) {
@@ -326,7 +343,7 @@ pub async fn code_submit(
     Form(f): Form<Code>,
 ) -> Response {
     let now = console.now();
-    let keys = vec![format!("code:{}", v.account.id)];
+    let keys = vec![Key::code(v.account.id)];
     let attempt = console
         .inner
         .throttle
@@ -334,13 +351,16 @@ pub async fn code_submit(
         .map(|mut t| t.attempt(&keys, now))
         .unwrap_or(Ok(()));
     if let Err(too_early) = attempt {
-        return code_form(
-            &console,
-            &v,
-            lang,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(&too_many(lang, too_early.wait_ms)),
-            f.secret,
+        return retry_after(
+            code_form(
+                &console,
+                &v,
+                lang,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&too_many(lang, too_early.wait_ms)),
+                f.secret,
+            ),
+            too_early.wait_ms,
         );
     }
     let setup = v.account.totp_secret.is_none();

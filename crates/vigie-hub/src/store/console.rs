@@ -103,6 +103,35 @@ pub struct NewAccount {
     pub totp_secret: Option<String>,
 }
 
+/// What an administrator does to an account (console or CLI). Every change
+/// ends the account's sessions: a disabled person, or someone who had the
+/// old password or the old phone, is out at once.
+#[derive(Debug, Clone)]
+pub enum AccountChange {
+    /// No sign-in until enabled again; the account stays in the audit log.
+    Disable,
+    Enable,
+    /// Gone for good (its audit lines keep its name).
+    Delete,
+    /// A new password (its Argon2id hash), e.g. a forgotten one.
+    SetPassword(String),
+    /// The second factor forgotten: set up again at the next sign-in (a lost phone).
+    ResetSecondFactor,
+}
+
+impl AccountChange {
+    /// The audit log's name for it.
+    pub fn action(&self) -> &'static str {
+        match self {
+            AccountChange::Disable => "account_disabled",
+            AccountChange::Enable => "account_enabled",
+            AccountChange::Delete => "account_deleted",
+            AccountChange::SetPassword(_) => "account_password_reset",
+            AccountChange::ResetSecondFactor => "account_second_factor_reset",
+        }
+    }
+}
+
 /// A signed-in browser, found by the hash of its cookie.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -285,6 +314,73 @@ impl Store {
                     .query_map([], account_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
+            })
+            .await
+    }
+
+    /// Change an account as an administrator: in one transaction with its
+    /// audit line, every session of it ended. Refused for the last enabled
+    /// administrator (nobody could manage accounts any more).
+    pub async fn change_account(
+        &self,
+        account_id: i64,
+        change: AccountChange,
+        audit: Audit,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.db
+            .write(move |c| {
+                let target = c
+                    .query_row(
+                        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
+                        params![account_id],
+                        account_from_row,
+                    )
+                    .optional()?
+                    .ok_or_else(|| StoreError::refused("unknown_account", "compte inconnu / unknown account"))?;
+                if target.role == Role::Admin
+                    && !target.disabled
+                    && matches!(change, AccountChange::Disable | AccountChange::Delete)
+                {
+                    let others: i64 = c.query_row(
+                        "SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?1",
+                        params![account_id],
+                        |r| r.get(0),
+                    )?;
+                    if others == 0 {
+                        return Err(StoreError::refused(
+                            "last_admin",
+                            "c'est le dernier administrateur actif : créez-en un autre d'abord / this is the last enabled administrator: create another one first",
+                        ));
+                    }
+                }
+                c.execute("DELETE FROM sessions WHERE account_id = ?1", params![account_id])?;
+                match &change {
+                    AccountChange::Disable => c.execute(
+                        "UPDATE accounts SET disabled_at = ?1 WHERE id = ?2 AND disabled_at IS NULL",
+                        params![now.as_ms(), account_id],
+                    )?,
+                    AccountChange::Enable => c.execute(
+                        "UPDATE accounts SET disabled_at = NULL WHERE id = ?1",
+                        params![account_id],
+                    )?,
+                    AccountChange::Delete => {
+                        c.execute("DELETE FROM accounts WHERE id = ?1", params![account_id])?
+                    }
+                    AccountChange::SetPassword(hash) => c.execute(
+                        "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
+                        params![hash, account_id],
+                    )?,
+                    AccountChange::ResetSecondFactor => c.execute(
+                        "UPDATE accounts SET totp_secret = NULL WHERE id = ?1",
+                        params![account_id],
+                    )?,
+                };
+                let mut audit = audit;
+                audit.action = change.action();
+                audit.target = format!("account:{account_id}");
+                audit.detail = serde_json::json!({ "username": target.username });
+                insert_audit(c, &audit, now)
             })
             .await
     }
@@ -523,9 +619,36 @@ impl Store {
                 if state.is_none() {
                     return Err(StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"));
                 }
+                let mut audit = audit;
                 match &kind {
-                    DeskAction::Take => {
-                        log_event(c, Some(&id), now, "desk_taken", &serde_json::json!({ "by": audit.username }))?
+                    DeskAction::Take | DeskAction::TakeOver => {
+                        let holder: Option<String> = c
+                            .query_row(
+                                "SELECT json_extract(detail, '$.by') FROM events WHERE alarm_id = ?1 AND kind = 'desk_taken' ORDER BY id DESC LIMIT 1",
+                                params![id],
+                                |r| r.get(0),
+                            )
+                            .optional()?
+                            .flatten();
+                        let other = holder.filter(|h| *h != audit.username);
+                        if other.is_some() && matches!(kind, DeskAction::Take) {
+                            return Err(StoreError::refused(
+                                "taken_by_other",
+                                format!(
+                                    "{0} a déjà pris cette alarme en main : reprenez-la explicitement si vous devez la suivre / {0} already has this alarm in hand: take it over explicitly if you must",
+                                    other.unwrap_or_default()
+                                ),
+                            ));
+                        }
+                        let detail = match &other {
+                            Some(from) => serde_json::json!({ "by": audit.username, "from": from }),
+                            None => serde_json::json!({ "by": audit.username }),
+                        };
+                        if let Some(from) = other {
+                            audit.action = "alarm_taken_over";
+                            audit.detail = serde_json::json!({ "from": from });
+                        }
+                        log_event(c, Some(&id), now, "desk_taken", &detail)?
                     }
                     DeskAction::Note(text) => {
                         let text = text.trim();
@@ -716,6 +839,10 @@ impl Store {
 /// What the desk does to an alarm besides resolving it.
 #[derive(Debug, Clone)]
 pub enum DeskAction {
+    /// « Je prends en main »: refused (`taken_by_other`) when another
+    /// person of the desk has it, so that nobody takes it by accident.
     Take,
+    /// Take it from whoever has it, on purpose (audited with their name).
+    TakeOver,
     Note(String),
 }

@@ -26,7 +26,7 @@ pub use alarms::{
 };
 pub use clock::{AdoptedStep, StepSeen};
 pub use console::{
-    AUDIT_LINES_MAX, Account, Audit, AuditLine, BOARD_LIVE_MAX, Board, BoardAlarm, BoardContact,
+    AUDIT_LINES_MAX, Account, AccountChange, Audit, AuditLine, BOARD_LIVE_MAX, Board, BoardAlarm, BoardContact,
     DeskAction, NOTE_CHARS_MAX, NewAccount, Role, Session,
 };
 pub use contacts::{CONTACT_NAME_CHARS_MAX, CONTACT_TIER_MAX, ContactEdit, OPT_IN_RESEND_MS_MIN};
