@@ -114,6 +114,16 @@ refusals! {
         "the heartbeat's values are out of range";
     INTERNAL = "internal", KeepAndRetry,
         "the hub failed: try again later";
+    REQUEST_TIMEOUT = "request_timeout", KeepAndRetry,
+        "the request was not received whole in time (a slow link)";
+    NOT_FOUND = "not_found", KeepAndRetry,
+        "no such path on this hub (another version of the API?)";
+    METHOD_NOT_ALLOWED = "method_not_allowed", KeepAndRetry,
+        "this path does not take this method (another version of the API?)";
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", Drop,
+        "the body's content type is not JSON";
+    BAD_REQUEST = "bad_request", Drop,
+        "a path parameter or the request itself is not understood";
 }
 
 /// The refusal of that code, if the table has it.

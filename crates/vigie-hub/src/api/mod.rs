@@ -154,6 +154,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(uploads)
         .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/openapi.json", get(openapi))
         .route("/v1/enroll", post(device::enroll))
         .route("/v1/alarms", post(device::raise))
         .route("/v1/alarms/{id}/cancel", post(device::cancel))
@@ -177,23 +178,102 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             vigie_proto::REQUEST_BODY_BYTES_MAX,
         ))
-        .layer(axum::middleware::map_response_with_state(
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            with_hub_time,
+            edge_of_the_api,
         ))
         .with_state(state)
 }
 
-/// Every answer says the hub's time, refusals included: a box whose clock
-/// is off (no network time at boot) corrects its signatures with it.
-async fn with_hub_time(
+/// The OpenAPI document of the device API and the contacts' pages
+/// (`api/openapi.json`; `tests/it/openapi.rs` keeps it true).
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
+}
+
+/// Every answer of the API says the hub's time, refusals included: a box
+/// whose clock is off (no network time at boot) corrects its signatures
+/// with it. And every refusal of `/v1` is JSON with a stable code, the
+/// framework's own too (an unknown path, a wrong method, a bad path
+/// parameter), so that a client never has to read plain text.
+async fn edge_of_the_api(
     axum::extract::State(st): axum::extract::State<AppState>,
-    mut resp: axum::response::Response,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let api = req.uri().path().starts_with("/v1/");
+    let mut resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if api && resp.status().is_client_error() && !is_json {
+        resp = framework_refusal(resp).await;
+    }
     let now = st.clock.now().as_ms();
     if let Ok(v) = axum::http::HeaderValue::from_str(&now.to_string()) {
         resp.headers_mut()
             .insert(vigie_proto::refusal::HUB_TIME_HEADER, v);
     }
     resp
+}
+
+/// Largest framework message kept in a JSON refusal.
+const FRAMEWORK_MESSAGE_BYTES_MAX: usize = 512;
+
+/// The framework's own refusal (plain text or empty) as the API's JSON.
+async fn framework_refusal(resp: axum::response::Response) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    let status = resp.status();
+    let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
+    let text = axum::body::to_bytes(resp.into_body(), FRAMEWORK_MESSAGE_BYTES_MAX)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, fr, en) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "adresse inconnue", "no such path"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "méthode non acceptée à cette adresse",
+            "method not allowed on this path",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "type de contenu non accepté",
+            "content type not accepted",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "corps de requête trop grand",
+            "request body too large",
+        ),
+        _ => (
+            "bad_request",
+            "requête non comprise",
+            "request not understood",
+        ),
+    };
+    let message = if text.is_empty() {
+        format!("{fr} / {en}")
+    } else {
+        format!("{fr} / {en}: {text}")
+    };
+    let mut out = (
+        status,
+        axum::Json(vigie_proto::ErrorBody {
+            code: code.to_string(),
+            message,
+        }),
+    )
+        .into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    out
 }

@@ -365,6 +365,9 @@ const NOT_FOR_BOXES: &[&str] = &[
     "illegal_transition",      // console and admin: inventory
     "too_many_serials",        // console and admin: inventory
     "unknown_hardware",        // console and admin: inventory
+    "last_admin",              // console and admin: accounts
+    "unknown_account",         // console and admin: accounts
+    "taken_by_other",          // console: the desk's handling of an alarm
 ];
 
 /// Every refusal code written in the hub's source is either in the shared
@@ -386,7 +389,7 @@ fn every_refusal_a_box_can_get_is_in_the_shared_table() {
             continue;
         }
         let text = std::fs::read_to_string(&p).expect("source");
-        for call in ["refused(", "bad(", "unauthorized(", "code: "] {
+        for call in ["refused(", "bad(", "unauthorized(", "code: ", "=> (\""] {
             for (i, _) in text.match_indices(call) {
                 let rest = text[i + call.len()..].trim_start();
                 if let Some(rest) = rest.strip_prefix('"') {
@@ -410,4 +413,43 @@ fn every_refusal_a_box_can_get_is_in_the_shared_table() {
         unknown.is_empty(),
         "codes a box may get but the shared table lacks: {unknown:?}"
     );
+}
+
+/// The framework's own refusals on `/v1` come back as the API's JSON, with
+/// the hub's time, like every other refusal.
+#[tokio::test]
+async fn unknown_paths_wrong_methods_and_bad_parameters_are_refused_in_json() {
+    let h = spawn_hub("").await;
+    let cases = [
+        ("GET", "/v1/nowhere", 404, "not_found"),
+        ("GET", "/v1/alarms", 405, "method_not_allowed"),
+        ("DELETE", "/v1/heartbeat", 405, "method_not_allowed"),
+        ("POST", "/v1/enroll", 400, "malformed_body"),
+    ];
+    for (method, path, status, code) in cases {
+        let resp = h
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}{path}", h.url()),
+            )
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        assert!(
+            resp.headers()
+                .contains_key(vigie_proto::refusal::HUB_TIME_HEADER),
+            "{method} {path}"
+        );
+        if status == 405 {
+            assert!(resp.headers().contains_key("allow"), "{method} {path}");
+        }
+        let body: vigie_proto::ErrorBody = resp
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON: {e}"));
+        assert_eq!(body.code, code, "{method} {path}: {}", body.message);
+        assert!(!body.message.is_empty());
+    }
 }

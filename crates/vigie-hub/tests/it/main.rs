@@ -6,6 +6,7 @@ mod edge;
 mod failover;
 mod helpers;
 mod http_gateway;
+mod openapi;
 mod s3;
 mod scenario;
 mod smpp_gateway;
