@@ -171,8 +171,19 @@ pub async fn start_with_ui(
             shutdown_rx.clone(),
         )),
         tokio::spawn(engine.clone().run_escalation(shutdown_rx.clone())),
-        tokio::spawn(engine.clone().run_dispatch(gateways, shutdown_rx.clone())),
-        tokio::spawn(engine.clone().run_inbound(inbound_rx, shutdown_rx.clone())),
+        // The inbound loop outlives the dispatcher: on shutdown the
+        // dispatcher closes the gateways, which wait for the inbound loop to
+        // store what they handed over before they acknowledge it and unbind.
+        {
+            let dispatch = tokio::spawn(engine.clone().run_dispatch(gateways, shutdown_rx.clone()));
+            let (inbound_stop, inbound_stopped) = watch::channel(false);
+            let inbound = tokio::spawn(engine.clone().run_inbound(inbound_rx, inbound_stopped));
+            tokio::spawn(async move {
+                let _ = dispatch.await;
+                let _ = inbound_stop.send(true);
+                let _ = inbound.await;
+            })
+        },
         tokio::spawn(engine.clone().run_supervision(shutdown_rx.clone())),
     ];
     let server_shutdown = shutdown_rx.clone();

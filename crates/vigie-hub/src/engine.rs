@@ -9,7 +9,11 @@
 //!   gateways within each gateway's window, and records the outcomes in
 //!   batches. A crash between a submit and its record means the SMS is sent
 //!   again once on restart: at most one duplicate per contact per crash.
-//! - **inbound**: delivery receipts and replies from the gateways.
+//! - **inbound**: delivery receipts and replies from the gateways, stored
+//!   in batches (one store commit for many), each answered to its gateway
+//!   only once committed, so that an SMSC is told "taken" only for what is
+//!   on disk. On shutdown it stores what the gateways handed over while
+//!   they close.
 //! - **clock**: before each escalation pass, a step of the wall clock that
 //!   the clock has seen is adopted: every pending deadline is moved by it
 //!   in one transaction (`adopt_clock_step`), so no step is skipped or held
@@ -21,7 +25,7 @@
 //!   Tests call `supervise` themselves after moving a manual clock.
 
 use crate::clock::{ClockMark, ClockStep, SharedClock};
-use crate::gateway::{Gateway, GatewayError, Inbound, OutgoingSms};
+use crate::gateway::{Delivery, Gateway, GatewayError, Inbound, Kept, OutgoingSms};
 use crate::store::{StepSeen, Store, StoreError, SubmitOutcome};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -38,13 +42,21 @@ const ENGINE_POLL_MS: u64 = 500;
 /// pass of the latest heartbeats.
 const SUPERVISION_PASS_MS_MAX: u64 = 5_000;
 const SUPERVISION_PASS_MS_MIN: u64 = 100;
+/// Nonces of state-changing device requests are kept this long: longer
+/// than the signature window (±300 s by default, at most ±1800 s).
+const NONCES_KEPT_S: i64 = 3_600;
 /// Outcomes recorded per store transaction at most.
 const OUTCOMES_PER_WRITE_MAX: usize = 512;
+/// Inbound messages stored together at most (one store batch).
+const INBOUND_PER_PASS_MAX: usize = 512;
+/// A gateway that stays unavailable is reported again this often.
+const DOWN_SUMMARY_MS: u64 = 60_000;
 /// After "throttled", a gateway pauses this long, doubling up to the maximum.
 const THROTTLE_PAUSE_MS_MIN: u64 = 20;
 const THROTTLE_PAUSE_MS_MAX: u64 = 2_000;
 /// After a transient failure, a gateway is skipped this long (doubling), so
-/// the next gateway takes over.
+/// the next gateway takes over; a gateway that says it is ready again (an
+/// SMPP link bound) is used at once.
 const DOWN_PAUSE_MS_MIN: u64 = 500;
 const DOWN_PAUSE_MS_MAX: u64 = 2_000;
 
@@ -162,6 +174,9 @@ impl Engine {
     pub async fn supervise(&self, now: Timestamp) -> Result<u32, StoreError> {
         let _one_at_a_time = self.supervision.lock().await;
         self.store.flush_health().await?;
+        self.store
+            .forget_nonces_before(now.as_ms() / 1_000 - NONCES_KEPT_S)
+            .await?;
         let queued = self.store.supervise(now).await?;
         if queued > 0 {
             self.wake_dispatch();
@@ -243,45 +258,88 @@ impl Engine {
         }
     }
 
-    /// The inbound loop: receipts and replies.
+    /// The inbound loop: receipts and replies, stored in batches, each
+    /// answered to its gateway once committed. It stops when `stop` is set
+    /// (after the gateways have closed), storing what is already queued.
     pub async fn run_inbound(
         self,
-        mut rx: mpsc::Receiver<Inbound>,
-        mut shutdown: watch::Receiver<bool>,
+        mut rx: mpsc::Receiver<Delivery>,
+        mut stop: watch::Receiver<bool>,
     ) {
         loop {
-            let inbound = tokio::select! {
-                i = rx.recv() => match i { Some(i) => i, None => return },
-                _ = shutdown.changed() => return,
-            };
-            let now = self.clock.now();
-            let result = match inbound {
-                Inbound::Receipt {
-                    gateway,
-                    reference,
-                    delivered,
-                    detail,
-                } => self
-                    .store
-                    .record_receipt(gateway, reference, delivered, detail, now)
-                    .await
-                    .map(|_| ()),
-                Inbound::Reply {
-                    gateway,
-                    from,
-                    text,
-                } => self
-                    .store
-                    .handle_reply(&gateway, &from, &text, now)
-                    .await
-                    .map(|_| ()),
-            };
-            match result {
-                Ok(()) => self.wake(),
-                Err(StoreError::Refused { code, message }) => {
-                    tracing::warn!(code, %message, "inbound message ignored")
+            let first = tokio::select! {
+                d = rx.recv() => d,
+                _ = stop.changed() => {
+                    rx.close();
+                    rx.try_recv().ok()
                 }
-                Err(e) => tracing::error!(error = %e, "inbound message could not be stored"),
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < INBOUND_PER_PASS_MAX {
+                match rx.try_recv() {
+                    Ok(d) => batch.push(d),
+                    Err(_) => break,
+                }
+            }
+            let now = self.clock.now();
+            // Concurrent writes share one commit of the store's writer.
+            let stored =
+                futures::future::join_all(batch.into_iter().map(|d| self.keep(d, now))).await;
+            if stored.into_iter().any(|s| s) {
+                self.wake();
+            }
+        }
+    }
+
+    /// Store one inbound message and answer its gateway; true if stored.
+    async fn keep(&self, delivery: Delivery, now: Timestamp) -> bool {
+        let (event, done) = delivery.into_parts();
+        let result = match event {
+            Inbound::Receipt {
+                gateway,
+                reference,
+                delivered,
+                detail,
+            } => {
+                let about = format!("{reference:?}");
+                let r = self
+                    .store
+                    .record_receipt(gateway.clone(), reference, delivered, detail.clone(), now)
+                    .await;
+                if r.is_ok() {
+                    tracing::info!(%gateway, reference = %about, delivered, %detail, "SMS delivery receipt stored");
+                }
+                r
+            }
+            Inbound::Reply {
+                gateway,
+                from,
+                text,
+            } => {
+                let r = self.store.handle_reply(&gateway, &from, &text, now).await;
+                if let Ok(reply) = &r {
+                    let from = PhoneNumber::parse(&from)
+                        .map_or_else(|_| "(not a number)".to_string(), |p| p.to_string());
+                    tracing::info!(%gateway, %from, understood = ?reply, "SMS reply stored");
+                }
+                r.map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => {
+                done.send(Kept::Stored);
+                true
+            }
+            Err(StoreError::Refused { code, message }) => {
+                tracing::info!(code, %message, "inbound message refused (acknowledged, nothing to do)");
+                done.send(Kept::Refused);
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "inbound message could not be stored; the gateway is told to have it sent again");
+                done.send(Kept::Failed);
+                false
             }
         }
     }
@@ -295,7 +353,11 @@ impl Engine {
         if gateways.is_empty() {
             tracing::error!("no SMS gateway configured: alarms are stored but no SMS can be sent");
         }
-        let mut lanes: Vec<Lane> = gateways.into_iter().map(Lane::new).collect();
+        let others = gateways.len() > 1;
+        for g in &gateways {
+            g.wake_when_ready(self.wake_dispatch.clone());
+        }
+        let mut lanes: Vec<Lane> = gateways.into_iter().map(|g| Lane::new(g, others)).collect();
         let window_total: usize = lanes.iter().map(|l| l.gateway.window()).sum();
         let mut inflight: HashSet<i64> = HashSet::new();
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(window_total.max(1) * 2);
@@ -336,6 +398,12 @@ impl Engine {
                             inflight.insert(n.id);
                             let gateway = lanes[lane].gateway.clone();
                             let tx = done_tx.clone();
+                            let about = About {
+                                alarm: n.alarm_id,
+                                purpose: n.purpose,
+                                priority: n.priority,
+                                attempt: n.attempt,
+                            };
                             let sms = OutgoingSms {
                                 notification_id: n.id,
                                 to,
@@ -349,6 +417,7 @@ impl Engine {
                                     .send(Done {
                                         id: sms.notification_id,
                                         lane,
+                                        about,
                                         result,
                                     })
                                     .await;
@@ -371,7 +440,12 @@ impl Engine {
                 d = done_rx.recv() => d,
                 _ = self.wake_dispatch.notified() => None,
                 _ = tokio::time::sleep(wait) => None,
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed() => {
+                    // Let each gateway answer what it handed to the inbound
+                    // loop and close its link.
+                    futures::future::join_all(lanes.iter().map(|l| l.gateway.close())).await;
+                    return;
+                }
             };
             let Some(first) = first else { continue };
             let mut done = vec![first];
@@ -389,6 +463,16 @@ impl Engine {
                 match d.result {
                     Ok(s) => {
                         lane.ok();
+                        tracing::info!(
+                            gateway = %name,
+                            notification = d.id,
+                            alarm = ?d.about.alarm,
+                            purpose = %d.about.purpose,
+                            priority = d.about.priority,
+                            attempt = d.about.attempt,
+                            message_id = s.message_id.as_deref().unwrap_or("-"),
+                            "SMS accepted by the gateway"
+                        );
                         outcomes.push((
                             d.id,
                             SubmitOutcome::Submitted {
@@ -400,8 +484,7 @@ impl Engine {
                     // Still pending, in its place in the queue: sent when the pause ends.
                     Err(GatewayError::Throttled) => lane.throttled(),
                     Err(GatewayError::Transient(e)) => {
-                        tracing::warn!(gateway = %name, error = %e, "gateway failing; the next one takes over");
-                        lane.down();
+                        lane.down(&e);
                         outcomes.push((
                             d.id,
                             SubmitOutcome::Retry {
@@ -410,13 +493,16 @@ impl Engine {
                             },
                         ));
                     }
-                    Err(GatewayError::Rejected(e)) => outcomes.push((
-                        d.id,
-                        SubmitOutcome::Rejected {
-                            gateway: name,
-                            error: e,
-                        },
-                    )),
+                    Err(GatewayError::Rejected(e)) => {
+                        tracing::warn!(gateway = %name, notification = d.id, alarm = ?d.about.alarm, purpose = %d.about.purpose, error = %e, "SMS refused by the gateway for good");
+                        outcomes.push((
+                            d.id,
+                            SubmitOutcome::Rejected {
+                                gateway: name,
+                                error: e,
+                            },
+                        ))
+                    }
                 }
             }
             if !outcomes.is_empty()
@@ -431,7 +517,53 @@ impl Engine {
 struct Done {
     id: i64,
     lane: usize,
+    about: About,
     result: Result<crate::gateway::Submitted, GatewayError>,
+}
+
+/// What an SMS is, for the operator's log.
+struct About {
+    alarm: Option<uuid::Uuid>,
+    purpose: String,
+    priority: u8,
+    attempt: u32,
+}
+
+/// A fault episode of a lane (down or throttled), logged when it starts,
+/// summarised while it lasts, and closed when the gateway works again.
+#[derive(Default)]
+struct Episode {
+    since: Option<Instant>,
+    count: u64,
+    reported: Option<Instant>,
+}
+
+impl Episode {
+    /// Count one occurrence; true when it starts an episode.
+    fn hit(&mut self, now: Instant) -> bool {
+        self.count += 1;
+        if self.since.is_none() {
+            self.since = Some(now);
+            self.reported = Some(now);
+            return true;
+        }
+        false
+    }
+    /// Whether a summary of a long episode is due.
+    fn summary_due(&mut self, now: Instant) -> bool {
+        match self.reported {
+            Some(at) if now.duration_since(at) >= Duration::from_millis(DOWN_SUMMARY_MS) => {
+                self.reported = Some(now);
+                true
+            }
+            _ => false,
+        }
+    }
+    fn end(&mut self) -> Option<(Duration, u64)> {
+        let since = self.since.take()?;
+        self.reported = None;
+        Some((since.elapsed(), std::mem::take(&mut self.count)))
+    }
 }
 
 /// A gateway with its window and health, for the dispatcher only.
@@ -442,6 +574,13 @@ struct Lane {
     throttle_pause_ms: u64,
     down_pause_ms: u64,
     pace: Option<Pace>,
+    /// Whether another gateway can take over when this one fails.
+    others: bool,
+    down: Episode,
+    /// The gateway said it was not ready when it failed: used again as soon
+    /// as it says it is (no pause after an outage ends).
+    down_unready: bool,
+    throttling: Episode,
 }
 
 /// Pacing to an agreed rate (GCRA): a submit is allowed when the
@@ -474,7 +613,7 @@ impl Pace {
 }
 
 impl Lane {
-    fn new(gateway: Arc<dyn Gateway>) -> Self {
+    fn new(gateway: Arc<dyn Gateway>, others: bool) -> Self {
         let window = Arc::new(Semaphore::new(gateway.window().max(1)));
         let pace = gateway.max_per_s().map(Pace::new);
         Self {
@@ -484,6 +623,10 @@ impl Lane {
             throttle_pause_ms: THROTTLE_PAUSE_MS_MIN,
             down_pause_ms: DOWN_PAUSE_MS_MIN,
             pace,
+            others,
+            down: Episode::default(),
+            down_unready: false,
+            throttling: Episode::default(),
         }
     }
     /// When this lane may send again (in the past if it may send now).
@@ -494,20 +637,76 @@ impl Lane {
     fn ok(&mut self) {
         self.throttle_pause_ms = THROTTLE_PAUSE_MS_MIN;
         self.down_pause_ms = DOWN_PAUSE_MS_MIN;
+        self.down_unready = false;
+        let gateway = self.gateway.name();
+        if let Some((lasted, failures)) = self.down.end() {
+            tracing::info!(
+                gateway,
+                down_ms = lasted.as_millis() as u64,
+                failures,
+                "gateway sending again after {} s ({failures} submits failed meanwhile)",
+                lasted.as_secs()
+            );
+        }
+        if let Some((lasted, throttled)) = self.throttling.end() {
+            tracing::info!(
+                gateway,
+                throttled_ms = lasted.as_millis() as u64,
+                throttled,
+                "gateway no longer throttling ({throttled} submits were asked to wait)"
+            );
+        }
+    }
+    /// Whether the lane is paused now; a lane paused because its gateway
+    /// was not ready resumes as soon as the gateway is ready again.
+    fn is_paused(&mut self, now: Instant) -> bool {
+        if self.paused_until <= now {
+            return false;
+        }
+        if self.down_unready && self.gateway.is_ready() {
+            self.down_unready = false;
+            self.paused_until = now;
+            return false;
+        }
+        true
     }
     /// Every submit in flight may fail at once when a link drops or the
     /// SMSC throttles: the pause grows once per episode, not once per SMS,
     /// so one outage does not keep alarms waiting long after it ends.
     fn throttled(&mut self) {
         let now = Instant::now();
+        if self.throttling.hit(now) {
+            tracing::info!(
+                gateway = self.gateway.name(),
+                "gateway throttling (ESME_RTHROTTLED / 429): pausing and sending more slowly; SMS keep their order"
+            );
+        }
         if self.paused_until > now {
             return;
         }
         self.paused_until = now + Duration::from_millis(self.throttle_pause_ms);
         self.throttle_pause_ms = (self.throttle_pause_ms * 2).min(THROTTLE_PAUSE_MS_MAX);
     }
-    fn down(&mut self) {
+    fn down(&mut self, error: &str) {
         let now = Instant::now();
+        let gateway = self.gateway.name();
+        if self.down.hit(now) {
+            let then = if self.others {
+                "the other gateways take its SMS"
+            } else {
+                "SMS wait for it, in their order"
+            };
+            tracing::warn!(gateway, %error, "gateway cannot send: {then}");
+        } else if self.down.summary_due(now) {
+            let lasted = self
+                .down
+                .since
+                .map_or(0, |s| now.duration_since(s).as_secs());
+            tracing::warn!(gateway, %error, failures = self.down.count, "gateway still cannot send after {lasted} s");
+        } else {
+            tracing::debug!(gateway, %error, "gateway submit failed (transient)");
+        }
+        self.down_unready = !self.gateway.is_ready();
         if self.paused_until > now {
             return;
         }
@@ -527,7 +726,7 @@ fn pick_lane(lanes: &mut [Lane], attempt: usize) -> Option<(usize, OwnedSemaphor
     for k in 0..lanes.len() {
         let i = (attempt + k) % lanes.len();
         let lane = &mut lanes[i];
-        if lane.paused_until > now {
+        if lane.is_paused(now) {
             continue;
         }
         // Paced but not yet due: wait for it rather than fail over.

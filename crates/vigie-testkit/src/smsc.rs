@@ -3,7 +3,9 @@
 //! `Smsc::start` runs `tests/peers/smsc/smsc.js` on loopback (port 0) and
 //! talks to its JSON control server: what it received, a contact's reply,
 //! throttling, undeliverable or rejected numbers, dropped connections and
-//! broken frames. The node process dies with the guard.
+//! broken frames, an outage, floods of inbound messages and bad PDUs
+//! (what the hub acknowledged, and how). The node process dies with the
+//! guard.
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -35,6 +37,39 @@ pub struct SmscMessage {
     pub data_coding: u8,
     pub message_id: String,
     pub registered_delivery: u8,
+    /// The submit_sm as it came on the wire, in hex (header included).
+    #[serde(default)]
+    pub pdu_hex: Option<String>,
+}
+
+/// What became of the flood's deliver_sm (`POST /flood`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Acked {
+    /// Texts the hub answered with ESME_ROK.
+    pub acked: Vec<String>,
+    /// command_status (decimal) → how many were answered with it.
+    pub refused: std::collections::HashMap<String, u64>,
+    /// Sent and not answered (yet).
+    pub unanswered: u64,
+}
+
+/// One successful bind, and when the last outage ended.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Binds {
+    pub binds: Vec<Bind>,
+    pub up_at_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Bind {
+    pub at_ms: f64,
+}
+
+/// The hub's deliver_sm_resp to a bad or very long deliver_sm.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Answer {
+    pub kind: String,
+    pub status: u32,
 }
 
 #[derive(Deserialize)]
@@ -139,9 +174,50 @@ impl Smsc {
         .await
     }
 
-    /// `{throttle_per_s, undeliverable, reject, garbage_next}`, any subset.
+    /// `{throttle_per_s, undeliverable, reject, garbage_next, down,
+    /// bad_after_bind, redeliver}`, any subset.
     pub async fn configure(&self, config: serde_json::Value) -> anyhow::Result<()> {
         self.post("/config", config).await
+    }
+
+    /// Send `n` deliver_sm replies `{text}-{i}` from `from` at once, with no
+    /// window (each counted in `acked`).
+    pub async fn flood(&self, n: usize, from: &str, text: &str) -> anyhow::Result<()> {
+        self.post(
+            "/flood",
+            serde_json::json!({ "n": n, "from": from, "text": text }),
+        )
+        .await
+    }
+
+    /// How the hub answered the flood so far.
+    pub async fn acked(&self) -> anyhow::Result<Acked> {
+        self.get("/acked").await
+    }
+
+    /// Every successful bind so far, and the end of the last outage.
+    pub async fn binds(&self) -> anyhow::Result<Binds> {
+        self.get("/binds").await
+    }
+
+    /// The hub's answers to bad or very long deliver_sm.
+    pub async fn answers(&self) -> anyhow::Result<Vec<Answer>> {
+        self.get("/answers").await
+    }
+
+    /// An outage: every socket cut and every new connection closed at
+    /// once while `down`; `false` ends it.
+    pub async fn set_down(&self, down: bool) -> anyhow::Result<()> {
+        self.configure(serde_json::json!({ "down": down })).await
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.control))
+            .send()
+            .await?;
+        Ok(resp.error_for_status()?.json().await?)
     }
 
     /// Destroy every SMPP socket, as a network cut would.

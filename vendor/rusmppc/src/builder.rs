@@ -1,7 +1,6 @@
 use std::{net::SocketAddr, time::Duration};
 
 use futures::Stream;
-use rusmpp::tokio_codec::CommandCodec;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     net::TcpStream,
@@ -22,6 +21,9 @@ pub struct ConnectionBuilder {
     /// Timeout for waiting for a response from the server.
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) check_interface_version: bool,
+    /// Vigie patch: incoming commands read but not yet taken from the event
+    /// stream, at most (`None`: no limit, upstream's behaviour).
+    pub(crate) incoming_max: Option<usize>,
     /// TLS configurations provided by the user. If None, default configurations will be used.
     #[cfg(feature = "rustls")]
     rustls_config: Option<rustls::ClientConfig>,
@@ -56,6 +58,7 @@ impl ConnectionBuilder {
             auto_enquire_link_response: true,
             response_timeout: Some(Duration::from_secs(5)),
             check_interface_version: true,
+            incoming_max: None,
             #[cfg(feature = "rustls")]
             rustls_config: None,
             #[cfg(feature = "native-tls")]
@@ -155,6 +158,14 @@ impl ConnectionBuilder {
     /// Sets the maximum command length for incoming commands.
     pub const fn max_command_length(mut self, max_command_length: usize) -> Self {
         self.max_command_length = max_command_length;
+        self
+    }
+
+    /// Vigie patch: stop reading from the server while this many incoming
+    /// commands wait in the event stream, so that a flood waits in the
+    /// server and TCP instead of in memory.
+    pub const fn max_pending_incoming(mut self, incoming_max: usize) -> Self {
+        self.incoming_max = Some(incoming_max);
         self
     }
 
@@ -450,7 +461,8 @@ impl NoSpawnConnectionBuilder {
     {
         let framed = Framed::new(
             stream,
-            CommandCodec::new().with_max_length(self.builder.max_command_length),
+            // Vigie patch: one unreadable PDU does not end the stream.
+            crate::codec::TolerantCodec::new(self.builder.max_command_length),
         );
 
         self.raw(framed, TokioDelay::new(), TokioDelay::new())

@@ -54,6 +54,9 @@ pin_project! {
         enquire_link_response_timeout: Duration,
         auto_enquire_link_response: bool,
         events: UnboundedSender<Event>,
+        // Vigie patch: incoming commands sent as events and not yet taken
+        // from the event stream; past its limit, the connection stops reading.
+        backlog: std::sync::Arc<crate::backlog::Backlog>,
         // Used to let the client wait for the connection to be closed
         _watch: watch::Receiver<()>,
         #[pin]
@@ -72,17 +75,19 @@ impl<D1: Delay, D2: Delay> Connection<(), D1, D2> {
         enquire_link_interval: Option<Duration>,
         enquire_link_response_timeout: Duration,
         auto_enquire_link_response: bool,
+        incoming_max: Option<usize>,
         enquire_link_timer_delay: D1,
         enquire_link_response_timer_delay: D2,
     ) -> (
         Self,
         watch::Sender<()>,
         UnboundedSender<Action>,
-        UnboundedReceiverStream<Event>,
+        crate::backlog::Events,
     ) {
         let (events_tx, events_rx) = mpsc::unbounded_channel::<Event>();
         let (actions_tx, actions_rx) = mpsc::unbounded_channel::<Action>();
         let (watch_tx, watch_rx) = watch::channel(());
+        let backlog = crate::backlog::Backlog::new(incoming_max);
 
         (
             Self {
@@ -101,12 +106,13 @@ impl<D1: Delay, D2: Delay> Connection<(), D1, D2> {
                 enquire_link_response_timer: Timer::inactive(enquire_link_response_timer_delay),
                 _watch: watch_rx,
                 events: events_tx,
+                backlog: backlog.clone(),
                 framed: (),
                 actions: UnboundedReceiverStream::new(actions_rx),
             },
             watch_tx,
             actions_tx,
-            UnboundedReceiverStream::new(events_rx),
+            crate::backlog::Events::new(UnboundedReceiverStream::new(events_rx), backlog),
         )
     }
 
@@ -122,6 +128,7 @@ impl<D1: Delay, D2: Delay> Connection<(), D1, D2> {
             enquire_link_response_timeout: self.enquire_link_response_timeout,
             auto_enquire_link_response: self.auto_enquire_link_response,
             events: self.events,
+            backlog: self.backlog,
             _watch: self._watch,
             enquire_link_timer: self.enquire_link_timer,
             enquire_link_response_timer: self.enquire_link_response_timer,
@@ -554,6 +561,15 @@ where
                         return Poll::Pending;
                     }
 
+                    // Vigie patch: the application has not taken enough of the
+                    // commands already read; read no more until it does (its
+                    // taking wakes us), so a flood waits in the peer and TCP.
+                    if self.backlog.is_full(cx) {
+                        tracing::trace!(target: CONN, "Incoming backlog full");
+
+                        return Poll::Pending;
+                    }
+
                     match self.as_mut().project().framed.poll_next(cx) {
                         Poll::Ready(Some(Ok(command))) => {
                             let sequence_number = command.sequence_number();
@@ -614,6 +630,7 @@ where
 
                                                 tracing::trace!(target: CONN, sequence_number, ?status, ?id, "Client not waiting");
 
+                                                self.backlog.add();
                                                 let _ = self
                                                     .as_mut()
                                                     .events
@@ -626,6 +643,7 @@ where
 
                                         // The client might have cancelled the request or it timed out.
                                         // In this case we just send the command as an incoming event.
+                                        self.backlog.add();
                                         let _ = self.as_mut().events.send(Event::incoming(command));
                                     }
                                 }
@@ -634,6 +652,7 @@ where
                             }
 
                             // Command is an operation from the server.
+                            self.backlog.add();
                             let _ = self.as_mut().events.send(Event::incoming(command));
                         }
                         Poll::Ready(Some(Err(err))) => {
@@ -693,6 +712,7 @@ impl NoSpawnConnectionBuilder {
             self.builder.enquire_link_interval,
             self.builder.enquire_link_response_timeout,
             self.builder.auto_enquire_link_response,
+            self.builder.incoming_max,
             enquire_link_timer_delay,
             enquire_link_response_timer_delay,
         );

@@ -105,6 +105,11 @@ pub(crate) use action::Action;
 
 mod connection;
 
+mod backlog;
+
+mod codec;
+pub use codec::FRAME_BYTES_MAX;
+
 mod builder;
 pub use builder::ConnectionBuilder;
 

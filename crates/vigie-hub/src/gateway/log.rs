@@ -2,7 +2,9 @@
 //! for tests that assert on what each phone received. It can also play the
 //! network's part and report every message delivered.
 
-use super::{Gateway, GatewayError, Inbound, InboundTx, OutgoingSms, ReceiptRef, Submitted};
+use super::{
+    Delivery, Gateway, GatewayError, Inbound, InboundTx, OutgoingSms, ReceiptRef, Submitted,
+};
 use async_trait::async_trait;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,7 +74,7 @@ impl Gateway for LogGateway {
             let tx = tx.clone();
             // Delivered "later", as a network would: never inside submit.
             tokio::spawn(async move {
-                let _ = tx.send(receipt).await;
+                let _ = tx.send(Delivery::unawaited(receipt)).await;
             });
         }
         Ok(Submitted {

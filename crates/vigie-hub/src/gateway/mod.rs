@@ -73,7 +73,68 @@ pub enum ReceiptRef {
     Notification(i64),
 }
 
-pub type InboundTx = mpsc::Sender<Inbound>;
+/// What became of an inbound event, told back to the gateway that heard
+/// it so that it acknowledges it to the SMSC only once it is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// Committed.
+    Stored,
+    /// Refused for good (a receipt for an unknown message…): acknowledged,
+    /// since sending it again would change nothing.
+    Refused,
+    /// Not stored (the database failed, the hub is stopping): the SMSC
+    /// should deliver it again.
+    Failed,
+}
+
+/// An inbound event on its way to the store, with the gateway's wait for
+/// its commit (`None` when the gateway does not need to know, e.g. the log
+/// gateway's receipts).
+#[derive(Debug)]
+pub struct Delivery {
+    pub event: Inbound,
+    kept: Option<tokio::sync::oneshot::Sender<Kept>>,
+}
+
+impl Delivery {
+    /// A delivery and the answer to wait for; a delivery dropped unanswered
+    /// reads as `Kept::Failed`.
+    pub fn awaited(event: Inbound) -> (Delivery, impl Future<Output = Kept> + Send + 'static) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let kept = async move { rx.await.unwrap_or(Kept::Failed) };
+        (
+            Delivery {
+                event,
+                kept: Some(tx),
+            },
+            kept,
+        )
+    }
+
+    /// A delivery nobody waits for.
+    pub fn unawaited(event: Inbound) -> Delivery {
+        Delivery { event, kept: None }
+    }
+
+    /// Split into the event and the means to answer it.
+    pub fn into_parts(self) -> (Inbound, KeptTx) {
+        (self.event, KeptTx(self.kept))
+    }
+}
+
+/// Answers a delivery once it is committed (or not).
+#[derive(Debug)]
+pub struct KeptTx(Option<tokio::sync::oneshot::Sender<Kept>>);
+
+impl KeptTx {
+    pub fn send(self, kept: Kept) {
+        if let Some(tx) = self.0 {
+            let _ = tx.send(kept);
+        }
+    }
+}
+
+pub type InboundTx = mpsc::Sender<Delivery>;
 
 /// Inbound events waiting to be handled; past this, gateways wait.
 pub const INBOUND_QUEUE_MAX: usize = 4_096;
@@ -93,4 +154,15 @@ pub trait Gateway: Send + Sync {
         None
     }
     async fn submit(&self, sms: &OutgoingSms) -> Result<Submitted, GatewayError>;
+    /// Whether a submit could go out now (an SMPP link is bound); a gateway
+    /// that cannot tell says yes and answers `Transient` when it cannot.
+    fn is_ready(&self) -> bool {
+        true
+    }
+    /// Ask to be told (`notify_one`) when the gateway becomes ready again,
+    /// so the dispatcher resumes at once after an outage.
+    fn wake_when_ready(&self, _wake: std::sync::Arc<tokio::sync::Notify>) {}
+    /// Stop taking new inbound messages, finish and acknowledge those
+    /// already handed over, and close the link (on shutdown).
+    async fn close(&self) {}
 }

@@ -10,18 +10,36 @@
 //! `Transient` at once so the dispatcher can try later or elsewhere.
 //! rusmppc has no window of its own, so a semaphore bounds in-flight submits.
 //!
+//! Inbound `deliver_sm` are acknowledged (`deliver_sm_resp`) only once the
+//! store has committed them: each is handed over with a completion, and its
+//! answer is sent when the completion says it is on disk. At most
+//! `INBOUND_IN_FLIGHT_MAX` wait for their commit; past that the link stops
+//! taking more, and rusmppc (patched) stops reading past
+//! `INBOUND_READ_AHEAD_MAX`, so a flood waits in the SMSC, not in memory.
+//! A PDU that cannot be read is answered with an error status and the link
+//! stays up. On `close`, the link stops reading, answers what it handed
+//! over, unbinds and closes.
+//!
+//! Every field of `submit_sm` is set here, none from a library default
+//! (`esm_class` 0x00: default mode, normal message; see docs/ops/smpp.md).
+//!
 //! Invariants: no phone number is logged in full (`PhoneNumber`'s `Display`
 //! masks it), the password never leaves `SecretString` except into the bind.
 
-use super::{Gateway, GatewayError, Inbound, InboundTx, OutgoingSms, ReceiptRef, Submitted};
+use super::{
+    Delivery, Gateway, GatewayError, Inbound, InboundTx, Kept, OutgoingSms, ReceiptRef, Submitted,
+};
 use async_trait::async_trait;
 use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use rusmpp::pdus::{BindTransceiver, DeliverSm, DeliverSmResp, SubmitSm};
 use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvValue};
+use rusmpp::types::EmptyOrFullCOctetString;
 use rusmpp::types::{AnyOctetString, COctetString, OctetString};
 use rusmpp::values::{
-    DataCoding, EsmClass, InterfaceVersion, MessagePayload, MessageState, Npi, RegisteredDelivery,
-    ServiceType, Ton,
+    DataCoding, EsmClass, InterfaceVersion, MessagePayload, MessageState, Npi, PriorityFlag,
+    RegisteredDelivery, ReplaceIfPresentFlag, ServiceType, Ton,
 };
 use rusmpp::{CommandId, CommandStatus, Pdu};
 use rusmppc::{Client, ConnectionBuilder, Event};
@@ -29,20 +47,35 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, watch};
 use vigie_core::gsm::{Encoding, GSM_BASIC, GSM_EXTENSION, septets_of};
 
 /// First pause before reconnecting: short, a dropped link is often back at once.
 const BACKOFF_MIN_MS: u64 = 100;
-/// Longest pause between attempts: an SMSC back up is found within 10 s,
-/// while a down one sees at most one connection attempt per ~10 s from us.
-const BACKOFF_MAX_MS: u64 = 10_000;
+/// Longest pause between attempts: an SMSC back up is found within a
+/// second (alarms wait while it is not), while a down one sees at most one
+/// or two connection attempts per second from us — nothing for an SMSC.
+const BACKOFF_MAX_MS: u64 = 1_000;
 /// TCP connect on a dead route can hang for minutes; an SMSC answers fast.
 const CONNECT_TIMEOUT_MS: u64 = 5_000;
-/// Largest PDU we accept from the SMSC (a deliver_sm with a long
-/// message_payload fits); a garbage length beyond this breaks the link.
-const PDU_BYTES_MAX: usize = 8_192;
+/// Largest PDU we read from the SMSC: a deliver_sm with the largest legal
+/// message_payload (64 KiB) and its other fields. A longer one is discarded
+/// as it arrives and answered with an error; only a length that cannot be a
+/// PDU (rusmppc's `FRAME_BYTES_MAX`, 16 MiB) breaks the link.
+const PDU_BYTES_MAX: usize = MESSAGE_PAYLOAD_BYTES_MAX + 4_096;
+/// deliver_sm handed to the store and not yet committed, per link: enough
+/// to fill a write batch of the store; past it the link takes no more
+/// until commits come back (the SMSC waits for our answers).
+pub const INBOUND_IN_FLIGHT_MAX: usize = 512;
+/// PDUs rusmppc reads ahead of us; past it, it stops reading the socket.
+const INBOUND_READ_AHEAD_MAX: usize = 64;
+/// On close, how long we wait for the commits of what we handed over and
+/// for the SMSC's unbind_resp; what is not answered by then is delivered
+/// again by the SMSC after the next bind.
+const CLOSE_TIMEOUT_MS: u64 = 5_000;
+/// Repeated faults are logged once, then summarised at most this often.
+const FAULT_SUMMARY_MS: u64 = 60_000;
 /// short_message is an octet string of at most 254 bytes (SMPP 3.4 §5.2.22);
 /// longer texts go in the message_payload TLV.
 const SHORT_MESSAGE_BYTES_MAX: usize = 254;
@@ -55,6 +88,15 @@ const PASSWORD_CHARS_MAX: usize = 8;
 const SOURCE_ALPHANUMERIC_CHARS_MAX: usize = 11;
 /// E.164 numbers have at most 15 digits.
 const SOURCE_DIGITS_MAX: usize = 15;
+/// A sender of at most this many digits without '+' is a short code
+/// (French short codes have 5 digits, some networks 3 to 8).
+const SHORT_CODE_DIGITS_MAX: usize = 8;
+/// deliver_sm_resp for a deliver_sm we could not store: try again later
+/// (SMPP 3.4 §5.1.3, ESME_RX_T_APPN).
+const STATUS_NOT_KEPT: CommandStatus = CommandStatus::EsmeRxTAppn;
+/// deliver_sm_resp for one we cannot read (undecodable, too long): sending
+/// it again will not help (ESME_RX_P_APPN).
+const STATUS_UNREADABLE: CommandStatus = CommandStatus::EsmeRxPAppn;
 
 fn default_window() -> usize {
     32
@@ -115,20 +157,32 @@ impl SmppConfig {
     }
 }
 
-/// The source address and its type: letters make it alphanumeric.
+/// The source address and its type: letters make it alphanumeric
+/// (TON 5, NPI 0), '+' and digits international (TON 1, NPI 1, sent
+/// without the '+'), up to 8 digits a short code (TON 3 network-specific,
+/// NPI 0), more digits an international number written without '+'.
 fn source_address(source: &str) -> Result<(Ton, Npi, COctetString<1, 21>), String> {
-    let digits = source.strip_prefix('+').unwrap_or(source);
-    let (ton, npi, value, max) = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-    {
-        (Ton::International, Npi::Isdn, digits, SOURCE_DIGITS_MAX)
-    } else {
-        (
-            Ton::Alphanumeric,
-            Npi::Unknown,
-            source,
-            SOURCE_ALPHANUMERIC_CHARS_MAX,
-        )
-    };
+    let plus = source.strip_prefix('+');
+    let digits = plus.unwrap_or(source);
+    let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    let (ton, npi, value, max) =
+        if all_digits && plus.is_none() && digits.len() <= SHORT_CODE_DIGITS_MAX {
+            (
+                Ton::NetworkSpecific,
+                Npi::Unknown,
+                digits,
+                SHORT_CODE_DIGITS_MAX,
+            )
+        } else if all_digits {
+            (Ton::International, Npi::Isdn, digits, SOURCE_DIGITS_MAX)
+        } else {
+            (
+                Ton::Alphanumeric,
+                Npi::Unknown,
+                source,
+                SOURCE_ALPHANUMERIC_CHARS_MAX,
+            )
+        };
     if value.is_empty() || value.len() > max || !value.is_ascii() {
         return Err(format!("smpp.source_addr: 1 to {max} ASCII characters"));
     }
@@ -144,6 +198,10 @@ struct Link {
     last_error: Mutex<Option<String>>,
     /// A submit saw the link misbehave (timeout): drop and reconnect.
     reconnect: Notify,
+    /// Set on shutdown: stop reading, answer what was handed over, close.
+    closing: watch::Sender<bool>,
+    /// Told when the link is bound (the dispatcher resumes at once).
+    on_bound: Mutex<Option<Arc<Notify>>>,
 }
 
 impl Link {
@@ -158,12 +216,16 @@ pub struct SmppGateway {
     config: SmppConfig,
     link: Arc<Link>,
     window: Semaphore,
-    task: tokio::task::JoinHandle<()>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for SmppGateway {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Ok(mut task) = self.task.lock()
+            && let Some(task) = task.take()
+        {
+            task.abort();
+        }
     }
 }
 
@@ -174,6 +236,8 @@ impl SmppGateway {
             client: watch::channel(None).0,
             last_error: Mutex::new(None),
             reconnect: Notify::new(),
+            closing: watch::channel(false).0,
+            on_bound: Mutex::new(None),
         });
         let task = tokio::spawn(run(config.clone(), link.clone(), inbound));
         let window = Semaphore::new(config.window.max(1));
@@ -181,7 +245,7 @@ impl SmppGateway {
             config,
             link,
             window,
-            task,
+            task: Mutex::new(Some(task)),
         }
     }
 
@@ -222,6 +286,29 @@ impl Gateway for SmppGateway {
     fn max_per_s(&self) -> Option<u32> {
         self.config.max_per_s
     }
+    fn is_ready(&self) -> bool {
+        self.is_bound()
+    }
+    fn wake_when_ready(&self, wake: Arc<Notify>) {
+        if let Ok(mut on_bound) = self.link.on_bound.lock() {
+            *on_bound = Some(wake);
+        }
+    }
+
+    async fn close(&self) {
+        self.link.closing.send_replace(true);
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let abort = task.abort_handle();
+            // The task bounds each of its waits; this is the last resort.
+            if tokio::time::timeout(Duration::from_millis(3 * CLOSE_TIMEOUT_MS), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
 
     async fn submit(&self, sms: &OutgoingSms) -> Result<Submitted, GatewayError> {
         self.bound_client()?;
@@ -237,7 +324,7 @@ impl Gateway for SmppGateway {
         match client.submit_sm(submit).await {
             Ok(resp) => {
                 let message_id = resp.message_id().as_str().to_string();
-                tracing::debug!(gateway = %self.config.name, to = %sms.to, %message_id, "smpp submitted");
+                tracing::debug!(gateway = %self.config.name, notification = sms.notification_id, to = %sms.to, %message_id, "smpp submit_sm accepted");
                 Ok(Submitted {
                     message_id: Some(message_id),
                 })
@@ -250,11 +337,11 @@ impl Gateway for SmppGateway {
                     }
                     other => GatewayError::Rejected(status_name(other)),
                 };
-                tracing::info!(gateway = %self.config.name, to = %sms.to, status = %status_name(status), "smpp submit refused");
+                tracing::debug!(gateway = %self.config.name, notification = sms.notification_id, to = %sms.to, status = %status_name(status), "smpp submit_sm refused");
                 Err(error)
             }
             Err(error) => {
-                tracing::warn!(gateway = %self.config.name, to = %sms.to, %error, "smpp submit failed, reconnecting");
+                tracing::debug!(gateway = %self.config.name, notification = sms.notification_id, %error, "smpp submit_sm failed; the link is dropped and bound again");
                 self.link.reconnect.notify_waiters();
                 Err(GatewayError::Transient(format!("submit_sm: {error}")))
             }
@@ -272,13 +359,22 @@ fn status_name(status: CommandStatus) -> String {
     }
 }
 
+/// esm_class of every submit_sm: default mode, normal message, no UDH.
+const ESM_CLASS_NORMAL: u8 = 0x00;
+/// registered_delivery: an SMSC receipt on final outcome, success or failure.
+const REGISTERED_DELIVERY_RECEIPT: u8 = 0x01;
+
 fn build_submit(source: &str, sms: &OutgoingSms) -> Result<SubmitSm, GatewayError> {
     let (source_ton, source_npi, source_addr) =
         source_address(source).map_err(GatewayError::Rejected)?;
     let destination = COctetString::from_str(sms.to.digits())
         .map_err(|e| GatewayError::Rejected(format!("destination: {e}")))?;
     let (data_coding, bytes) = encode(&sms.text, sms.encoding);
+    // Every field deliberately (SMPP 3.4 §4.4.1), none left to a library
+    // default: rusmpp's default esm_class is 0x08, an "ESME delivery
+    // acknowledgement" in SMPP 3.4, which a strict SMSC refuses or misroutes.
     let builder = SubmitSm::builder()
+        // The SMSC's default service.
         .service_type(ServiceType::default())
         .source_addr_ton(source_ton)
         .source_addr_npi(source_npi)
@@ -286,10 +382,20 @@ fn build_submit(source: &str, sms: &OutgoingSms) -> Result<SubmitSm, GatewayErro
         .dest_addr_ton(Ton::International)
         .dest_addr_npi(Npi::Isdn)
         .destination_addr(destination)
-        .esm_class(EsmClass::default())
+        // Default messaging mode (store and forward), normal message, no UDH.
+        .esm_class(EsmClass::from(ESM_CLASS_NORMAL))
+        .protocol_id(0)
+        // Priority 0: the dispatcher already orders our SMS; an SMSC may
+        // refuse a priority the account is not provisioned for.
+        .priority_flag(PriorityFlag::from(0u8))
+        // Deliver at once, keep it for the SMSC's default validity.
+        .schedule_delivery_time(EmptyOrFullCOctetString::empty())
+        .validity_period(EmptyOrFullCOctetString::empty())
         // SMSC delivery receipt on success and failure (bit 0).
-        .registered_delivery(RegisteredDelivery::from(1u8))
-        .data_coding(data_coding);
+        .registered_delivery(RegisteredDelivery::from(REGISTERED_DELIVERY_RECEIPT))
+        .replace_if_present_flag(ReplaceIfPresentFlag::from(0u8))
+        .data_coding(data_coding)
+        .sm_default_msg_id(0);
     let builder = if bytes.len() <= SHORT_MESSAGE_BYTES_MAX {
         let short = OctetString::from_slice(&bytes)
             .map_err(|e| GatewayError::Rejected(format!("short_message: {e}")))?;
@@ -366,7 +472,47 @@ fn decode(bytes: &[u8], data_coding: u8) -> String {
     }
 }
 
-/// The connection task: connect, bind, serve, back off, again.
+/// A fault that repeats (connect refused while the SMSC is down): logged
+/// at its first occurrence, then summarised, and closed by the recovery.
+struct Repeated {
+    since: Option<Instant>,
+    count: u64,
+    last_summary: Instant,
+}
+
+impl Repeated {
+    fn new() -> Self {
+        Self {
+            since: None,
+            count: 0,
+            last_summary: Instant::now(),
+        }
+    }
+    /// Whether this occurrence should be logged at WARN: the first one of
+    /// an episode, then one summary per `FAULT_SUMMARY_MS`.
+    fn occurred(&mut self) -> bool {
+        let now = Instant::now();
+        self.count += 1;
+        if self.since.is_none() {
+            self.since = Some(now);
+            self.last_summary = now;
+            return true;
+        }
+        if now.duration_since(self.last_summary) >= Duration::from_millis(FAULT_SUMMARY_MS) {
+            self.last_summary = now;
+            return true;
+        }
+        false
+    }
+    /// The episode ended: how long it lasted and how often it happened.
+    fn ended(&mut self) -> Option<(Duration, u64)> {
+        let since = self.since.take()?;
+        let count = std::mem::take(&mut self.count);
+        Some((since.elapsed(), count))
+    }
+}
+
+/// The connection task: connect, bind, serve, back off, again — until closed.
 async fn run(config: SmppConfig, link: Arc<Link>, inbound: InboundTx) {
     let gateway = config.name.clone();
     if let Err(error) = config.validate() {
@@ -374,28 +520,67 @@ async fn run(config: SmppConfig, link: Arc<Link>, inbound: InboundTx) {
         link.set_error(error);
         return;
     }
+    let mut closing = link.closing.subscribe();
     let mut backoff_ms = BACKOFF_MIN_MS;
+    let mut failing = Repeated::new();
     loop {
+        if *closing.borrow() {
+            return;
+        }
         match connect(&config).await {
             Ok((client, events)) => {
-                tracing::info!(%gateway, host = %config.host, port = config.port, "smpp bound");
+                match failing.ended() {
+                    Some((down, attempts)) => tracing::info!(
+                        %gateway, host = %config.host, port = config.port,
+                        down_ms = down.as_millis() as u64, failed_attempts = attempts,
+                        "smpp bound again after {} s and {attempts} failed attempts", down.as_secs()
+                    ),
+                    None => {
+                        tracing::info!(%gateway, host = %config.host, port = config.port, "smpp bound")
+                    }
+                }
                 backoff_ms = BACKOFF_MIN_MS;
                 if let Ok(mut last) = link.last_error.lock() {
                     *last = None;
                 }
                 link.client.send_replace(Some(client.clone()));
-                let why = serve(&gateway, &client, events, &link, &inbound).await;
+                if let Some(wake) = link.on_bound.lock().ok().and_then(|w| w.clone()) {
+                    wake.notify_one();
+                }
+                let end = serve(&gateway, &client, events, &link, &inbound, &mut closing).await;
                 link.client.send_replace(None);
-                let _ = client.close().await;
-                tracing::warn!(%gateway, reason = %why, "smpp link lost");
-                link.set_error(format!("link lost: {why}"));
+                match end {
+                    End::Closed => {
+                        let _ = tokio::time::timeout(
+                            Duration::from_millis(CLOSE_TIMEOUT_MS),
+                            client.unbind(),
+                        )
+                        .await;
+                        let _ = client.close().await;
+                        tracing::info!(%gateway, "smpp unbound and closed");
+                        return;
+                    }
+                    End::Lost(why) => {
+                        let _ = client.close().await;
+                        tracing::warn!(%gateway, reason = %why, "smpp link lost; binding again");
+                        link.set_error(format!("link lost: {why}"));
+                        failing.occurred();
+                    }
+                }
             }
             Err(error) => {
-                tracing::warn!(%gateway, %error, retry_ms = backoff_ms, "smpp connect failed");
+                if failing.occurred() {
+                    tracing::warn!(%gateway, %error, failed_attempts = failing.count, "smpp cannot bind; SMS for this gateway wait (trying again every second at most)");
+                } else {
+                    tracing::debug!(%gateway, %error, retry_ms = backoff_ms, "smpp connect failed");
+                }
                 link.set_error(error);
             }
         }
-        tokio::time::sleep(Duration::from_millis(jittered(backoff_ms))).await;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(jittered(backoff_ms))) => {}
+            _ = closing.changed() => return,
+        }
         backoff_ms = (backoff_ms * 2).min(BACKOFF_MAX_MS);
     }
 }
@@ -421,6 +606,7 @@ async fn connect(
     let _ = stream.set_nodelay(true);
     let (client, events) = ConnectionBuilder::new()
         .max_command_length(PDU_BYTES_MAX)
+        .max_pending_incoming(INBOUND_READ_AHEAD_MAX)
         .enquire_link_interval(Duration::from_secs(config.enquire_link_s))
         .enquire_link_response_timeout(timeout)
         .response_timeout(timeout)
@@ -454,52 +640,151 @@ fn credential<const N: usize>(value: &str, key: &str) -> Result<COctetString<1, 
     COctetString::from_str(value).map_err(|e| format!("smpp.{key}: {e}"))
 }
 
-/// Handle the SMSC's commands until the link breaks; returns why.
+/// How a bound session ended.
+enum End {
+    /// The hub is stopping: unbind and stay down.
+    Closed,
+    /// The link broke: bind again.
+    Lost(String),
+}
+
+type Answer = BoxFuture<'static, Result<(), rusmppc::error::Error>>;
+
+/// Send a deliver_sm_resp (in the background of the serve loop).
+fn answer(client: &Client, sequence: u32, status: CommandStatus) -> Answer {
+    let client = client.clone();
+    Box::pin(async move {
+        client
+            .status(status)
+            .deliver_sm_resp(sequence, DeliverSmResp::default())
+            .await
+    })
+}
+
+/// Handle the SMSC's commands until the link breaks or the gateway closes.
 async fn serve(
     gateway: &str,
     client: &Client,
     mut events: impl futures::Stream<Item = Event> + Unpin,
     link: &Link,
     inbound: &InboundTx,
-) -> String {
+    closing: &mut watch::Receiver<bool>,
+) -> End {
+    // deliver_sm handed to the store, by sequence number, until committed.
+    let mut kept: FuturesUnordered<BoxFuture<'static, (u32, Kept)>> = FuturesUnordered::new();
+    // deliver_sm_resp being written.
+    let mut answers: FuturesUnordered<Answer> = FuturesUnordered::new();
+    let mut unreadable = Repeated::new();
     loop {
-        let event = tokio::select! {
-            event = events.next() => event,
-            () = link.reconnect.notified() => return "a submit timed out".into(),
-        };
-        let command = match event {
-            None => return "connection closed".into(),
-            Some(Event::Error(error)) => return error.to_string(),
-            Some(Event::Incoming(command)) => command,
-        };
-        let sequence = command.sequence_number();
-        match (command.id(), command.pdu()) {
-            (CommandId::DeliverSm, Some(Pdu::DeliverSm(deliver))) => {
-                if let Some(event) = inbound_of(gateway, deliver) {
-                    // Forward before acknowledging: if we die in between, the
-                    // SMSC delivers again (at-least-once).
-                    if inbound.send(event).await.is_err() {
-                        tracing::warn!(gateway, "inbound channel closed, dropping deliver_sm");
+        tokio::select! {
+            biased;
+            Some((sequence, outcome)) = kept.next(), if !kept.is_empty() => {
+                answers.push(answer(client, sequence, status_of(outcome)));
+            }
+            Some(sent) = answers.next(), if !answers.is_empty() => {
+                if let Err(error) = sent {
+                    return End::Lost(format!("deliver_sm_resp: {error}"));
+                }
+            }
+            _ = closing.changed() => {
+                finish(gateway, client, kept, answers).await;
+                return End::Closed;
+            }
+            () = link.reconnect.notified() => return End::Lost("a submit timed out".into()),
+            event = events.next(), if kept.len() < INBOUND_IN_FLIGHT_MAX => {
+                let command = match event {
+                    None => return End::Lost("connection closed".into()),
+                    Some(Event::Error(error)) => return End::Lost(error.to_string()),
+                    Some(Event::Incoming(command)) => command,
+                };
+                let sequence = command.sequence_number();
+                match (command.id(), command.pdu()) {
+                    (CommandId::DeliverSm, Some(Pdu::DeliverSm(deliver))) => {
+                        match inbound_of(gateway, deliver) {
+                            Some(event) => {
+                                let (delivery, done) = Delivery::awaited(event);
+                                if inbound.send(delivery).await.is_err() {
+                                    answers.push(answer(client, sequence, STATUS_NOT_KEPT));
+                                } else {
+                                    kept.push(Box::pin(async move { (sequence, done.await) }));
+                                }
+                            }
+                            // Of a kind we deliberately ignore: taken.
+                            None => answers.push(answer(client, sequence, CommandStatus::EsmeRok)),
+                        }
                     }
-                }
-                if let Err(error) = client
-                    .deliver_sm_resp(sequence, DeliverSmResp::default())
-                    .await
-                {
-                    return format!("deliver_sm_resp: {error}");
-                }
-            }
-            (CommandId::Unbind, _) => {
-                let _ = client.unbind_resp(sequence).await;
-                return "the SMSC unbound".into();
-            }
-            (id, _) => {
-                tracing::debug!(gateway, ?id, sequence, "smpp command ignored");
-                if !id.is_response() {
-                    let _ = client.generic_nack(sequence).await;
+                    (CommandId::DeliverSm, other) => {
+                        let bytes = match other {
+                            Some(Pdu::Other { body, .. }) => body.as_ref().len(),
+                            _ => 0,
+                        };
+                        if unreadable.occurred() {
+                            tracing::warn!(gateway, sequence, body_bytes = bytes, seen = unreadable.count, status = %status_name(STATUS_UNREADABLE), "smpp deliver_sm unreadable (too long or malformed): refused, the link stays up");
+                        }
+                        answers.push(answer(client, sequence, STATUS_UNREADABLE));
+                    }
+                    (CommandId::Unbind, _) => {
+                        let _ = client.unbind_resp(sequence).await;
+                        return End::Lost("the SMSC unbound".into());
+                    }
+                    (id, pdu) => {
+                        tracing::debug!(gateway, ?id, sequence, "smpp command ignored");
+                        if !id.is_response() {
+                            let status = match (id, pdu) {
+                                (CommandId::Other(_), _) => CommandStatus::EsmeRinvcmdid,
+                                _ => CommandStatus::EsmeRinvcmdlen,
+                            };
+                            let _ = client.status(status).generic_nack(sequence).await;
+                        }
+                    }
                 }
             }
         }
+    }
+}
+
+/// On close: read nothing more; wait (bounded) for the commits of what was
+/// handed over and write their answers.
+async fn finish(
+    gateway: &str,
+    client: &Client,
+    mut kept: FuturesUnordered<BoxFuture<'static, (u32, Kept)>>,
+    mut answers: FuturesUnordered<Answer>,
+) {
+    let waiting = kept.len();
+    let drain = async {
+        loop {
+            tokio::select! {
+                Some((sequence, outcome)) = kept.next(), if !kept.is_empty() => {
+                    answers.push(answer(client, sequence, status_of(outcome)));
+                }
+                Some(_) = answers.next(), if !answers.is_empty() => {}
+                else => break,
+            }
+        }
+    };
+    let finished = tokio::time::timeout(Duration::from_millis(CLOSE_TIMEOUT_MS), drain)
+        .await
+        .is_ok();
+    if finished {
+        tracing::info!(
+            gateway,
+            answered = waiting,
+            "smpp closing: every deliver_sm handed over is stored and acknowledged"
+        );
+    } else {
+        tracing::warn!(
+            gateway,
+            "smpp closing: some deliver_sm not stored in time, left unacknowledged (the SMSC delivers them again)"
+        );
+    }
+}
+
+/// deliver_sm_resp status for what became of a deliver_sm.
+fn status_of(kept: Kept) -> CommandStatus {
+    match kept {
+        Kept::Stored | Kept::Refused => CommandStatus::EsmeRok,
+        Kept::Failed => STATUS_NOT_KEPT,
     }
 }
 

@@ -17,12 +17,6 @@ pub const PRIORITY_NOTICE: u8 = 2;
 /// Consent requests and replies to stray SMS.
 pub const PRIORITY_ADMIN: u8 = 3;
 
-/// Back-off after a "try again", doubled per try up to the maximum. The
-/// maximum is short: an alarm's SMS must go out soon after the link is back,
-/// and a gateway that is down is already paused by the dispatcher.
-const RETRY_BACKOFF_MS_MIN: i64 = 200;
-const RETRY_BACKOFF_MS_MAX: i64 = 5_000;
-
 pub(crate) const NOTIFICATION_COLUMNS: &str = "id, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, tries, gateway, message_id, error, created_at, submitted_at, done_at";
 
 pub(crate) fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
@@ -173,16 +167,15 @@ impl Store {
                             }
                         }
                         SubmitOutcome::Retry { gateway, error } => {
-                            let tries: i64 = c.query_row("SELECT tries FROM notifications WHERE id = ?1", params![id], |r| r.get(0))?;
-                            // The first retry is immediate: the failing gateway is
-                            // paused, so it goes to the next one (failover).
-                            let backoff = match tries {
-                                0 => 0,
-                                n => (RETRY_BACKOFF_MS_MIN << (n - 1).clamp(0, 16)).min(RETRY_BACKOFF_MS_MAX),
-                            };
+                            // The SMS keeps its place in the queue (no per-SMS
+                            // back-off): a "try again" is about the gateway,
+                            // which the dispatcher pauses or fails over. A
+                            // back-off here let less urgent SMS, never tried
+                            // during an outage, go out before alarms' first SMS
+                            // once the link was back (ADR 0002).
                             c.execute(
-                                "UPDATE notifications SET tries = tries + 1, error = ?1, gateway = ?2, not_before = ?3 WHERE id = ?4 AND state = 'pending'",
-                                params![error, gateway, now.plus_ms(backoff).as_ms(), id],
+                                "UPDATE notifications SET tries = tries + 1, error = ?1, gateway = ?2 WHERE id = ?3 AND state = 'pending'",
+                                params![error, gateway, id],
                             )?;
                         }
                         SubmitOutcome::Rejected { gateway, error } => {
