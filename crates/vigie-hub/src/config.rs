@@ -448,6 +448,12 @@ impl Config {
                 "server.public_url must be at most {max} plain characters (it ends every SMS link); use a shorter address"
             )));
         }
+        if !(1..=1_800).contains(&self.devices.signature_skew_s) {
+            return Err(ConfigError::Invalid(
+                "devices.signature_skew_s must be 1 to 1800 (replayed requests are refused for an hour)"
+                    .into(),
+            ));
+        }
         if self.server.connections_max < 16 {
             return Err(ConfigError::Invalid(
                 "server.connections_max must be at least 16".into(),

@@ -45,7 +45,7 @@ fn heartbeat(h: &TestHub) -> Heartbeat {
 fn beat(h: &TestHub, dev: &Device) {
     h.hub
         .store
-        .record_heartbeat(&dev.id, heartbeat(h), h.now())
+        .record_heartbeat(&dev.id, heartbeat(h), h.now().as_ms() / 1_000, h.now())
         .expect("heartbeat");
 }
 

@@ -51,7 +51,9 @@ refusals! {
     STALE_SIGNATURE = "stale_signature", FixClockAndRetry,
         "the signature's `created` is outside the hub's window: the box's clock is off";
     REPLAYED_REQUEST = "replayed_request", KeepAndRetry,
-        "this nonce was already used: sign again with a new one";
+        "this nonce was already used, or a heartbeat is signed before the last: sign again";
+    UNSIGNED_QUERY = "unsigned_query", KeepAndRetry,
+        "a query string was added to the request (the signature covers none): send it without";
     BAD_SIGNATURE_INPUT = "bad_signature_input", KeepAndRetry,
         "the Signature-Input header is unreadable (a proxy may have changed it)";
     BAD_SIGNATURE = "bad_signature", KeepAndRetry,

@@ -66,6 +66,8 @@ pub(super) struct Signed {
     pub device: String,
     pub shop_id: i64,
     pub body: Bytes,
+    /// The signature's `created`, s.
+    pub created_s: i64,
 }
 
 impl FromRequest<AppState> for Signed {
@@ -78,24 +80,42 @@ impl FromRequest<AppState> for Signed {
             req.headers().clone(),
         );
         let body = body_bytes(Bytes::from_request(req, st).await)?;
-        let (device, shop_id) = authenticate(st, &method, &uri, &headers, &body).await?;
+        let (device, shop_id, created_s) = authenticate(st, &method, &uri, &headers, &body).await?;
         Ok(Self {
             device,
             shop_id,
             body,
+            created_s,
         })
     }
 }
 
 /// Check a device request's signature (any method; a GET signs its empty
-/// body); returns the device id and its shop.
+/// body); returns the device id, its shop and the signature's `created`.
+///
+/// Replays: a nonce is refused twice while the hub runs (in memory); the
+/// nonces of state-changing requests other than a raise (cancel, recording,
+/// chunks, direct reports) are also kept in the database for an hour, so
+/// a replay after a restart is refused too. A raise is idempotent on its
+/// alarm id (a replay gets the stored receipt, nothing else happens), and
+/// a heartbeat must not be signed before the box's last one (checked by the
+/// heartbeat route against the mark kept with the box's health).
 async fn authenticate(
     st: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(String, i64), ApiError> {
+) -> Result<(String, i64, i64), ApiError> {
+    // The signature covers the path, not a query: none is accepted, so
+    // nothing can be added to a request after it was signed.
+    if uri.query().is_some() {
+        return Err(ApiError::unauthorized(
+            code::UNSIGNED_QUERY,
+            "la signature ne couvre pas de paramètres d'adresse : n'en envoyez pas / \
+             the signature covers no query string: send none",
+        ));
+    }
     let input = header(headers, "signature-input")?;
     let sig = header(headers, "signature")?;
     let digest = header(headers, "content-digest")?;
@@ -161,13 +181,25 @@ async fn authenticate(
         .lock()
         .map(|mut n| n.insert(&params.key_id, &params.nonce))
         .unwrap_or(false);
-    if !fresh {
-        return Err(ApiError::unauthorized(
-            "replayed_request",
+    let replayed = || {
+        ApiError::unauthorized(
+            code::REPLAYED_REQUEST,
             "this signature nonce was already used",
-        ));
+        )
+    };
+    if !fresh {
+        return Err(replayed());
     }
-    Ok((params.key_id, shop_id))
+    let kept = *method == Method::POST && !matches!(uri.path(), "/v1/alarms" | "/v1/heartbeat");
+    if kept
+        && !st
+            .store
+            .remember_nonce(&params.key_id, &params.nonce, params.created_s)
+            .await?
+    {
+        return Err(replayed());
+    }
+    Ok((params.key_id, shop_id, params.created_s))
 }
 
 /// Changes whenever anything in the box's configuration changes.
@@ -269,11 +301,20 @@ pub(super) async fn heartbeat(
         device,
         shop_id,
         body,
+        created_s,
     } = signed;
     let hb: Heartbeat = parse_json(&body)?;
     check_heartbeat(&hb)?;
+    // Signed before the box's last heartbeat: a replay (perhaps of a box
+    // torn off, to make it look alive), even across a restart.
+    if !st.store.heartbeat_is_fresh(&device, created_s).await? {
+        return Err(ApiError::unauthorized(
+            code::REPLAYED_REQUEST,
+            "heartbeat signed before the box's last one: a replay",
+        ));
+    }
     let now = st.clock.now();
-    st.store.record_heartbeat(&device, hb, now)?;
+    st.store.record_heartbeat(&device, hb, created_s, now)?;
     Ok(Json(HeartbeatAck {
         config_version: current_config_version(&st, shop_id).await?,
         server_time_ms: now.as_ms(),

@@ -145,11 +145,18 @@ impl Db {
 
 /// Columns added to a table after it was first shipped: `schema.sql`
 /// creates new databases with them, this adds them to older ones.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[(
-    "device_health",
-    "clock_offset_ms",
-    "INTEGER NOT NULL DEFAULT 0",
-)];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    (
+        "device_health",
+        "clock_offset_ms",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "device_health",
+        "signed_created_s",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+];
 
 fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, declaration) in ADDED_COLUMNS {

@@ -180,7 +180,8 @@ CREATE TABLE IF NOT EXISTS device_health (
     uptime_s INTEGER NOT NULL,
     offline_since INTEGER,                   -- when declared offline; NULL while online
     holder_told_offline INTEGER NOT NULL DEFAULT 0, -- what the holder was last told
-    clock_offset_ms INTEGER NOT NULL DEFAULT 0      -- the correction the box applies to its clock (hub − box)
+    clock_offset_ms INTEGER NOT NULL DEFAULT 0,     -- the correction the box applies to its clock (hub − box)
+    signed_created_s INTEGER NOT NULL DEFAULT 0     -- the signature's `created` of the last heartbeat: an older one is a replay
 );
 
 -- Per shop: the silent end-to-end tests (RaiseAlarm.test).
@@ -307,6 +308,16 @@ CREATE TABLE IF NOT EXISTS hub_clock (
     boot_id TEXT NOT NULL,
     uptime_ms INTEGER NOT NULL
 );
+-- Nonces of signed state-changing requests (cancel, recording, chunks,
+-- direct reports), kept past a restart for as long as their `created` is
+-- within the signature window; pruned by the supervision pass.
+CREATE TABLE IF NOT EXISTS request_nonces (
+    key_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    created_s INTEGER NOT NULL,
+    PRIMARY KEY (key_id, nonce)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS request_nonces_created ON request_nonces(created_s);
 CREATE TABLE IF NOT EXISTS clock_steps (
     id INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,                     -- the hub's time once adopted

@@ -46,12 +46,18 @@ const CONFIG_GENERATIONS_MAX: usize = 200_000;
 pub(crate) struct Received {
     at: Timestamp,
     heartbeat: Heartbeat,
+    /// The signature's `created`, s: a later heartbeat must have a later one.
+    signed_created_s: i64,
 }
 
 /// Heartbeats not yet written, by device id.
 #[derive(Default)]
 pub(crate) struct HealthBoard {
     pending: Mutex<HashMap<String, Received>>,
+    /// Each box's last accepted heartbeat signature `created`, s (read from
+    /// `device_health` the first time after a start): an older or equal one
+    /// is a replay, even after a restart forgot the nonces.
+    signed_marks: Mutex<HashMap<String, i64>>,
 }
 
 impl HealthBoard {
@@ -242,12 +248,13 @@ pub(crate) fn direct_contacts(
 
 fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), StoreError> {
     let mut upsert = c.prepare_cached(
-        "INSERT INTO device_health (device_id, last_seen_at, box_sent_at, battery_pct, on_mains, signal_csq, modem, free_storage_mb, version, outbox_depth, uptime_s, clock_offset_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        "INSERT INTO device_health (device_id, last_seen_at, box_sent_at, battery_pct, on_mains, signal_csq, modem, free_storage_mb, version, outbox_depth, uptime_s, clock_offset_ms, signed_created_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, box_sent_at = excluded.box_sent_at,
            battery_pct = excluded.battery_pct, on_mains = excluded.on_mains, signal_csq = excluded.signal_csq,
            modem = excluded.modem, free_storage_mb = excluded.free_storage_mb, version = excluded.version,
-           outbox_depth = excluded.outbox_depth, uptime_s = excluded.uptime_s, clock_offset_ms = excluded.clock_offset_ms
+           outbox_depth = excluded.outbox_depth, uptime_s = excluded.uptime_s, clock_offset_ms = excluded.clock_offset_ms,
+           signed_created_s = MAX(device_health.signed_created_s, excluded.signed_created_s)
          WHERE excluded.last_seen_at >= device_health.last_seen_at",
     )?;
     let mut device = c.prepare_cached(
@@ -270,6 +277,7 @@ fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), Store
             // SQLite integers are signed: an absurd uptime is stored as the largest.
             i64::try_from(h.uptime_s).unwrap_or(i64::MAX),
             h.clock_offset_ms,
+            r.signed_created_s,
         ])?;
         device.execute(params![r.at.as_ms(), h.version, id])?;
     }
@@ -380,8 +388,13 @@ impl Store {
         &self,
         device: &str,
         heartbeat: Heartbeat,
+        signed_created_s: i64,
         now: Timestamp,
     ) -> Result<(), StoreError> {
+        if let Ok(mut marks) = self.health.signed_marks.lock() {
+            let mark = marks.entry(device.to_string()).or_insert(i64::MIN);
+            *mark = (*mark).max(signed_created_s);
+        }
         let mut pending = self
             .health
             .pending
@@ -393,8 +406,89 @@ impl Store {
                 "trop de boîtiers en attente d'écriture, réessayez / too many heartbeats waiting, retry",
             ));
         }
-        pending.insert(device.to_string(), Received { at: now, heartbeat });
+        pending.insert(
+            device.to_string(),
+            Received {
+                at: now,
+                heartbeat,
+                signed_created_s,
+            },
+        );
         Ok(())
+    }
+
+    /// Whether a heartbeat signed at `created_s` is not older than the
+    /// box's last accepted one (an older one is a replay: refused, even
+    /// after a restart; one in the same second passes, as a box may send
+    /// two, and the nonce cache refuses an exact replay while the hub runs).
+    pub async fn heartbeat_is_fresh(
+        &self,
+        device: &str,
+        created_s: i64,
+    ) -> Result<bool, StoreError> {
+        let known = self
+            .health
+            .signed_marks
+            .lock()
+            .ok()
+            .and_then(|m| m.get(device).copied());
+        let mark = match known {
+            Some(m) => m,
+            None => {
+                let id = device.to_string();
+                let m: i64 = self
+                    .db
+                    .read(move |c| {
+                        Ok(c.query_row(
+                            "SELECT signed_created_s FROM device_health WHERE device_id = ?1",
+                            params![id],
+                            |r| r.get(0),
+                        )
+                        .optional()?
+                        .unwrap_or(i64::MIN))
+                    })
+                    .await?;
+                if let Ok(mut marks) = self.health.signed_marks.lock()
+                    && marks.len() < HEALTH_PENDING_DEVICES_MAX
+                {
+                    marks.entry(device.to_string()).or_insert(m);
+                }
+                m
+            }
+        };
+        Ok(created_s >= mark)
+    }
+
+    /// Remember the nonce of a signed state-changing request; `false` if it
+    /// was already used (a replay, perhaps across a restart).
+    pub async fn remember_nonce(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        created_s: i64,
+    ) -> Result<bool, StoreError> {
+        let (key_id, nonce) = (key_id.to_string(), nonce.to_string());
+        self.db
+            .write(move |c| {
+                Ok(c.execute(
+                    "INSERT INTO request_nonces (key_id, nonce, created_s) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![key_id, nonce, created_s],
+                )? == 1)
+            })
+            .await
+    }
+
+    /// Forget the nonces signed before `before_s`: their requests are stale
+    /// anyway, so the table holds one signature window of requests.
+    pub async fn forget_nonces_before(&self, before_s: i64) -> Result<usize, StoreError> {
+        self.db
+            .write(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM request_nonces WHERE created_s < ?1",
+                    params![before_s],
+                )?)
+            })
+            .await
     }
 
     /// Write the heartbeats kept in memory, in short batches. Returns how

@@ -63,6 +63,17 @@ pub async fn spawn_hub_configured(
     env: &[(&str, &str)],
 ) -> TestHub {
     let dir = TempDir::new("vigie-test");
+    start_in(dir, extra_toml, gateways_before, env, ManualClock::new(T0)).await
+}
+
+/// A hub on the database in `dir` (a new one, or the one a stopped hub left).
+async fn start_in(
+    dir: TempDir,
+    extra_toml: &str,
+    gateways_before: &str,
+    env: &[(&str, &str)],
+    clock: Arc<ManualClock>,
+) -> TestHub {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -73,7 +84,6 @@ pub async fn spawn_hub_configured(
     );
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let config = Config::parse(&toml, env).expect("test config");
-    let clock = ManualClock::new(T0);
     let hub = vigie_hub::app::start(&config, clock.clone(), listener)
         .await
         .expect("hub starts");
@@ -84,6 +94,18 @@ pub async fn spawn_hub_configured(
         phones,
         http: reqwest::Client::new(),
         _dir: dir,
+    }
+}
+
+impl TestHub {
+    /// Stop this hub and start a new one on the same database and clock
+    /// (on another port), as a restart would.
+    pub async fn restart(self) -> TestHub {
+        let TestHub {
+            hub, clock, _dir, ..
+        } = self;
+        hub.shutdown().await;
+        start_in(_dir, "", "", &[], clock).await
     }
 }
 
