@@ -84,7 +84,7 @@
     var open = document.querySelectorAll('article.alarm[data-state="open"]').length;
     document.title = ids.size ? "(" + ids.size + ") ALARME" + (open ? " sans réponse" : "") + " — " + baseTitle : baseTitle;
     var shops = shopsInAlarm();
-    if (mapShops !== null && shops !== mapShops && window.htmx) {
+    if (mapShops !== null && shops !== mapShops && window.htmx && document.querySelector(".map svg")) {
       htmx.ajax("GET", "/console/map", { target: ".map svg", swap: "outerHTML" });
     }
     mapShops = shops;

@@ -1360,3 +1360,78 @@ async fn the_last_administrator_cannot_be_disabled() {
         .expect_err("the last one");
     assert!(e.to_string().contains("dernier administrateur"), "{e}");
 }
+
+#[tokio::test]
+async fn a_second_operator_must_take_an_alarm_over_explicitly() {
+    let w = world().await;
+    let mut odile = signed_in(&w, "operator").await;
+    let take = format!("/console/alarms/{}/take", w.alarm_a);
+    let (status, _) = odile.post(&w.app, &take, &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = odile.get(&w.app, &format!("/console/alarms/{}", w.alarm_a)).await;
+    assert!(page.contains("Vous suivez cette alarme"), "{page}");
+    // The admin (another person of the desk) sees who has it…
+    let mut admin = signed_in(&w, "admin").await;
+    let (_, page) = admin.get(&w.app, &format!("/console/alarms/{}", w.alarm_a)).await;
+    assert!(page.contains("Suivie au poste par <strong>operator</strong>"), "{page}");
+    assert!(page.contains(r#"name="takeover" value="yes""#), "{page}");
+    // …cannot take it by accident…
+    let (status, page) = admin.post(&w.app, &take, &[]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("déjà pris cette alarme en main"), "{page}");
+    // …and takes it over on purpose, which the audit log and the timeline keep.
+    let (status, _) = admin.post(&w.app, &take, &[("takeover", "yes")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = admin.get(&w.app, &format!("/console/alarms/{}", w.alarm_a)).await;
+    assert!(page.contains("à la place de operator"), "{page}");
+    let audit = w.store.audit_log(100).await.expect("audit");
+    assert!(audit.iter().any(|l| l.action == "alarm_taken_over" && l.username == "admin"));
+    // The alarm page's title is the shop and its code, not a UUID.
+    let detail = w.store.alarm(w.alarm_a).await.expect("alarm");
+    assert!(
+        page.contains(&format!("<title>{} — {} — Vigie</title>", detail.shop.name, detail.alarm.code)),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn the_board_puts_the_alarm_waiting_longest_for_an_answer_first() {
+    let w = world().await;
+    // alarm_a and alarm_b were raised at T0; a newer one a minute later.
+    w.clock.advance_ms(60_000);
+    let newer = raise(&w.store, w.shop_b, w_now(&w)).await;
+    let mut b = signed_in(&w, "operator").await;
+    let (_, page) = b.get(&w.app, "/console/board").await;
+    let pos = |id: Uuid| page.find(&format!(r#"data-alarm-id="{id}""#)).expect("on the board");
+    assert!(pos(w.alarm_a).min(pos(w.alarm_b)) < pos(newer), "oldest unanswered first");
+    assert!(page.contains("sans réponse"), "{page}");
+}
+
+#[tokio::test]
+async fn the_alarm_list_filters_by_state_shop_and_day_and_the_audit_log_speaks_words() {
+    let w = world().await;
+    let mut b = signed_in(&w, "admin").await;
+    let shops = w.store.shops().await.expect("shops");
+    let name_b = &shops.iter().find(|s| s.id == w.shop_b).expect("shop b").name;
+    let (status, page) = b
+        .get(&w.app, &format!("/console/alarms?state=open&shop={}", urlencode(name_b)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&w.alarm_b.to_string()), "{page}");
+    assert!(!page.contains(&w.alarm_a.to_string()), "another shop filtered out");
+    let (_, page) = b.get(&w.app, "/console/alarms?state=resolved").await;
+    assert!(!page.contains(&w.alarm_a.to_string()) && !page.contains(&w.alarm_b.to_string()));
+    // T0 is 2027-01-15 in Paris: the day before shows nothing, the day itself both.
+    let (_, page) = b.get(&w.app, "/console/alarms?to=2027-01-14").await;
+    assert!(!page.contains(&w.alarm_a.to_string()), "{page}");
+    let (_, page) = b.get(&w.app, "/console/alarms?from=2027-01-15&to=2027-01-15").await;
+    assert!(page.contains(&w.alarm_a.to_string()) && page.contains(&w.alarm_b.to_string()), "{page}");
+    // The audit log: words, and the alarm a line is about is a link.
+    let (_, _) = b.post(&w.app, &format!("/console/alarms/{}/take", w.alarm_a), &[]).await;
+    let (_, page) = b.get(&w.app, "/console/audit").await;
+    assert!(page.contains("Alarme prise en main au poste"), "{page}");
+    assert!(
+        page.contains(&format!(r#"<a href="&#x2f;console&#x2f;alarms&#x2f;{0}">alarm:{0}</a>"#, w.alarm_a)),
+        "{page}"
+    );
+}

@@ -96,6 +96,52 @@ impl OpeningHours {
         Ok(Self { days: Some(days) })
     }
 
+    /// The week in words, consecutive days with the same hours together:
+    /// « du lundi au samedi : 7 h 00 – 19 h 30 ; dimanche : fermé ».
+    pub fn in_words(&self, french: bool) -> String {
+        const FR: [&str; 7] = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"];
+        const EN: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+        let names = if french { FR } else { EN };
+        let Some(days) = &self.days else {
+            return if french { "tous les jours, jour et nuit" } else { "every day, day and night" }.to_string();
+        };
+        let hm = |m: u16| {
+            let m = m % MINUTES_PER_DAY;
+            if french {
+                format!("{} h {:02}", m / 60, m % 60)
+            } else {
+                format!("{:02}:{:02}", m / 60, m % 60)
+            }
+        };
+        let mut parts = Vec::new();
+        let mut d = 0;
+        while d < 7 {
+            let mut end = d;
+            while end + 1 < 7 && days[end + 1] == days[d] {
+                end += 1;
+            }
+            let when = match (end - d, french) {
+                (0, _) => names[d].to_string(),
+                (1, true) => format!("{} et {}", names[d], names[end]),
+                (1, false) => format!("{} and {}", names[d], names[end]),
+                (_, true) => format!("du {} au {}", names[d], names[end]),
+                (_, false) => format!("{} to {}", names[d], names[end]),
+            };
+            let hours = if days[d].is_empty() {
+                if french { "fermé" } else { "closed" }.to_string()
+            } else {
+                days[d]
+                    .iter()
+                    .map(|&(s, e)| format!("{} – {}", hm(s), hm(e)))
+                    .collect::<Vec<_>>()
+                    .join(if french { " et " } else { " and " })
+            };
+            parts.push(format!("{when} : {hours}").replace(" : ", if french { " : " } else { ": " }));
+            d = end + 1;
+        }
+        parts.join(if french { " ; " } else { "; " })
+    }
+
     /// Whether the shop is open at this civil time.
     pub fn is_open(&self, t: &CivilTime) -> bool {
         let Some(days) = &self.days else {
@@ -368,6 +414,23 @@ pub fn flags(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn opening_hours_read_as_words() {
+        let h = OpeningHours::parse("mo-sa 07:00-19:30; sa 07:00-12:00").expect("hours");
+        assert_eq!(
+            h.in_words(true),
+            "du lundi au vendredi : 7 h 00 – 19 h 30 ; samedi : 7 h 00 – 12 h 00 ; dimanche : fermé"
+        );
+        assert_eq!(
+            h.in_words(false),
+            "Monday to Friday: 07:00 – 19:30; Saturday: 07:00 – 12:00; Sunday: closed"
+        );
+        let split = OpeningHours::parse("mo,tu 08:00-12:00,14:00-19:00").expect("hours");
+        assert!(split.in_words(true).starts_with("lundi et mardi : 8 h 00 – 12 h 00 et 14 h 00 – 19 h 00"), "{}", split.in_words(true));
+        assert_eq!(OpeningHours::always().in_words(true), "tous les jours, jour et nuit");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

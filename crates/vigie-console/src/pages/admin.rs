@@ -252,6 +252,61 @@ pub async fn change_account(
     }
 }
 
+/// An audit action in words, for the people who read the log.
+fn action_label(action: &str, lang: crate::Lang) -> &'static str {
+    let (fr, en) = match action {
+        "sign_in" => ("Connexion", "Signed in"),
+        "sign_in_password" => ("Mot de passe accepté, code attendu", "Password accepted, code awaited"),
+        "sign_in_failed" => ("Connexion refusée", "Sign-in refused"),
+        "sign_in_throttled" => ("Connexions ralenties", "Sign-ins slowed down"),
+        "sign_out" => ("Déconnexion", "Signed out"),
+        "sign_out_everywhere" => ("Déconnexion partout", "Signed out everywhere"),
+        "session_replaced" => ("Session remplacée", "Session replaced"),
+        "second_factor_set_up" => ("Second facteur configuré", "Second factor set up"),
+        "second_factor_failed" => ("Code du second facteur refusé", "Second-factor code refused"),
+        "account_created" | "account_created_by_admin" => ("Compte créé", "Account created"),
+        "account_disabled" => ("Compte désactivé", "Account disabled"),
+        "account_enabled" => ("Compte réactivé", "Account enabled"),
+        "account_deleted" => ("Compte supprimé", "Account deleted"),
+        "account_password_reset" => ("Mot de passe remplacé", "Password replaced"),
+        "account_second_factor_reset" => ("Second facteur réinitialisé", "Second factor reset"),
+        "alarm_taken" => ("Alarme prise en main au poste", "Alarm taken at the desk"),
+        "alarm_taken_over" => ("Alarme reprise en main au poste", "Alarm taken over at the desk"),
+        "alarm_note" => ("Note sur une alarme", "Note on an alarm"),
+        "alarm_resolved" => ("Alarme close", "Alarm closed"),
+        "shops_imported" => ("Boutiques importées", "Shops imported"),
+        "contact_added" => ("Contact ajouté", "Contact added"),
+        "contact_updated" => ("Contact modifié", "Contact changed"),
+        "contact_tier" => ("Palier d'un contact changé", "Contact's tier changed"),
+        "contact_removed" => ("Contact retiré", "Contact removed"),
+        "opt_in_resent" => ("Demande d'accord renvoyée", "Opt-in request sent again"),
+        "password_changed" => ("Mot de passe changé", "Password changed"),
+        "enrolment_code_created" => ("Code d'installation créé", "Enrolment code made"),
+        "stats_exported" => ("Statistiques exportées", "Statistics exported"),
+        "evidence_listen" => ("Écoute d'un enregistrement", "Recording listened to"),
+        "evidence_export" => ("Export d'un enregistrement", "Recording exported"),
+        a if a.starts_with("hardware") => ("Boîtier : cycle de vie", "Box: life cycle"),
+        _ => ("", ""),
+    };
+    lang.pick(fr, en)
+}
+
+/// Where an audit line's target is shown, if it has a page.
+fn target_link(target: &str) -> Option<String> {
+    let (kind, id) = target.split_once(':')?;
+    let safe = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !safe {
+        return None;
+    }
+    Some(match kind {
+        "alarm" => format!("/console/alarms/{id}"),
+        "recording" => format!("/console/recordings/{id}"),
+        "shop" => format!("/console/shops/{id}"),
+        "account" => format!("/console/accounts#account-{id}"),
+        _ => return None,
+    })
+}
+
 pub async fn audit(
     State(console): State<Console>,
     Language(lang): Language,
@@ -268,7 +323,9 @@ pub async fn audit(
                 "at": when(l.at),
                 "username": l.username,
                 "action": l.action,
+                "action_label": action_label(&l.action, lang),
                 "target": l.target,
+                "target_href": target_link(&l.target),
                 "reason": l.reason,
                 "detail": if l.detail.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { l.detail.to_string() },
             })

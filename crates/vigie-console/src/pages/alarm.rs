@@ -385,10 +385,58 @@ pub async fn page(
     )
 }
 
+/// The alarm list's filters (a GET form: works without JavaScript).
+#[derive(Deserialize)]
+pub struct ListFilter {
+    /// `live` (open or acknowledged), or one state (`open`, `resolved`…).
+    state: Option<String>,
+    /// Part of the shop's name, reference or commune, any case.
+    shop: Option<String>,
+    /// Pressed on or after / on or before this day (`YYYY-MM-DD`, Paris).
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `2026-11-26` as (year, month, day).
+fn day(s: &str) -> Option<(i64, u32, u32)> {
+    let mut it = s.trim().splitn(3, '-');
+    let y = it.next()?.parse().ok()?;
+    let m = it.next()?.parse().ok()?;
+    let d = it.next()?.parse().ok()?;
+    Some((y, m, d))
+}
+
+impl ListFilter {
+    fn keeps(&self, a: &vigie_hub::store::Alarm, shop: Option<&vigie_hub::store::Shop>) -> bool {
+        let state_ok = match self.state.as_deref().unwrap_or("") {
+            "" => true,
+            "live" => a.state.is_live(),
+            s => a.state.as_str() == s,
+        };
+        let wanted = self.shop.as_deref().unwrap_or("").trim().to_lowercase();
+        let shop_ok = wanted.is_empty()
+            || shop.is_some_and(|s| {
+                [&s.name, &s.reference, &s.commune]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&wanted))
+            });
+        let p = a.pressed_at.paris();
+        let pressed = (p.year, p.month, p.day);
+        let from_ok = self
+            .from
+            .as_deref()
+            .and_then(day)
+            .is_none_or(|d| pressed >= d);
+        let to_ok = self.to.as_deref().and_then(day).is_none_or(|d| pressed <= d);
+        state_ok && shop_ok && from_ok && to_ok
+    }
+}
+
 pub async fn list(
     State(console): State<Console>,
     Language(lang): Language,
     Extension(v): Extension<Viewer>,
+    axum::extract::Query(filter): axum::extract::Query<ListFilter>,
 ) -> Response {
     let now = console.now();
     let alarms = match console
@@ -406,6 +454,7 @@ pub async fn list(
     let rows: Vec<Value> = alarms
         .iter()
         .filter(|a| v.can_see_shop(a.shop_id))
+        .filter(|a| filter.keeps(a, shops.iter().find(|s| s.id == a.shop_id)))
         .map(|a| {
             let shop = shops.iter().find(|s| s.id == a.shop_id);
             json!({
@@ -428,7 +477,16 @@ pub async fn list(
         lang,
         "alarms.html",
         "/console/alarms",
-        json!({ "alarms": rows }),
+        json!({
+            "alarms": rows,
+            "filter": {
+                "state": filter.state.unwrap_or_default(),
+                "shop": filter.shop.unwrap_or_default(),
+                "from": filter.from.unwrap_or_default(),
+                "to": filter.to.unwrap_or_default(),
+            },
+            "shopkeeper": v.own_shop().is_some(),
+        }),
     )
 }
 

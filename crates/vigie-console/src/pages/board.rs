@@ -30,7 +30,7 @@ const KEEP_ALIVE_S: u64 = 15;
 pub fn state_label(state: AlarmState, lang: Lang) -> &'static str {
     match state {
         AlarmState::Open => lang.pick("en cours", "open"),
-        AlarmState::Acknowledged => lang.pick("prise en charge", "acknowledged"),
+        AlarmState::Acknowledged => lang.pick("un contact a répondu", "a contact answered"),
         AlarmState::Resolved => lang.pick("close", "resolved"),
         AlarmState::Cancelled => lang.pick("annulée", "cancelled"),
     }
@@ -252,9 +252,25 @@ pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang) -> Respon
         Ok(f) => f,
         Err(e) => return super::store_error(e, lang),
     };
-    let map = match map_svg(console, viewer).await {
-        Ok(m) => m,
-        Err(e) => return super::store_error(e, lang),
+    // A shopkeeper's board shows her shop, not the Region's map.
+    let own = match viewer.account.shop_id.filter(|_| viewer.own_shop().is_some()) {
+        Some(id) => match console.store().shop(id).await {
+            Ok(s) => Some(json!({
+                "id": s.id, "name": s.name, "address": s.address, "postcode": s.postcode,
+                "commune": s.commune,
+                "opening_hours": super::fleet::opening_hours_words(&s.opening_hours, lang),
+            })),
+            Err(e) => return super::store_error(e, lang),
+        },
+        None => None,
+    };
+    let map = if own.is_some() {
+        String::new()
+    } else {
+        match map_svg(console, viewer).await {
+            Ok(m) => m,
+            Err(e) => return super::store_error(e, lang),
+        }
     };
     render(
         console,
@@ -262,7 +278,7 @@ pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang) -> Respon
         lang,
         "board.html",
         "/console/board",
-        json!({ "fragment": fragment, "map": map }),
+        json!({ "fragment": fragment, "map": map, "own_shop": own }),
     )
 }
 

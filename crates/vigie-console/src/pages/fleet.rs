@@ -371,6 +371,7 @@ pub async fn shop_page(
                 "postcode": shop.postcode, "commune": shop.commune, "departement": shop.departement,
                 "holder_name": shop.holder_name, "holder_phone": shop.holder_phone.national_display(),
                 "holder_tel": shop.holder_phone.as_e164(), "opening_hours": shop.opening_hours,
+                "opening_hours_words": opening_hours_words(&shop.opening_hours, lang),
             },
             "readiness": { "ready": readiness.ready, "last_ok": readiness.last_test_ok_at.map(when) },
             "contacts": contacts,
@@ -644,4 +645,11 @@ pub async fn set_state(
         }
         Err(e) => refused_on_fleet(&console, &v, lang, e).await,
     }
+}
+
+/// A shop's opening hours as a sentence (the stored form if it does not parse).
+pub fn opening_hours_words(text: &str, lang: crate::Lang) -> String {
+    vigie_core::supervision::OpeningHours::parse(text)
+        .map(|h| h.in_words(lang == crate::Lang::Fr))
+        .unwrap_or_else(|_| text.to_string())
 }

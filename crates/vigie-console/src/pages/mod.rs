@@ -52,7 +52,7 @@ pub fn role_label(role: Role, lang: Lang) -> &'static str {
     match role {
         Role::Admin => lang.pick("administrateur", "administrator"),
         Role::Operator => lang.pick("opérateur", "operator"),
-        Role::Shopkeeper => lang.pick("commerçant", "shopkeeper"),
+        Role::Shopkeeper => lang.pick("titulaire d'un commerce", "shopkeeper"),
         Role::Investigator => lang.pick("enquêteur", "investigator"),
     }
 }
