@@ -162,6 +162,7 @@ pub async fn start_with_ui(
         http_gateways,
     );
     state.vault = Some(vault.clone());
+    state.gateways = gateways.clone();
     let addr = listener.local_addr()?;
     let mut tasks = vec![
         tokio::spawn(run_vault(

@@ -114,6 +114,8 @@ refusals! {
         "another chunk with this number is already in the log";
     BAD_HEARTBEAT = "bad_heartbeat", Drop,
         "the heartbeat's values are out of range";
+    STORE_CANNOT_WRITE = "store_cannot_write", KeepAndRetry,
+        "503: the hub cannot write (disk full): nothing was kept; the box alerts its contacts itself at once";
     INTERNAL = "internal", KeepAndRetry,
         "the hub failed: try again later";
     REQUEST_TIMEOUT = "request_timeout", KeepAndRetry,

@@ -64,6 +64,15 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.cannot_write() {
+            tracing::error!(error = %e, "the database cannot be written: requests refused until it can");
+            return ApiError::Unavailable {
+                code: vigie_proto::refusal::code::STORE_CANNOT_WRITE,
+                message: "le hub ne peut plus écrire (disque plein ?) : rien n'a été gardé, le boîtier alerte ses contacts lui-même / \
+                          the hub cannot write (disk full?): nothing was kept, the box alerts its contacts itself"
+                    .into(),
+            };
+        }
         match e {
             StoreError::Refused { code, message } => match code {
                 "unknown_device" | "unknown_code" | "code_used" | "code_expired" => {

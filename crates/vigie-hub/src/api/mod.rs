@@ -41,6 +41,8 @@ pub struct AppState {
     pub http_gateways: Arc<HashMap<String, Arc<HttpGateway>>>,
     /// The evidence vault (recordings' audio, log, trusted time).
     pub vault: Option<Arc<crate::vault::Vault>>,
+    /// Every SMS gateway, for the readiness check.
+    pub gateways: Vec<Arc<dyn crate::gateway::Gateway>>,
     /// Devices' public keys, read once a minute at most (heartbeats come
     /// from every box every minute).
     device_keys: Arc<DeviceKeyCache>,
@@ -78,6 +80,7 @@ impl AppState {
             settings: Arc::new(settings),
             http_gateways: Arc::new(http_gateways),
             vault: None,
+            gateways: Vec::new(),
             device_keys: Arc::default(),
             nonces: Arc::new(Mutex::new(NonceCache::default())),
             config_versions: Arc::default(),
@@ -155,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads)
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/openapi.json", get(openapi))
+        .route("/readyz", get(readyz))
         .route("/v1/enroll", post(device::enroll))
         .route("/v1/alarms", post(device::raise))
         .route("/v1/alarms/{id}/cancel", post(device::cancel))
@@ -183,6 +187,37 @@ pub fn router(state: AppState) -> Router {
             edge_of_the_api,
         ))
         .with_state(state)
+}
+
+/// `GET /readyz`: whether this hub can do its work, for a load balancer
+/// and an operator: the database takes writes, and at least one SMS
+/// gateway is bound. 200 when ready, 503 with what is wrong otherwise.
+async fn readyz(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let store = st.store.can_write();
+    let gateways: Vec<serde_json::Value> = st
+        .gateways
+        .iter()
+        .map(|g| serde_json::json!({ "name": g.name(), "ready": g.is_ready() }))
+        .collect();
+    let gateway_ready = st.gateways.iter().any(|g| g.is_ready());
+    let ready = store && gateway_ready;
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({
+            "ready": ready,
+            "store": if store { "ok" } else { "cannot_write" },
+            "gateways": gateways,
+        })),
+    )
+        .into_response()
 }
 
 /// The OpenAPI document of the device API and the contacts' pages

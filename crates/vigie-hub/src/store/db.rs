@@ -29,6 +29,9 @@ type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
 
 pub struct Db {
     jobs: mpsc::Sender<Job>,
+    /// False since a write failed because the disk could not take it
+    /// (full, read-only, I/O error); true again after the next commit.
+    writable: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Bumped after every committed batch: live views re-read when it moves.
     committed: tokio::sync::watch::Sender<u64>,
     path: PathBuf,
@@ -53,12 +56,15 @@ impl Db {
         let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE_MAX);
         let (committed, _) = tokio::sync::watch::channel(0u64);
         let signal = committed.clone();
+        let writable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let health = writable.clone();
         std::thread::Builder::new()
             .name("vigie-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, signal))
+            .spawn(move || writer_loop(conn, rx, signal, health))
             .map_err(|e| StoreError::Unexpected(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             jobs: tx,
+            writable,
             committed,
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
@@ -87,9 +93,14 @@ impl Db {
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let writable = self.writable.clone();
         let job: Job = Box::new(move |conn: Option<&Connection>| -> Reply {
             let result = match conn {
-                Some(conn) => in_savepoint(conn, f),
+                Some(conn) => in_savepoint(conn, f).inspect_err(|e| {
+                    if e.cannot_write() {
+                        writable.store(false, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }),
                 None => Err(StoreError::Unexpected(
                     "the database could not begin a transaction".into(),
                 )),
@@ -101,6 +112,12 @@ impl Db {
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         enqueued();
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Whether the last write could be kept (false after a disk-full or
+    /// I/O failure, until a write commits again).
+    pub fn writable(&self) -> bool {
+        self.writable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A receiver that sees a new value after each committed write batch.
@@ -189,11 +206,35 @@ fn in_savepoint<R>(
     result
 }
 
+/// Whether a database error says the disk cannot take writes.
+pub(crate) fn is_cannot_write(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+        )
+    )
+}
+
+/// A failed commit or begin, as callers see it.
+fn write_failure(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Database(d) if is_cannot_write(d) => StoreError::CannotWrite(d.to_string()),
+        other => StoreError::Unexpected(other.to_string()),
+    }
+}
+
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     committed_signal: tokio::sync::watch::Sender<u64>,
+    writable: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
+    use std::sync::atomic::Ordering;
     while let Some(first) = rx.blocking_recv() {
         let mut replies = Vec::with_capacity(16);
         let began = conn
@@ -202,7 +243,10 @@ fn writer_loop(
         if let Err(e) = began {
             // Answer everyone waiting in this batch with the error; nothing was written.
             tracing::error!(error = %e, "store: cannot begin a write transaction");
-            first(None)(Err(e));
+            if e.cannot_write() {
+                writable.store(false, Ordering::Relaxed);
+            }
+            first(None)(Err(write_failure(&e)));
             continue;
         }
         replies.push(first(Some(&conn)));
@@ -213,18 +257,21 @@ fn writer_loop(
             }
         }
         let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        } else {
-            committed_signal.send_modify(|n| *n = n.wrapping_add(1));
+        match &committed {
+            Err(e) => {
+                if e.cannot_write() {
+                    writable.store(false, Ordering::Relaxed);
+                    tracing::error!(error = %e, "store: the disk cannot take the write; nothing of this batch was kept");
+                }
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Ok(()) => {
+                writable.store(true, Ordering::Relaxed);
+                committed_signal.send_modify(|n| *n = n.wrapping_add(1));
+            }
         }
         for reply in replies {
-            reply(
-                committed
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| StoreError::Unexpected(e.to_string())),
-            );
+            reply(committed.as_ref().map(|_| ()).map_err(write_failure));
         }
     }
 }

@@ -26,8 +26,8 @@ pub use alarms::{
 };
 pub use clock::{AdoptedStep, StepSeen};
 pub use console::{
-    AUDIT_LINES_MAX, Account, AccountChange, Audit, AuditLine, BOARD_LIVE_MAX, Board, BoardAlarm, BoardContact,
-    DeskAction, NOTE_CHARS_MAX, NewAccount, Role, Session,
+    AUDIT_LINES_MAX, Account, AccountChange, Audit, AuditLine, BOARD_LIVE_MAX, Board, BoardAlarm,
+    BoardContact, DeskAction, NOTE_CHARS_MAX, NewAccount, Role, Session,
 };
 pub use contacts::{CONTACT_NAME_CHARS_MAX, CONTACT_TIER_MAX, ContactEdit, OPT_IN_RESEND_MS_MIN};
 pub use inventory::{
@@ -53,6 +53,10 @@ pub enum StoreError {
     Refused { code: &'static str, message: String },
     #[error("the store is shut down")]
     Closed,
+    /// The database cannot be written (disk full, read-only, I/O error):
+    /// nothing of the request was kept.
+    #[error("the database cannot be written: {0}")]
+    CannotWrite(String),
     #[error("unexpected store error: {0}")]
     Unexpected(String),
 }
@@ -62,6 +66,16 @@ impl StoreError {
         StoreError::Refused {
             code,
             message: message.into(),
+        }
+    }
+
+    /// Whether the error says the disk cannot take writes (rather than a
+    /// bug or a refusal).
+    pub fn cannot_write(&self) -> bool {
+        match self {
+            StoreError::CannotWrite(_) => true,
+            StoreError::Database(e) => db::is_cannot_write(e),
+            _ => false,
         }
     }
 }
@@ -123,6 +137,12 @@ impl Store {
 
     pub fn rules(&self) -> &Rules {
         &self.rules
+    }
+
+    /// Whether the database takes writes (false since a write failed for
+    /// a full disk or an I/O error, until one commits again).
+    pub fn can_write(&self) -> bool {
+        self.db.writable()
     }
 }
 

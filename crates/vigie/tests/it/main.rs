@@ -7,6 +7,7 @@ mod box_process;
 mod clock_step;
 mod cli;
 mod crash;
+mod disk_full;
 mod evidence_e2e;
 mod hub;
 mod kannel_e2e;
