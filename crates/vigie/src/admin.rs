@@ -125,10 +125,9 @@ async fn account_change(
         }
         AccountCommand::Password { username } => {
             let password = password_from_stdin()?;
-            let hash = tokio::task::spawn_blocking(move || {
-                vigie_console::auth::password::hash(&password)
-            })
-            .await??;
+            let hash =
+                tokio::task::spawn_blocking(move || vigie_console::auth::password::hash(&password))
+                    .await??;
             (username, AccountChange::SetPassword(hash))
         }
         AccountCommand::Add { .. } | AccountCommand::List => return Ok(()),
@@ -145,7 +144,9 @@ async fn account_change(
         reason: None,
         detail: serde_json::json!({}),
     };
-    store.change_account(account.id, change, audit, now()).await?;
+    store
+        .change_account(account.id, change, audit, now())
+        .await?;
     let out = serde_json::json!({ "username": account.username, "done": action });
     print(json, &out, || {
         format!("compte « {} » : {action} / done", account.username)
@@ -286,6 +287,7 @@ pub enum RecordingCommand {
 
 #[derive(Subcommand)]
 pub enum AlarmCommand {
+    /// The newest alarms; says so when there are more than `--limit`.
     List {
         #[arg(long, default_value_t = 50)]
         limit: usize,
@@ -589,7 +591,11 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                                 a.username,
                                 a.role.as_str(),
                                 a.display_name,
-                                if a.disabled { "\t(désactivé / disabled)" } else { "" }
+                                if a.disabled {
+                                    "\t(désactivé / disabled)"
+                                } else {
+                                    ""
+                                }
                             )
                         })
                         .collect::<Vec<_>>()
@@ -600,7 +606,15 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
         },
         AdminCommand::Alarm { command } => match command {
             AlarmCommand::List { limit } => {
-                let alarms = store.alarms(limit).await?;
+                let mut alarms = store.alarms(limit.saturating_add(1)).await?;
+                let more = alarms.len() > limit;
+                alarms.truncate(limit);
+                if more {
+                    eprintln!(
+                        "les {limit} alarmes les plus récentes ; il y en a d'autres : --limit N pour en voir plus / \
+                         the newest {limit} alarms; there are more: --limit N to see them"
+                    );
+                }
                 print(json, &alarms, || {
                     alarms
                         .iter()

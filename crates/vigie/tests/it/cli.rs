@@ -196,6 +196,20 @@ async fn admin_import_device_press_and_resolve_through_the_cli() {
     let alarms = json(&ok(&["admin", "--config", cfg, "--json", "alarm", "list"]).await);
     assert_eq!(alarms[0]["state"], "resolved", "{alarms}");
     assert_eq!(alarms[0]["outcome"], "false_alarm", "{alarms}");
+    // A list cut short says so, rather than stopping silently.
+    let none = vigie(&["admin", "--config", cfg, "alarm", "list", "--limit", "0"]).await;
+    assert!(none.status.success());
+    let stderr = text(&none.stderr);
+    assert!(
+        stderr.contains("il y en a d'autres") && stderr.contains("--limit N"),
+        "{stderr}"
+    );
+    let all = vigie(&["admin", "--config", cfg, "alarm", "list", "--limit", "1000"]).await;
+    assert!(
+        text(&all.stderr).is_empty(),
+        "nothing cut: {}",
+        text(&all.stderr)
+    );
 }
 
 #[tokio::test]
