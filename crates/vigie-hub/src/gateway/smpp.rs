@@ -839,19 +839,33 @@ fn inbound_of(gateway: &str, deliver: &DeliverSm) -> Option<Inbound> {
         );
         return None;
     }
-    let source = deliver.source_addr.as_str();
-    let digits = source.strip_prefix('+').unwrap_or(source);
-    let from = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        format!("+{digits}")
-    } else {
-        source.to_string()
-    };
+    let from = sender_number(deliver.source_addr_ton, deliver.source_addr.as_str());
     tracing::debug!(gateway, chars = text.chars().count(), "smpp reply");
     Some(Inbound::Reply {
         gateway: gateway.to_string(),
         from,
         text,
     })
+}
+
+/// The sender of a mobile-originated SMS as the store reads numbers: an
+/// international number gets its `+`; a national one (`06…`, TON national,
+/// or unknown with a leading 0, as some SMSCs give French senders) is
+/// left for the number parser to read as French; anything else as it came.
+fn sender_number(ton: Ton, source: &str) -> String {
+    let digits = source.strip_prefix('+').unwrap_or(source);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return source.to_string();
+    }
+    let national = matches!(ton, Ton::National)
+        || (!matches!(ton, Ton::International)
+            && digits.starts_with('0')
+            && !source.starts_with('+'));
+    if national {
+        digits.to_string()
+    } else {
+        format!("+{digits}")
+    }
 }
 
 #[cfg(test)]
@@ -900,5 +914,20 @@ mod tests {
             status_name(CommandStatus::Other(0x400)),
             "command_status 0x00000400"
         );
+    }
+
+    #[test]
+    fn senders_in_national_or_international_format_reach_the_same_contact() {
+        let parse = |ton, addr| {
+            vigie_core::PhoneNumber::parse(&sender_number(ton, addr))
+                .map(|p| p.as_e164().to_string())
+        };
+        let marie = Ok("+33611223344".to_string());
+        assert_eq!(parse(Ton::International, "33611223344"), marie);
+        assert_eq!(parse(Ton::International, "+33611223344"), marie);
+        assert_eq!(parse(Ton::National, "0611223344"), marie);
+        assert_eq!(parse(Ton::Unknown, "0611223344"), marie);
+        assert_eq!(parse(Ton::Unknown, "33611223344"), marie);
+        assert_eq!(sender_number(Ton::Alphanumeric, "VIGIE"), "VIGIE");
     }
 }
