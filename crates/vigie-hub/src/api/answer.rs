@@ -2,6 +2,12 @@
 //! and the consent page behind the opt-in link. No login: the unguessable
 //! token in the URL is the credential, and the answer page stops taking
 //! answers once the alarm is closed. French first, English below.
+//!
+//! The link is a secret of its contact: the pages are never cached, framed
+//! or sniffed, run no script, and send no referrer. A closed alarm's page
+//! reveals nothing (no address, position, numbers or names): whoever finds
+//! the link later learns only that it is over, and
+//! [`ANSWER_LINK_AFTER_CLOSE_MS`] after the close the link is dead.
 
 use super::{ApiError, AppState};
 use crate::store::{AnswerPage, StoreError};
@@ -14,6 +20,33 @@ use vigie_core::{AlarmState, Answer};
 
 /// Tokens are 12 base-62 characters; anything else is refused before a lookup.
 const TOKEN_CHARS_MAX: usize = 32;
+/// An answer link still opens (on a page that says the alarm is closed)
+/// this long after the close, in milliseconds: a contact on the way hears
+/// it is over; after that the link is unknown, like one never made.
+pub const ANSWER_LINK_AFTER_CLOSE_MS: i64 = 6 * 3_600_000;
+
+/// Headers on every answer and consent page: no script at all, styles only
+/// from the page itself, no framing, no sniffing, never stored by a cache
+/// (a shared phone's history or a proxy), no referrer when a link is followed.
+const PAGE_HEADERS: [(&str, &str); 5] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// The contact's page with its headers.
+fn secured(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    for (name, value) in PAGE_HEADERS {
+        h.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    resp
+}
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -41,8 +74,14 @@ fn layout(title: &str, body: &str) -> Html<String> {
 body{{font-family:system-ui,sans-serif;max-width:32rem;margin:0 auto;padding:1rem;line-height:1.4;color:#111}}
 h1{{font-size:1.4rem;margin:.2rem 0}} .alarm{{background:#b00020;color:#fff;padding:.8rem;border-radius:.5rem}}
 .closed{{background:#555}} button{{display:block;width:100%;font-size:1.2rem;padding:1rem;margin:.6rem 0;border:0;border-radius:.5rem;color:#fff}}
-.coming{{background:#1b5e20}} .calling{{background:#0d47a1}} .unavailable{{background:#616161}}
-.en{{color:#555;font-size:.9rem}} ul{{padding-left:1.2rem}} a{{color:#0d47a1}}
+.coming{{background:#1b5e20}} .calling{{background:#0d47a1}} .unavailable{{background:#424242}}
+.chosen{{outline:.3rem solid #111;outline-offset:.15rem;font-weight:bold}}
+.other{{background:#fff;color:#111;border:2px solid #424242;font-size:1rem}}
+.done{{background:#e8f5e9;border:3px solid #1b5e20;padding:.8rem;border-radius:.5rem;margin:.8rem 0}}
+.done h2{{margin:0 0 .4rem;color:#1b5e20}}
+.call{{display:block;text-align:center;background:#0d47a1;color:#fff;font-size:1.3rem;padding:1rem;border-radius:.5rem;text-decoration:none;margin-top:.6rem}}
+.en{{color:#4a4a4a;font-size:.9rem}} .alarm .en,button .en,.call .en{{color:inherit}}
+ul{{padding-left:1.2rem}} a{{color:#0d47a1}} .call{{color:#fff}}
 </style></head><body>{body}</body></html>"#,
         title = escape(title)
     ))
@@ -61,6 +100,28 @@ fn token_ok(token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A closed alarm, as its page shows it: nothing about the shop or people.
+fn closed_page(status: StatusCode) -> Response {
+    (
+        status,
+        layout(
+            "Alarme close",
+            "<div class=\"alarm closed\"><h1>Cette alarme est close</h1></div>\
+<p>Merci&nbsp;: plus besoin de répondre ni de venir. <span class=en>This alarm is closed. Thank you: no need to answer or come.</span></p>\
+<p>En cas de danger immédiat, appelez le <a href=\"tel:17\">17</a>. <span class=en>In immediate danger, call 17.</span></p>",
+        ),
+    )
+        .into_response()
+}
+
+/// Whether the link is past its life: closed longer ago than the grace.
+fn expired(p: &AnswerPage, now: vigie_core::Timestamp) -> bool {
+    !p.alarm.state.is_live()
+        && p.alarm
+            .closed_at
+            .is_some_and(|at| now.ms_since(at) > ANSWER_LINK_AFTER_CLOSE_MS)
+}
+
 fn not_found_page() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -72,15 +133,34 @@ fn not_found_page() -> Response {
         .into_response()
 }
 
-fn render_answer_page(p: &AnswerPage, token: &str, flash: Option<&str>) -> Html<String> {
+/// The three answers as the page offers them: value, class, French, English.
+const ANSWER_BUTTONS: [(Answer, &str, &str, &str); 3] = [
+    (Answer::Coming, "coming", "1 — J'arrive", "I'm coming"),
+    (
+        Answer::CallingPolice,
+        "calling",
+        "2 — J'appelle le 17",
+        "I'm calling the police (17)",
+    ),
+    (
+        Answer::Unavailable,
+        "unavailable",
+        "3 — Pas disponible",
+        "Not available",
+    ),
+];
+
+/// A live alarm's page. Once this contact has answered, the page says so
+/// at the top, marks the chosen button and turns the others into « change
+/// my answer »; after « J'appelle le 17 » it offers the call itself.
+fn render_answer_page(p: &AnswerPage, token: &str) -> Html<String> {
     let at = p.alarm.pressed_at.paris();
-    let live = p.alarm.state.is_live();
     let state_fr = match p.alarm.state {
         AlarmState::Open => "En cours — personne n'a encore répondu",
-        AlarmState::Acknowledged => "Prise en charge",
-        AlarmState::Resolved => "Close",
-        AlarmState::Cancelled => "Annulée par le commerçant (fausse alerte)",
+        AlarmState::Acknowledged => "Quelqu'un a répondu qu'il vient ou appelle le 17",
+        AlarmState::Resolved | AlarmState::Cancelled => "Close",
     };
+    let mine = p.answers.iter().rfind(|a| a.contact_id == p.contact.id);
     let mut answers = String::new();
     for a in &p.answers {
         let at = a.at.paris().hour_minute_fr();
@@ -90,7 +170,7 @@ fn render_answer_page(p: &AnswerPage, token: &str, flash: Option<&str>) -> Html<
             ""
         };
         answers.push_str(&format!(
-            "<li>{at} — {}{me} : {}</li>",
+            "<li>{at} — {}{me}&nbsp;: {}</li>",
             escape(&a.contact_name),
             escape(a.answer.label_fr())
         ));
@@ -100,21 +180,44 @@ fn render_answer_page(p: &AnswerPage, token: &str, flash: Option<&str>) -> Html<
             "<li>Aucune réponse pour l'instant. <span class=en>No answer yet.</span></li>",
         );
     }
-    let buttons = if live {
-        format!(
-            r#"<form method="post" action="/r/{token}">
-<button class="coming" name="answer" value="coming">1 — J'arrive <span class=en>/ I'm coming</span></button>
-<button class="calling" name="answer" value="calling_police">2 — J'appelle le 17 <span class=en>/ I'm calling the police</span></button>
-<button class="unavailable" name="answer" value="unavailable">3 — Pas disponible <span class=en>/ Not available</span></button>
-</form>"#,
-            token = escape(token)
-        )
-    } else {
-        "<p>Cette alarme est close : plus besoin de répondre. <span class=en>This alarm is closed.</span></p>".into()
-    };
-    let flash = flash
-        .map(|f| format!("<p><strong>{}</strong></p>", escape(f)))
+    let confirmation = mine
+        .map(|a| {
+            let (fr, en) = ANSWER_BUTTONS
+                .iter()
+                .find(|(answer, ..)| *answer == a.answer)
+                .map(|(_, _, fr, en)| (fr.split_once(" — ").map_or(*fr, |(_, f)| f), *en))
+                .unwrap_or(("", ""));
+            let call = if a.answer == Answer::CallingPolice {
+                r#"<a class="call" href="tel:17">Appeler le 17 maintenant <span class=en>/ Call 17 now</span></a>"#
+            } else {
+                ""
+            };
+            format!(
+                r#"<div class="done" role="status"><h2>✓ Réponse enregistrée&nbsp;: {fr}</h2>
+<p>À {time}. Les autres contacts et le commerce en sont prévenus. <span class=en>Your answer « {en} » was recorded; the others are told.</span></p>{call}</div>"#,
+                time = a.at.paris().hour_minute_fr()
+            )
+        })
         .unwrap_or_default();
+    let mut buttons = String::new();
+    for (answer, class, fr, en) in ANSWER_BUTTONS {
+        let chosen = mine.is_some_and(|a| a.answer == answer);
+        let (class, pressed, mark) = match (mine, chosen) {
+            (None, _) => (class.to_string(), "false", ""),
+            (Some(_), true) => (format!("{class} chosen"), "true", "✓ "),
+            (Some(_), false) => ("other".to_string(), "false", "Changer&nbsp;: "),
+        };
+        buttons.push_str(&format!(
+            r#"<button class="{class}" name="answer" value="{value}" aria-pressed="{pressed}">{mark}{fr} <span class=en>/ {en}</span></button>
+"#,
+            value = answer.as_str(),
+        ));
+    }
+    let question = if mine.is_some() {
+        "Votre réponse change ? <span class=en>Changed your mind?</span>"
+    } else {
+        "Que faites-vous ? <span class=en>What will you do?</span>"
+    };
     let (lat, lon) = (p.shop.lat, p.shop.lon);
     let late = p
         .alarm
@@ -124,19 +227,19 @@ fn render_answer_page(p: &AnswerPage, token: &str, flash: Option<&str>) -> Html<
     layout(
         &format!("ALERTE {}", p.shop.name),
         &format!(
-            r#"<div class="alarm{closed}"><h1>ALERTE — {name}</h1>
+            r#"<div class="alarm"><h1>ALERTE — {name}</h1>
 <div>{address}, {postcode} {commune}</div>
 <div>Déclenchée à {time} le {day:02}/{month:02}{late}</div>
 <div>{state}</div></div>
-{flash}
-<p>Bonjour {contact}. Que faites-vous ? <span class=en>Hello — what will you do?</span></p>
-{buttons}
+{confirmation}
+<p>Bonjour {contact}. {question}</p>
+<form method="post" action="/r/{token}">
+{buttons}</form>
 <h2>Réponses <span class=en>/ Answers</span></h2><ul>{answers}</ul>
-<p>Position : <a href="geo:{lat},{lon}">{lat:.5}, {lon:.5}</a> ·
+<p>Position&nbsp;: <a href="geo:{lat},{lon}">{lat:.5}, {lon:.5}</a> ·
 <a href="https://www.openstreetmap.org/?mlat={lat}&amp;mlon={lon}#map=17/{lat}/{lon}" rel="noreferrer">carte / map</a></p>
-<p>Commerçant : {holder}, <a href="tel:{holder_tel}">{holder_phone}</a></p>
-<p>En cas de danger immédiat, appelez le 17. <span class=en>In immediate danger, call 17.</span></p>"#,
-            closed = if live { "" } else { " closed" },
+<p>Titulaire du commerce&nbsp;: {holder}, <a href="tel:{holder_tel}">{holder_phone}</a></p>
+<p>En cas de danger immédiat, appelez le <a href="tel:17">17</a>. <span class=en>In immediate danger, call 17.</span></p>"#,
             name = escape(&p.shop.name),
             address = escape(&p.shop.address),
             postcode = escape(&p.shop.postcode),
@@ -146,6 +249,7 @@ fn render_answer_page(p: &AnswerPage, token: &str, flash: Option<&str>) -> Html<
             month = at.month,
             state = state_fr,
             contact = escape(&p.contact.name),
+            token = escape(token),
             holder = escape(&p.shop.holder_name),
             holder_tel = escape(p.shop.holder_phone.as_e164()),
             holder_phone = escape(&p.shop.holder_phone.national_display()),
@@ -154,11 +258,17 @@ fn render_answer_page(p: &AnswerPage, token: &str, flash: Option<&str>) -> Html<
 }
 
 pub(super) async fn page(State(st): State<AppState>, Path(token): Path<String>) -> Response {
-    if token_ok(&token).is_err() {
+    secured(answer_page(&st, &token).await)
+}
+
+async fn answer_page(st: &AppState, token: &str) -> Response {
+    if token_ok(token).is_err() {
         return not_found_page();
     }
-    match st.store.answer_page(&token).await {
-        Ok(p) => render_answer_page(&p, &token, None).into_response(),
+    match st.store.answer_page(token).await {
+        Ok(p) if expired(&p, st.clock.now()) => not_found_page(),
+        Ok(p) if !p.alarm.state.is_live() => closed_page(StatusCode::OK),
+        Ok(p) => render_answer_page(&p, token).into_response(),
         Err(StoreError::Refused { .. }) => not_found_page(),
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -172,6 +282,14 @@ pub(super) struct AnswerForm {
 pub(super) async fn submit(
     State(st): State<AppState>,
     Path(token): Path<String>,
+    form: Result<Form<AnswerForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    secured(answer_submit(&st, token, form).await)
+}
+
+async fn answer_submit(
+    st: &AppState,
+    token: String,
     form: Result<Form<AnswerForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     if token_ok(&token).is_err() {
@@ -204,15 +322,8 @@ pub(super) async fn submit(
             code: "alarm_closed",
             ..
         }) => match st.store.answer_page(&token).await {
-            Ok(p) => (
-                StatusCode::CONFLICT,
-                render_answer_page(
-                    &p,
-                    &token,
-                    Some("Cette alarme est close. / This alarm is closed."),
-                ),
-            )
-                .into_response(),
+            Ok(p) if expired(&p, st.clock.now()) => not_found_page(),
+            Ok(_) => closed_page(StatusCode::CONFLICT),
             Err(e) => ApiError::from(e).into_response(),
         },
         Err(StoreError::Refused { .. }) => not_found_page(),
@@ -224,10 +335,14 @@ pub(super) async fn consent_page(
     State(st): State<AppState>,
     Path(token): Path<String>,
 ) -> Response {
-    if token_ok(&token).is_err() {
+    secured(consent_page_of(&st, &token).await)
+}
+
+async fn consent_page_of(st: &AppState, token: &str) -> Response {
+    if token_ok(token).is_err() {
         return not_found_page();
     }
-    match st.store.consent_page(&token).await {
+    match st.store.consent_page(token).await {
         Ok((contact, shop)) => {
             let who = shop
                 .map(|s| {
@@ -239,28 +354,46 @@ pub(super) async fn consent_page(
                     )
                 })
                 .unwrap_or_else(|| "La Région".into());
-            let state = match contact.consent {
-                crate::store::Consent::Yes => {
-                    "Vous avez accepté. <span class=en>You accepted.</span>"
-                }
-                crate::store::Consent::No => {
-                    "Vous avez refusé. <span class=en>You declined.</span>"
-                }
-                _ => "En attente de votre réponse. <span class=en>Waiting for your answer.</span>",
+            let t = escape(token);
+            let (state, form) = match contact.consent {
+                crate::store::Consent::Yes => (
+                    format!(
+                        r#"<div class="done" role="status"><h2>✓ C'est noté&nbsp;: vous êtes contact d'urgence</h2>
+<p>En cas d'alerte chez {who}, vous recevrez un SMS avec un lien pour dire si vous venez. <span class=en>You accepted: if an alarm is raised you will get an SMS with a link.</span></p></div>"#
+                    ),
+                    format!(
+                        r#"<form method="post" action="/c/{t}"><button class="other" name="consent" value="no">Ne plus être contact d'urgence <span class=en>/ Stop being an emergency contact</span></button></form>"#
+                    ),
+                ),
+                crate::store::Consent::No => (
+                    "<div class=\"done\" role=\"status\"><h2>Vous avez refusé</h2><p>Vous ne recevrez pas d'alertes. <span class=en>You declined: you will get no alerts.</span></p></div>".to_string(),
+                    format!(
+                        r#"<form method="post" action="/c/{t}"><button class="coming" name="consent" value="yes">J'accepte finalement <span class=en>/ I accept after all</span></button></form>"#
+                    ),
+                ),
+                _ => (
+                    format!(
+                        "<p>{who} vous désigne comme contact d'urgence&nbsp;: en cas d'alerte, vous recevrez un SMS avec un lien pour dire si vous venez.</p>\
+<p class=en>You are asked to be an emergency contact: if an alarm is raised, you get an SMS with a link to say whether you are coming.</p>"
+                    ),
+                    format!(
+                        r#"<form method="post" action="/c/{t}">
+<button class="coming" name="consent" value="yes">J'accepte <span class=en>/ I accept</span></button>
+<button class="unavailable" name="consent" value="no">Je refuse <span class=en>/ I decline</span></button>
+</form>"#
+                    ),
+                ),
             };
             layout(
                 "Contact d'urgence",
                 &format!(
                     r#"<h1>Contact d'urgence Vigie</h1>
-<p>{who} vous désigne comme contact d'urgence : en cas d'alerte, vous recevrez un SMS avec un lien pour dire si vous venez.</p>
-<p class=en>You are asked to be an emergency contact: if an alarm is raised, you get an SMS with a link to say whether you are coming.</p>
-<p>{state}</p>
-<form method="post" action="/c/{token}">
-<button class="coming" name="consent" value="yes">J'accepte <span class=en>/ I accept</span></button>
-<button class="unavailable" name="consent" value="no">Je refuse <span class=en>/ I decline</span></button>
-</form>
-<p>Vous pouvez arrêter à tout moment en répondant STOP. <span class=en>Reply STOP at any time to stop.</span></p>"#,
-                    token = escape(&token)
+{state}
+{form}
+<h2>Votre numéro <span class=en>/ Your number</span></h2>
+<p>La Région, qui fait fonctionner Vigie, garde votre numéro tant que vous êtes contact d'urgence de ce commerce, seulement pour vous envoyer ses alertes&nbsp;; elle ne le donne à personne. Après un arrêt, il ne reste que dans l'historique des alertes déjà envoyées.</p>
+<p class=en>The Region, which runs Vigie, keeps your number while you are this shop's emergency contact, only to send you its alerts, and gives it to no one. Once you stop, it stays only in the record of alerts already sent.</p>
+<p>Pour arrêter à tout moment&nbsp;: le bouton ci-dessus (cette page reste valable), ou répondez STOP par SMS. <span class=en>To stop at any time: the button above (this page stays valid), or reply STOP by SMS.</span></p>"#
                 ),
             )
             .into_response()
@@ -278,6 +411,14 @@ pub(super) struct ConsentForm {
 pub(super) async fn consent_submit(
     State(st): State<AppState>,
     Path(token): Path<String>,
+    form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    secured(consent_answer(&st, token, form).await)
+}
+
+async fn consent_answer(
+    st: &AppState,
+    token: String,
     form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     if token_ok(&token).is_err() {

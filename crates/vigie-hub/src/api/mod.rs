@@ -11,6 +11,7 @@ mod error;
 mod recording;
 mod webhook;
 
+pub use answer::ANSWER_LINK_AFTER_CLOSE_MS;
 pub use error::ApiError;
 
 use crate::clock::SharedClock;

@@ -1,5 +1,6 @@
 //! The hub's integration tests: one binary, one module per concern.
 
+mod answer_page;
 mod clock;
 mod device_api;
 mod edge;

@@ -173,7 +173,7 @@ async fn answering_through_the_link_acknowledges_and_repeats_are_ignored() {
         .await
         .expect("text");
     assert!(
-        page.contains("Marie Dupont (vous) : J&#39;appelle le 17"),
+        page.contains("Marie Dupont (vous)&nbsp;: J&#39;appelle le 17"),
         "{page}"
     );
     assert_eq!(
