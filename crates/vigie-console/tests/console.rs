@@ -509,7 +509,11 @@ async fn every_form_needs_its_csrf_token_and_the_same_origin() {
         .body(Body::from(format!("_csrf={good}&text=x")))
         .expect("request");
     let resp = w.app.clone().oneshot(req).await.expect("response");
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "a post without Origin");
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "a post without Origin"
+    );
     // The sign-in form too (login CSRF): a token without its cookie.
     let mut fresh = Browser::default();
     fresh.get(&w.app, "/console/sign-in").await;
@@ -1149,7 +1153,9 @@ async fn a_stranger_who_knows_the_username_cannot_keep_the_desk_out() {
         .header(header::ORIGIN, "http://vigie.test")
         .header(header::HOST, "vigie.test")
         .extension(axum::extract::ConnectInfo(
-            "203.0.113.9:40000".parse::<std::net::SocketAddr>().expect("address"),
+            "203.0.113.9:40000"
+                .parse::<std::net::SocketAddr>()
+                .expect("address"),
         ))
         .body(Body::from(format!(
             "_csrf={}&username=operator&password=x",
@@ -1175,7 +1181,8 @@ async fn a_stranger_who_knows_the_username_cannot_keep_the_desk_out() {
     let (status, page) = laptop.post(&w.app, "/console/sign-in", &right).await;
     if status == StatusCode::TOO_MANY_REQUESTS {
         assert!(page.contains("réessayez dans"), "{page}");
-        w.clock.advance_ms(vigie_console::auth::throttle::ACCOUNT_DELAY_MS_MAX);
+        w.clock
+            .advance_ms(vigie_console::auth::throttle::ACCOUNT_DELAY_MS_MAX);
         let (status, _) = laptop.post(&w.app, "/console/sign-in", &right).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
     } else {
@@ -1208,12 +1215,20 @@ async fn no_console_page_shows_an_answer_link() {
         .iter()
         .find(|n| n.text.contains("/r/"))
         .expect("an alert carrying its link");
-    let token = link_sms.text.rsplit("/r/").next().expect("token").to_string();
+    let token = link_sms
+        .text
+        .rsplit("/r/")
+        .next()
+        .expect("token")
+        .to_string();
     for who in ["admin", "operator", "shopkeeper"] {
         let mut b = signed_in(&w, who).await;
         let (status, page) = b.get(&w.app, &format!("/console/alarms/{id}")).await;
         assert_eq!(status, StatusCode::OK, "{who}");
-        assert!(page.contains("lien personnel masqué"), "{who}: the SMS is quoted");
+        assert!(
+            page.contains("lien personnel masqué"),
+            "{who}: the SMS is quoted"
+        );
         assert!(
             !page.contains(&token) && !page.contains("/r/"),
             "{who} sees an answer link"
@@ -1228,7 +1243,12 @@ async fn no_console_page_shows_an_answer_link() {
 }
 
 /// An administrator acts on another account from the accounts page.
-async fn change(w: &World, admin: &mut Browser, username: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+async fn change(
+    w: &World,
+    admin: &mut Browser,
+    username: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
     let id = w
         .store
         .account_by_username(username)
@@ -1270,11 +1290,18 @@ async fn an_administrator_disables_deletes_and_resets_accounts() {
     let (status, _) = change(&w, &mut admin, "operator", &[("action", "disable")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (status, to) = operator.get(&w.app, "/console/board").await;
-    assert_eq!((status, to.as_str()), (StatusCode::SEE_OTHER, "/console/sign-in"));
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/sign-in")
+    );
     let mut b = Browser::default();
     b.get(&w.app, "/console/sign-in").await;
     let (status, _) = b
-        .post(&w.app, "/console/sign-in", &[("username", "operator"), ("password", PASSWORD)])
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "operator"), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = change(&w, &mut admin, "operator", &[("action", "enable")]).await;
@@ -1294,22 +1321,49 @@ async fn an_administrator_disables_deletes_and_resets_accounts() {
     let mut b = Browser::default();
     b.get(&w.app, "/console/sign-in").await;
     let (status, _) = b
-        .post(&w.app, "/console/sign-in", &[("username", "operator"), ("password", new_password)])
+        .post(
+            &w.app,
+            "/console/sign-in",
+            &[("username", "operator"), ("password", new_password)],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 
     // A lost phone: the investigator sets up a second factor again.
-    let (status, _) = change(&w, &mut admin, "investigator", &[("action", "second_factor")]).await;
+    let (status, _) = change(
+        &w,
+        &mut admin,
+        "investigator",
+        &[("action", "second_factor")],
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let account = w.store.account_by_username("investigator").await.expect("read").expect("account");
+    let account = w
+        .store
+        .account_by_username("investigator")
+        .await
+        .expect("read")
+        .expect("account");
     assert!(account.totp_secret.is_none());
 
     // Deleting needs the box ticked; the admin's own account is not managed here.
     let (status, _) = change(&w, &mut admin, "shopkeeper", &[("action", "delete")]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = change(&w, &mut admin, "shopkeeper", &[("action", "delete"), ("confirm", "yes")]).await;
+    let (status, _) = change(
+        &w,
+        &mut admin,
+        "shopkeeper",
+        &[("action", "delete"), ("confirm", "yes")],
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(w.store.account_by_username("shopkeeper").await.expect("read").is_none());
+    assert!(
+        w.store
+            .account_by_username("shopkeeper")
+            .await
+            .expect("read")
+            .is_none()
+    );
     let (status, page) = change(&w, &mut admin, "admin", &[("action", "disable")]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
 
@@ -1331,15 +1385,28 @@ async fn an_administrator_disables_deletes_and_resets_accounts() {
         "account_second_factor_reset",
         "account_deleted",
     ] {
-        assert!(actions.iter().any(|x| x == a), "{a} missing from the audit log");
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from the audit log"
+        );
     }
 }
 
 #[tokio::test]
 async fn the_last_administrator_cannot_be_disabled() {
     let w = world().await;
-    let admin = w.store.account_by_username("admin").await.expect("read").expect("account");
-    let other = w.store.account_by_username("newadmin").await.expect("read").expect("account");
+    let admin = w
+        .store
+        .account_by_username("admin")
+        .await
+        .expect("read")
+        .expect("account");
+    let other = w
+        .store
+        .account_by_username("newadmin")
+        .await
+        .expect("read")
+        .expect("account");
     let audit = || vigie_hub::store::Audit {
         account_id: None,
         username: "test".into(),
@@ -1350,12 +1417,22 @@ async fn the_last_administrator_cannot_be_disabled() {
     };
     let now = w_now(&w);
     w.store
-        .change_account(other.id, vigie_hub::store::AccountChange::Disable, audit(), now)
+        .change_account(
+            other.id,
+            vigie_hub::store::AccountChange::Disable,
+            audit(),
+            now,
+        )
         .await
         .expect("one of two");
     let e = w
         .store
-        .change_account(admin.id, vigie_hub::store::AccountChange::Delete, audit(), now)
+        .change_account(
+            admin.id,
+            vigie_hub::store::AccountChange::Delete,
+            audit(),
+            now,
+        )
         .await
         .expect_err("the last one");
     assert!(e.to_string().contains("dernier administrateur"), "{e}");
@@ -1368,12 +1445,19 @@ async fn a_second_operator_must_take_an_alarm_over_explicitly() {
     let take = format!("/console/alarms/{}/take", w.alarm_a);
     let (status, _) = odile.post(&w.app, &take, &[]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, page) = odile.get(&w.app, &format!("/console/alarms/{}", w.alarm_a)).await;
+    let (_, page) = odile
+        .get(&w.app, &format!("/console/alarms/{}", w.alarm_a))
+        .await;
     assert!(page.contains("Vous suivez cette alarme"), "{page}");
     // The admin (another person of the desk) sees who has it…
     let mut admin = signed_in(&w, "admin").await;
-    let (_, page) = admin.get(&w.app, &format!("/console/alarms/{}", w.alarm_a)).await;
-    assert!(page.contains("Suivie au poste par <strong>operator</strong>"), "{page}");
+    let (_, page) = admin
+        .get(&w.app, &format!("/console/alarms/{}", w.alarm_a))
+        .await;
+    assert!(
+        page.contains("Suivie au poste par <strong>operator</strong>"),
+        "{page}"
+    );
     assert!(page.contains(r#"name="takeover" value="yes""#), "{page}");
     // …cannot take it by accident…
     let (status, page) = admin.post(&w.app, &take, &[]).await;
@@ -1382,14 +1466,23 @@ async fn a_second_operator_must_take_an_alarm_over_explicitly() {
     // …and takes it over on purpose, which the audit log and the timeline keep.
     let (status, _) = admin.post(&w.app, &take, &[("takeover", "yes")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, page) = admin.get(&w.app, &format!("/console/alarms/{}", w.alarm_a)).await;
+    let (_, page) = admin
+        .get(&w.app, &format!("/console/alarms/{}", w.alarm_a))
+        .await;
     assert!(page.contains("à la place de operator"), "{page}");
     let audit = w.store.audit_log(100).await.expect("audit");
-    assert!(audit.iter().any(|l| l.action == "alarm_taken_over" && l.username == "admin"));
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.action == "alarm_taken_over" && l.username == "admin")
+    );
     // The alarm page's title is the shop and its code, not a UUID.
     let detail = w.store.alarm(w.alarm_a).await.expect("alarm");
     assert!(
-        page.contains(&format!("<title>{} — {} — Vigie</title>", detail.shop.name, detail.alarm.code)),
+        page.contains(&format!(
+            "<title>{} — {} — Vigie</title>",
+            detail.shop.name, detail.alarm.code
+        )),
         "{page}"
     );
 }
@@ -1402,8 +1495,14 @@ async fn the_board_puts_the_alarm_waiting_longest_for_an_answer_first() {
     let newer = raise(&w.store, w.shop_b, w_now(&w)).await;
     let mut b = signed_in(&w, "operator").await;
     let (_, page) = b.get(&w.app, "/console/board").await;
-    let pos = |id: Uuid| page.find(&format!(r#"data-alarm-id="{id}""#)).expect("on the board");
-    assert!(pos(w.alarm_a).min(pos(w.alarm_b)) < pos(newer), "oldest unanswered first");
+    let pos = |id: Uuid| {
+        page.find(&format!(r#"data-alarm-id="{id}""#))
+            .expect("on the board")
+    };
+    assert!(
+        pos(w.alarm_a).min(pos(w.alarm_b)) < pos(newer),
+        "oldest unanswered first"
+    );
     assert!(page.contains("sans réponse"), "{page}");
 }
 
@@ -1412,26 +1511,46 @@ async fn the_alarm_list_filters_by_state_shop_and_day_and_the_audit_log_speaks_w
     let w = world().await;
     let mut b = signed_in(&w, "admin").await;
     let shops = w.store.shops().await.expect("shops");
-    let name_b = &shops.iter().find(|s| s.id == w.shop_b).expect("shop b").name;
+    let name_b = &shops
+        .iter()
+        .find(|s| s.id == w.shop_b)
+        .expect("shop b")
+        .name;
     let (status, page) = b
-        .get(&w.app, &format!("/console/alarms?state=open&shop={}", urlencode(name_b)))
+        .get(
+            &w.app,
+            &format!("/console/alarms?state=open&shop={}", urlencode(name_b)),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains(&w.alarm_b.to_string()), "{page}");
-    assert!(!page.contains(&w.alarm_a.to_string()), "another shop filtered out");
+    assert!(
+        !page.contains(&w.alarm_a.to_string()),
+        "another shop filtered out"
+    );
     let (_, page) = b.get(&w.app, "/console/alarms?state=resolved").await;
     assert!(!page.contains(&w.alarm_a.to_string()) && !page.contains(&w.alarm_b.to_string()));
     // T0 is 2027-01-15 in Paris: the day before shows nothing, the day itself both.
     let (_, page) = b.get(&w.app, "/console/alarms?to=2027-01-14").await;
     assert!(!page.contains(&w.alarm_a.to_string()), "{page}");
-    let (_, page) = b.get(&w.app, "/console/alarms?from=2027-01-15&to=2027-01-15").await;
-    assert!(page.contains(&w.alarm_a.to_string()) && page.contains(&w.alarm_b.to_string()), "{page}");
+    let (_, page) = b
+        .get(&w.app, "/console/alarms?from=2027-01-15&to=2027-01-15")
+        .await;
+    assert!(
+        page.contains(&w.alarm_a.to_string()) && page.contains(&w.alarm_b.to_string()),
+        "{page}"
+    );
     // The audit log: words, and the alarm a line is about is a link.
-    let (_, _) = b.post(&w.app, &format!("/console/alarms/{}/take", w.alarm_a), &[]).await;
+    let (_, _) = b
+        .post(&w.app, &format!("/console/alarms/{}/take", w.alarm_a), &[])
+        .await;
     let (_, page) = b.get(&w.app, "/console/audit").await;
     assert!(page.contains("Alarme prise en main au poste"), "{page}");
     assert!(
-        page.contains(&format!(r#"<a href="&#x2f;console&#x2f;alarms&#x2f;{0}">alarm:{0}</a>"#, w.alarm_a)),
+        page.contains(&format!(
+            r#"<a href="&#x2f;console&#x2f;alarms&#x2f;{0}">alarm:{0}</a>"#,
+            w.alarm_a
+        )),
         "{page}"
     );
 }

@@ -104,17 +104,24 @@ fn names_shortened<const N: usize>(
     names_shortened_in(names, &[&render])
 }
 
+/// One wording of a text, given its names.
+type Wording<'a, const N: usize> = dyn Fn([&str; N]) -> String + 'a;
+
 /// Like [`names_shortened`] with several wordings, longest first, tried
 /// at each length of the names before the names are cut shorter: a
 /// terser sentence is better than a name cut to nothing.
 fn names_shortened_in<const N: usize>(
     names: [&str; N],
-    renders: &[&dyn Fn([&str; N]) -> String],
+    renders: &[&Wording<'_, N>],
 ) -> Vec<String> {
     let mut out: Vec<String> = renders.iter().map(|r| r(names)).collect();
     for cut in NAME_CUTS_CHARS {
         let cut: [String; N] = names.map(|n| shorten(n, cut));
-        out.extend(renders.iter().map(|r| r(cut.each_ref().map(String::as_str))));
+        out.extend(
+            renders
+                .iter()
+                .map(|r| r(cut.each_ref().map(String::as_str))),
+        );
     }
     out
 }
@@ -139,7 +146,13 @@ pub const HIDDEN_LINK: &str = "[lien personnel masqué]";
 /// console's timeline, a log) must not be able to follow it.
 pub fn hide_links(text: &str) -> String {
     text.split(' ')
-        .map(|word| if word.contains("://") { HIDDEN_LINK } else { word })
+        .map(|word| {
+            if word.contains("://") {
+                HIDDEN_LINK
+            } else {
+                word
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -589,8 +602,14 @@ mod tests {
     fn links_are_hidden_outside_the_phone() {
         let s = alert_for("Tabac du Centre", "1 rue", "Riom", None, 0, true);
         let shown = hide_links(&s.text);
-        assert!(!shown.contains("/r/") && !shown.contains("Ab3dE9"), "{shown}");
-        assert!(shown.ends_with(HIDDEN_LINK) && shown.contains("Tabac du Centre"), "{shown}");
+        assert!(
+            !shown.contains("/r/") && !shown.contains("Ab3dE9"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with(HIDDEN_LINK) && shown.contains("Tabac du Centre"),
+            "{shown}"
+        );
         assert_eq!(hide_links("Vigie: merci."), "Vigie: merci.");
     }
 

@@ -99,11 +99,26 @@ impl OpeningHours {
     /// The week in words, consecutive days with the same hours together:
     /// « du lundi au samedi : 7 h 00 – 19 h 30 ; dimanche : fermé ».
     pub fn in_words(&self, french: bool) -> String {
-        const FR: [&str; 7] = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"];
-        const EN: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+        const FR: [&str; 7] = [
+            "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+        ];
+        const EN: [&str; 7] = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ];
         let names = if french { FR } else { EN };
         let Some(days) = &self.days else {
-            return if french { "tous les jours, jour et nuit" } else { "every day, day and night" }.to_string();
+            return if french {
+                "tous les jours, jour et nuit"
+            } else {
+                "every day, day and night"
+            }
+            .to_string();
         };
         let hm = |m: u16| {
             let m = m % MINUTES_PER_DAY;
@@ -136,7 +151,9 @@ impl OpeningHours {
                     .collect::<Vec<_>>()
                     .join(if french { " et " } else { " and " })
             };
-            parts.push(format!("{when} : {hours}").replace(" : ", if french { " : " } else { ": " }));
+            parts.push(
+                format!("{when} : {hours}").replace(" : ", if french { " : " } else { ": " }),
+            );
             d = end + 1;
         }
         parts.join(if french { " ; " } else { "; " })
@@ -427,8 +444,17 @@ mod tests {
             "Monday to Friday: 07:00 – 19:30; Saturday: 07:00 – 12:00; Sunday: closed"
         );
         let split = OpeningHours::parse("mo,tu 08:00-12:00,14:00-19:00").expect("hours");
-        assert!(split.in_words(true).starts_with("lundi et mardi : 8 h 00 – 12 h 00 et 14 h 00 – 19 h 00"), "{}", split.in_words(true));
-        assert_eq!(OpeningHours::always().in_words(true), "tous les jours, jour et nuit");
+        assert!(
+            split
+                .in_words(true)
+                .starts_with("lundi et mardi : 8 h 00 – 12 h 00 et 14 h 00 – 19 h 00"),
+            "{}",
+            split.in_words(true)
+        );
+        assert_eq!(
+            OpeningHours::always().in_words(true),
+            "tous les jours, jour et nuit"
+        );
     }
 
     use super::*;

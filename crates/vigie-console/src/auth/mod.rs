@@ -422,7 +422,10 @@ mod tests {
         // No Origin at all (a script, an old client): refused, whatever the token.
         assert!(cross_site(&headers(&[]), public));
         assert!(cross_site(
-            &headers(&[("sec-fetch-site", "same-origin"), ("host", "vigie.example.fr")]),
+            &headers(&[
+                ("sec-fetch-site", "same-origin"),
+                ("host", "vigie.example.fr")
+            ]),
             public
         ));
     }

@@ -154,9 +154,7 @@ impl Throttle {
         let from = Key::address(address.unwrap_or("unknown"));
         if let Some(r) = self.keys.get_mut(&from.id) {
             r.failures = r.failures.saturating_sub(1);
-            r.not_before = r
-                .last
-                .plus_ms(delay_ms(r.failures).min(from.delay_ms_max));
+            r.not_before = r.last.plus_ms(delay_ms(r.failures).min(from.delay_ms_max));
         }
         let Some(address) = address else { return };
         if !self.known.contains_key(username) && self.known.len() >= KNOWN_ACCOUNTS_MAX {
@@ -322,7 +320,12 @@ mod tests {
     }
 
     /// Attempt from `address` for `username`, as sign-in makes it.
-    fn sign_in(t: &mut Throttle, username: &str, address: &str, now: Timestamp) -> Result<(), TooEarly> {
+    fn sign_in(
+        t: &mut Throttle,
+        username: &str,
+        address: &str,
+        now: Timestamp,
+    ) -> Result<(), TooEarly> {
         let (waited, counted) = t.sign_in_keys(username, Some(address));
         let r = t.attempt(&waited, now);
         if r.is_ok() {
@@ -337,16 +340,23 @@ mod tests {
         let now = Timestamp(0);
         // The operator signed in from her desk once.
         assert_eq!(sign_in(&mut t, "operateur", "10.0.0.7", now), Ok(()));
-        assert!(t.sign_in_keys("operateur", Some("10.0.0.7")).1.is_empty(), "first time: the account key is waited on");
+        assert!(
+            t.sign_in_keys("operateur", Some("10.0.0.7")).1.is_empty(),
+            "first time: the account key is waited on"
+        );
         t.signed_in("operateur", Some("10.0.0.7"));
         // A stranger guesses her name thirty times from elsewhere.
         let mut later = now;
         for _ in 0..30 {
-            later = later.plus_ms(t.wait_ms(&t.sign_in_keys("operateur", Some("203.0.113.9")).0, later));
+            later = later
+                .plus_ms(t.wait_ms(&t.sign_in_keys("operateur", Some("203.0.113.9")).0, later));
             let _ = sign_in(&mut t, "operateur", "203.0.113.9", later);
         }
         let stranger = t.sign_in_keys("operateur", Some("203.0.113.9")).0;
-        assert!(t.wait_ms(&stranger, later) > 60_000, "the guesser is slowed down");
+        assert!(
+            t.wait_ms(&stranger, later) > 60_000,
+            "the guesser is slowed down"
+        );
         // From her desk she goes straight in.
         assert_eq!(sign_in(&mut t, "operateur", "10.0.0.7", later), Ok(()));
         // From a new address she waits a minute at most.

@@ -209,10 +209,7 @@ pub async fn change_account(
             )
             .await;
         }
-        "password" => match console
-            .hash_password(f.password.unwrap_or_default())
-            .await
-        {
+        "password" => match console.hash_password(f.password.unwrap_or_default()).await {
             Ok(hash) => AccountChange::SetPassword(hash),
             Err(e) => {
                 let text = lang.part(&e.to_string());
@@ -237,7 +234,9 @@ pub async fn change_account(
         .await
     {
         Ok(()) => see_other("/console/accounts"),
-        Err(vigie_hub::store::StoreError::Refused { code, message }) if code != "unknown_account" => {
+        Err(vigie_hub::store::StoreError::Refused { code, message })
+            if code != "unknown_account" =>
+        {
             let text = lang.part(&message);
             accounts_page(
                 &console,
@@ -256,14 +255,20 @@ pub async fn change_account(
 fn action_label(action: &str, lang: crate::Lang) -> &'static str {
     let (fr, en) = match action {
         "sign_in" => ("Connexion", "Signed in"),
-        "sign_in_password" => ("Mot de passe accepté, code attendu", "Password accepted, code awaited"),
+        "sign_in_password" => (
+            "Mot de passe accepté, code attendu",
+            "Password accepted, code awaited",
+        ),
         "sign_in_failed" => ("Connexion refusée", "Sign-in refused"),
         "sign_in_throttled" => ("Connexions ralenties", "Sign-ins slowed down"),
         "sign_out" => ("Déconnexion", "Signed out"),
         "sign_out_everywhere" => ("Déconnexion partout", "Signed out everywhere"),
         "session_replaced" => ("Session remplacée", "Session replaced"),
         "second_factor_set_up" => ("Second facteur configuré", "Second factor set up"),
-        "second_factor_failed" => ("Code du second facteur refusé", "Second-factor code refused"),
+        "second_factor_failed" => (
+            "Code du second facteur refusé",
+            "Second-factor code refused",
+        ),
         "account_created" | "account_created_by_admin" => ("Compte créé", "Account created"),
         "account_disabled" => ("Compte désactivé", "Account disabled"),
         "account_enabled" => ("Compte réactivé", "Account enabled"),
@@ -271,7 +276,10 @@ fn action_label(action: &str, lang: crate::Lang) -> &'static str {
         "account_password_reset" => ("Mot de passe remplacé", "Password replaced"),
         "account_second_factor_reset" => ("Second facteur réinitialisé", "Second factor reset"),
         "alarm_taken" => ("Alarme prise en main au poste", "Alarm taken at the desk"),
-        "alarm_taken_over" => ("Alarme reprise en main au poste", "Alarm taken over at the desk"),
+        "alarm_taken_over" => (
+            "Alarme reprise en main au poste",
+            "Alarm taken over at the desk",
+        ),
         "alarm_note" => ("Note sur une alarme", "Note on an alarm"),
         "alarm_resolved" => ("Alarme close", "Alarm closed"),
         "shops_imported" => ("Boutiques importées", "Shops imported"),

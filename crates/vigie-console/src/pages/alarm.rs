@@ -212,8 +212,11 @@ fn timeline(d: &AlarmDetail, lang: Lang, names: &[(i64, String, u8)]) -> Vec<Val
     }
     // Retries of one SMS (same contact, purpose and step) are one line:
     // the first attempt's time, the last one's outcome, and how many.
-    let mut groups: Vec<(&vigie_hub::store::Notification, &vigie_hub::store::Notification, usize)> =
-        Vec::new();
+    let mut groups: Vec<(
+        &vigie_hub::store::Notification,
+        &vigie_hub::store::Notification,
+        usize,
+    )> = Vec::new();
     for n in &d.notifications {
         let key = |m: &vigie_hub::store::Notification| {
             (m.contact_id, m.phone.clone(), m.purpose.clone(), m.step)
@@ -363,7 +366,12 @@ pub async fn page(
         .events
         .iter()
         .rfind(|e| e.kind == "desk_taken")
-        .and_then(|e| e.detail.get("by").and_then(|b| b.as_str()).map(str::to_string));
+        .and_then(|e| {
+            e.detail
+                .get("by")
+                .and_then(|b| b.as_str())
+                .map(str::to_string)
+        });
     render(
         &console,
         Some(&v),
@@ -427,7 +435,11 @@ impl ListFilter {
             .as_deref()
             .and_then(day)
             .is_none_or(|d| pressed >= d);
-        let to_ok = self.to.as_deref().and_then(day).is_none_or(|d| pressed <= d);
+        let to_ok = self
+            .to
+            .as_deref()
+            .and_then(day)
+            .is_none_or(|d| pressed <= d);
         state_ok && shop_ok && from_ok && to_ok
     }
 }

@@ -253,7 +253,11 @@ pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang) -> Respon
         Err(e) => return super::store_error(e, lang),
     };
     // A shopkeeper's board shows her shop, not the Region's map.
-    let own = match viewer.account.shop_id.filter(|_| viewer.own_shop().is_some()) {
+    let own = match viewer
+        .account
+        .shop_id
+        .filter(|_| viewer.own_shop().is_some())
+    {
         Some(id) => match console.store().shop(id).await {
             Ok(s) => Some(json!({
                 "id": s.id, "name": s.name, "address": s.address, "postcode": s.postcode,

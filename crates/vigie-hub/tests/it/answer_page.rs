@@ -68,7 +68,9 @@ async fn the_answer_page_confirms_the_answer_then_reveals_nothing_once_closed() 
         "the chosen button is marked: {page}"
     );
     assert!(
-        page.contains(r#"class="other" name="answer" value="coming" aria-pressed="false">Changer&nbsp;:"#),
+        page.contains(
+            r#"class="other" name="answer" value="coming" aria-pressed="false">Changer&nbsp;:"#
+        ),
         "the others are changed: {page}"
     );
     assert!(page.contains(r#"href="tel:17""#), "{page}");
