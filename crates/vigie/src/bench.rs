@@ -57,6 +57,18 @@ const CONTACT_MAX: usize = 89_999_999;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Alarm intake while slow clients hold connections: the durable
+    /// acknowledgement p50/p99 idle, then with N slow connections held
+    /// (half send a request line and stall, half send nothing).
+    SlowClients {
+        #[arg(long, default_value_t = 200)]
+        alarms: usize,
+        #[arg(long, default_value_t = 2_000)]
+        connections: usize,
+        /// Print only; leave docs/benchmarks.md alone.
+        #[arg(long)]
+        no_record: bool,
+    },
     /// Signed heartbeats accepted per second by a hub with 100,000 enrolled
     /// boxes, their latency, and the hub's resident memory.
     Heartbeats {
@@ -157,6 +169,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             no_record,
         } => heartbeats(devices, seconds, connections, requests, no_record).await,
         BenchCommand::Box { presses, no_record } => box_bench(presses, no_record).await,
+        BenchCommand::SlowClients {
+            alarms,
+            connections,
+            no_record,
+        } => slow_clients(alarms, connections, no_record).await,
         BenchCommand::Console { presses, no_record } => {
             crate::bench_console::console(presses, no_record).await
         }
@@ -434,6 +451,77 @@ async fn one_alarm(
 }
 
 // ---------------------------------------------------------------- latency
+
+async fn slow_clients(alarms: usize, connections: usize, no_record: bool) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    if alarms == 0 {
+        bail!("--alarms must be at least 1");
+    }
+    println!(
+        "bench slow-clients: {alarms} alarms idle, then {alarms} with {connections} slow connections held"
+    );
+    let rig = Rig::start(WINDOW_DEFAULT, None).await?;
+    let region = seed(&rig, WARMUP_ALARMS + 2 * alarms, 1).await?;
+    let mut idle = Vec::with_capacity(alarms);
+    let mut held = Vec::with_capacity(alarms);
+    for i in 0..WARMUP_ALARMS + alarms {
+        let (_, ack) = one_alarm(&rig, &region, i, 1).await?;
+        if i >= WARMUP_ALARMS {
+            idle.push(ack);
+        }
+    }
+    let addr = rig.hub.addr;
+    let mut slow = Vec::with_capacity(connections);
+    for k in 0..connections {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        if k % 2 == 0 {
+            s.write_all(b"POST /v1/alarms HTTP/1.1\r\nHost: hub\r\n")
+                .await?;
+        }
+        slow.push(s);
+        if (k + 1) % 500 == 0 {
+            println!("  slow connections held: {}/{connections}…", k + 1);
+        }
+    }
+    for i in 0..alarms {
+        let (_, ack) = one_alarm(&rig, &region, WARMUP_ALARMS + alarms + i, 1).await?;
+        held.push(ack);
+    }
+    drop(slow);
+    rig.stop().await;
+    let idle = sorted(idle);
+    let held = sorted(held);
+    let row = |what: &str, v: &[f64]| {
+        format!(
+            "| {what} | {:.2} | {:.2} | {:.2} |",
+            pct(v, 50.0),
+            pct(v, 99.0),
+            v.last().copied().unwrap_or(f64::NAN)
+        )
+    };
+    let within = pct(&held, 99.0) - pct(&idle, 99.0) <= 50.0;
+    let table = [
+        "| durable acknowledgement of a raise (ms) | p50 | p99 | max |".to_string(),
+        "| --- | ---: | ---: | ---: |".to_string(),
+        row("idle hub", &idle),
+        row(&format!("{connections} slow connections held"), &held),
+    ]
+    .join("\n");
+    let notes = format!(
+        "{alarms} alarms each, one at a time (one contact), after {WARMUP_ALARMS} warm-up ones. \
+         Held connections: half sent a request line and stalled, half sent nothing; the hub closes them after \
+         header_read_timeout_s (10 s by default), so they are opened just before the measured alarms. \
+         Target: p99 within 50 ms of the idle figure: {}.",
+        verdict(within)
+    );
+    report(
+        "slow-clients",
+        "Slow clients: alarm intake while connections are held",
+        &table,
+        &notes,
+        no_record,
+    )
+}
 
 async fn latency(
     alarms: usize,
