@@ -1242,6 +1242,18 @@ async fn no_console_page_shows_an_answer_link() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+/// A password sign-in from a new browser: its status and where it leads.
+async fn fresh_sign_in(w: &World, username: &str, password: &str) -> (StatusCode, String) {
+    let mut b = Browser::default();
+    b.get(&w.app, "/console/sign-in").await;
+    b.post(
+        &w.app,
+        "/console/sign-in",
+        &[("username", username), ("password", password)],
+    )
+    .await
+}
+
 /// An administrator acts on another account from the accounts page.
 async fn change(
     w: &World,
@@ -1294,15 +1306,7 @@ async fn an_administrator_disables_deletes_and_resets_accounts() {
         (status, to.as_str()),
         (StatusCode::SEE_OTHER, "/console/sign-in")
     );
-    let mut b = Browser::default();
-    b.get(&w.app, "/console/sign-in").await;
-    let (status, _) = b
-        .post(
-            &w.app,
-            "/console/sign-in",
-            &[("username", "operator"), ("password", PASSWORD)],
-        )
-        .await;
+    let (status, _) = fresh_sign_in(&w, "operator", PASSWORD).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = change(&w, &mut admin, "operator", &[("action", "enable")]).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -1318,15 +1322,7 @@ async fn an_administrator_disables_deletes_and_resets_accounts() {
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let mut b = Browser::default();
-    b.get(&w.app, "/console/sign-in").await;
-    let (status, _) = b
-        .post(
-            &w.app,
-            "/console/sign-in",
-            &[("username", "operator"), ("password", new_password)],
-        )
-        .await;
+    let (status, _) = fresh_sign_in(&w, "operator", new_password).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 
     // A lost phone: the investigator sets up a second factor again.

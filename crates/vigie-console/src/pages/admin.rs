@@ -59,6 +59,18 @@ async fn accounts_page(
     resp
 }
 
+/// The accounts page again, with what was refused and why (422).
+async fn refused(console: &Console, v: &Viewer, lang: crate::Lang, text: String) -> Response {
+    accounts_page(
+        console,
+        v,
+        lang,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Some(text),
+    )
+    .await
+}
+
 pub async fn accounts(
     State(console): State<Console>,
     Language(lang): Language,
@@ -84,35 +96,17 @@ pub async fn create_account(
     Form(f): Form<NewAccountForm>,
 ) -> Response {
     let Some(role) = f.role.as_deref().and_then(Role::parse) else {
-        return accounts_page(
-            &console,
-            &v,
-            lang,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(
-                lang.pick(
-                    "Choisissez le rôle du compte : il n'y en a pas par défaut.",
-                    "Choose the account's role: there is no default.",
-                )
-                .into(),
-            ),
-        )
-        .await;
+        let text = lang.pick(
+            "Choisissez le rôle du compte : il n'y en a pas par défaut.",
+            "Choose the account's role: there is no default.",
+        );
+        return refused(&console, &v, lang, text.to_string()).await;
     };
     let shop_id = f.shop_id.as_deref().and_then(|s| s.parse::<i64>().ok());
     let hash = match console.hash_password(f.password).await {
         Ok(h) => h,
         Err(e) => {
-            let msg = e.to_string();
-            let text = lang.part(&msg);
-            return accounts_page(
-                &console,
-                &v,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(text),
-            )
-            .await;
+            return refused(&console, &v, lang, lang.part(&e.to_string())).await;
         }
     };
     let now = console.now();
@@ -143,14 +137,7 @@ pub async fn create_account(
         }
         Err(vigie_hub::store::StoreError::Refused { message, .. }) => {
             let text = lang.part(&message);
-            accounts_page(
-                &console,
-                &v,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(text),
-            )
-            .await
+            refused(&console, &v, lang, text).await
         }
         Err(e) => super::store_error(e, lang),
     }
@@ -174,18 +161,7 @@ pub async fn change_account(
     Form(f): Form<AccountChangeForm>,
 ) -> Response {
     let refuse = |fr: &'static str, en: &'static str| {
-        let console = console.clone();
-        let v = v.clone();
-        async move {
-            accounts_page(
-                &console,
-                &v,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(lang.pick(fr, en).into()),
-            )
-            .await
-        }
+        refused(&console, &v, lang, lang.pick(fr, en).to_string())
     };
     let Ok(id) = id.parse::<i64>() else {
         return super::not_found(lang);
@@ -213,14 +189,7 @@ pub async fn change_account(
             Ok(hash) => AccountChange::SetPassword(hash),
             Err(e) => {
                 let text = lang.part(&e.to_string());
-                return accounts_page(
-                    &console,
-                    &v,
-                    lang,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    Some(text),
-                )
-                .await;
+                return refused(&console, &v, lang, text).await;
             }
         },
         _ => {
@@ -238,14 +207,7 @@ pub async fn change_account(
             if code != "unknown_account" =>
         {
             let text = lang.part(&message);
-            accounts_page(
-                &console,
-                &v,
-                lang,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(text),
-            )
-            .await
+            refused(&console, &v, lang, text).await
         }
         Err(e) => super::store_error(e, lang),
     }

@@ -123,6 +123,19 @@ fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
     }
 }
 
+/// Who follows the alarm at the desk: the last « Je prends en main ».
+fn desk_holder(d: &AlarmDetail) -> Option<String> {
+    d.events
+        .iter()
+        .rfind(|e| e.kind == "desk_taken")
+        .and_then(|e| {
+            e.detail
+                .get("by")
+                .and_then(|b| b.as_str())
+                .map(str::to_string)
+        })
+}
+
 /// The board's view of an alarm, built from its detail.
 fn board_alarm(d: &AlarmDetail, names: &[(i64, String, u8)]) -> BoardAlarm {
     let mut contacts: Vec<BoardContact> = Vec::new();
@@ -167,16 +180,7 @@ fn board_alarm(d: &AlarmDetail, names: &[(i64, String, u8)]) -> BoardAlarm {
             }),
         }
     }
-    let taken_by = d
-        .events
-        .iter()
-        .rfind(|e| e.kind == "desk_taken")
-        .and_then(|e| {
-            e.detail
-                .get("by")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        });
+    let taken_by = desk_holder(d);
     BoardAlarm {
         alarm: d.alarm.clone(),
         shop: d.shop.clone(),
@@ -362,16 +366,7 @@ pub async fn page(
         Vec::new()
     };
     let role = v.role();
-    let taken_by = d
-        .events
-        .iter()
-        .rfind(|e| e.kind == "desk_taken")
-        .and_then(|e| {
-            e.detail
-                .get("by")
-                .and_then(|b| b.as_str())
-                .map(str::to_string)
-        });
+    let taken_by = desk_holder(&d);
     render(
         &console,
         Some(&v),

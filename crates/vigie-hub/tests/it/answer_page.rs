@@ -27,6 +27,16 @@ fn assert_private(resp: &reqwest::Response) {
     assert_eq!(get("referrer-policy"), "no-referrer");
 }
 
+/// A contact's phone sends a form (`answer` or `consent`).
+async fn post(h: &TestHub, url: &str, field: &str, value: &str) -> reqwest::Response {
+    h.http
+        .post(url)
+        .form(&[(field, value)])
+        .send()
+        .await
+        .expect("post")
+}
+
 #[tokio::test]
 async fn the_answer_page_confirms_the_answer_then_reveals_nothing_once_closed() {
     let h = spawn_hub("").await;
@@ -50,13 +60,7 @@ async fn the_answer_page_confirms_the_answer_then_reveals_nothing_once_closed() 
     assert!(!page.contains("Réponse enregistrée"));
 
     // « J'appelle le 17 »: the page says it was taken and offers the call.
-    let resp = h
-        .http
-        .post(&url)
-        .form(&[("answer", "calling_police")])
-        .send()
-        .await
-        .expect("post");
+    let resp = post(&h, &url, "answer", "calling_police").await;
     assert_private(&resp);
     let page = resp.text().await.expect("text");
     assert!(
@@ -103,13 +107,7 @@ async fn the_answer_page_confirms_the_answer_then_reveals_nothing_once_closed() 
             "{secret} shown on a closed alarm: {page}"
         );
     }
-    let resp = h
-        .http
-        .post(&url)
-        .form(&[("answer", "coming")])
-        .send()
-        .await
-        .expect("post");
+    let resp = post(&h, &url, "answer", "coming").await;
     assert_eq!(resp.status(), 409);
     assert!(!resp.text().await.expect("text").contains("Tabac du Centre"));
 
@@ -119,13 +117,7 @@ async fn the_answer_page_confirms_the_answer_then_reveals_nothing_once_closed() 
     let resp = h.http.get(&url).send().await.expect("page");
     assert_eq!(resp.status(), 404);
     assert_private(&resp);
-    let resp = h
-        .http
-        .post(&url)
-        .form(&[("answer", "coming")])
-        .send()
-        .await
-        .expect("post");
+    let resp = post(&h, &url, "answer", "coming").await;
     assert_eq!(resp.status(), 404);
 }
 
@@ -158,13 +150,7 @@ async fn the_consent_page_is_private_clear_and_says_how_to_stop() {
         page.contains(r#"value="no""#),
         "withdraw on the web: {page}"
     );
-    let resp = h
-        .http
-        .post(&url)
-        .form(&[("consent", "no")])
-        .send()
-        .await
-        .expect("post");
+    let resp = post(&h, &url, "consent", "no").await;
     assert_private(&resp);
     let page = resp.text().await.expect("text");
     assert!(page.contains("Vous avez refusé"), "{page}");
