@@ -27,7 +27,7 @@
 use crate::clock::{ClockMark, ClockStep, SharedClock};
 use crate::gateway::{Delivery, Gateway, GatewayError, Inbound, Kept, OutgoingSms};
 use crate::store::{StepSeen, Store, StoreError, SubmitOutcome};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -359,7 +359,8 @@ impl Engine {
         }
         let mut lanes: Vec<Lane> = gateways.into_iter().map(|g| Lane::new(g, others)).collect();
         let window_total: usize = lanes.iter().map(|l| l.gateway.window()).sum();
-        let mut inflight: HashSet<i64> = HashSet::new();
+        // In flight: notification id → priority.
+        let mut inflight: HashMap<i64, u8> = HashMap::new();
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(window_total.max(1) * 2);
         loop {
             // Fill every free slot with the most urgent pending SMS.
@@ -372,8 +373,15 @@ impl Engine {
                 {
                     Ok(pending) => {
                         for n in pending {
-                            if inflight.contains(&n.id) {
+                            if inflight.contains_key(&n.id) {
                                 continue;
+                            }
+                            // Submits in flight reach the SMSC in any order: a
+                            // less urgent SMS starts only once every more
+                            // urgent one in flight is answered (ADR 0002), so
+                            // the order holds at the SMSC, not just here.
+                            if inflight.values().any(|&p| p < n.priority) {
+                                break;
                             }
                             let Some((lane, permit)) = pick_lane(&mut lanes, n.attempt as usize)
                             else {
@@ -395,7 +403,7 @@ impl Engine {
                                     .await;
                                 continue;
                             };
-                            inflight.insert(n.id);
+                            inflight.insert(n.id, n.priority);
                             let gateway = lanes[lane].gateway.clone();
                             let tx = done_tx.clone();
                             let about = About {

@@ -37,9 +37,6 @@ pub struct SmscMessage {
     pub data_coding: u8,
     pub message_id: String,
     pub registered_delivery: u8,
-    /// The submit_sm as it came on the wire, in hex (header included).
-    #[serde(default)]
-    pub pdu_hex: Option<String>,
 }
 
 /// What became of the flood's deliver_sm (`POST /flood`).
@@ -188,6 +185,17 @@ impl Smsc {
             serde_json::json!({ "n": n, "from": from, "text": text }),
         )
         .await
+    }
+
+    /// The submit_sm of `message_id` as it came on the wire, in hex
+    /// (header included).
+    pub async fn submit_pdu_hex(&self, message_id: &str) -> anyhow::Result<String> {
+        let all: Vec<serde_json::Value> = self.get("/messages").await?;
+        all.iter()
+            .find(|m| m["message_id"] == message_id)
+            .and_then(|m| m["pdu_hex"].as_str())
+            .map(str::to_string)
+            .with_context(|| format!("no submit_sm bytes for message {message_id}"))
     }
 
     /// How the hub answered the flood so far.

@@ -47,7 +47,8 @@ impl TolerantCodec {
 }
 
 fn unread(header: &[u8], body: Vec<u8>) -> Command {
-    let word = |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let word =
+        |i: usize| u32::from_be_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
     let command_id = CommandId::from(word(4));
     let status = CommandStatus::from(word(8));
     Command::new(
@@ -109,7 +110,10 @@ impl Decoder for TolerantCodec {
             Ok(Some(command)) => Ok(Some(command)),
             Ok(None) | Err(DecodeError::Decode(_)) => {
                 tracing::warn!(target: "rusmppc::codec", length, "PDU body undecodable");
-                Ok(Some(unread(&copy[..HEADER_BYTES], copy[HEADER_BYTES..].to_vec())))
+                Ok(Some(unread(
+                    &copy[..HEADER_BYTES],
+                    copy[HEADER_BYTES..].to_vec(),
+                )))
             }
             Err(other) => Err(other),
         }

@@ -937,6 +937,21 @@ impl Store {
             .await
     }
 
+    /// The texts of the SMS received from `phone` (E.164), oldest first.
+    pub async fn inbound_texts(&self, phone: &str) -> Result<Vec<String>, StoreError> {
+        let phone = phone.to_string();
+        self.db
+            .read(move |c| {
+                let mut st =
+                    c.prepare("SELECT text FROM inbound_sms WHERE phone = ?1 ORDER BY id")?;
+                let rows = st
+                    .query_map(params![phone], |r| r.get(0))?
+                    .collect::<Result<Vec<String>, _>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
     /// An SMS from a contact: an answer, consent, STOP, or something to help with.
     pub async fn handle_reply(
         &self,

@@ -451,13 +451,10 @@ async fn smpp_submit_sm_bytes_follow_smpp_3_4() {
     let rig = rig().await;
     let text = "ALERTE Tabac : appel à l'aide";
     let id = submit_until_ok(&rig.gateway, &sms("+33600000010", text)).await;
-    let messages = rig
+    let hex = rig
         .smsc
-        .wait_for_messages(1, DEADLINE)
+        .submit_pdu_hex(&id)
         .await
-        .expect("messages");
-    let hex = only(&messages, &id)
-        .pdu_hex
         .expect("the simulator kept the bytes");
     let wire = wire_submit(&hex);
     let septets = text.chars().count();
@@ -500,8 +497,7 @@ async fn smpp_submit_sm_bytes_follow_smpp_3_4() {
         let gateway = SmppGateway::start(config_from(rig.smsc.smpp_port(), PASSWORD, source), tx);
         wait_until("bound", || gateway.is_bound()).await;
         let id = submit_until_ok(&gateway, &sms("+33600000011", "Alerte")).await;
-        let messages = rig.smsc.messages().await.expect("messages");
-        let wire = wire_submit(&only(&messages, &id).pdu_hex.expect("bytes"));
+        let wire = wire_submit(&rig.smsc.submit_pdu_hex(&id).await.expect("bytes"));
         assert_eq!(
             wire.source,
             (expected.0, expected.1, expected.2.to_string()),

@@ -12,3 +12,4 @@ mod evidence_e2e;
 mod hub;
 mod kannel_e2e;
 mod smpp_e2e;
+mod smpp_inbound;
