@@ -37,7 +37,9 @@ const ACCOUNTS = {
 const csvLine = (s) => [s.reference, s.name, s.address, s.insee, s.holder, s.phone, ''].map((f) => (/[",]/.test(f) ? `"${f.replace(/"/g, '""')}"` : f)).join(',');
 
 /** Whether the page scrolls sideways (content wider than the screen). */
-const scrollsSideways = (page) => page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
+// Compared with the phone's width itself: a mobile browser widens its layout
+// viewport to fit wide content, so innerWidth would grow along.
+const scrollsSideways = (page) => page.evaluate((w) => document.documentElement.scrollWidth > w, PHONE.viewport.width);
 
 function assertPrivate(resp) {
   const h = resp.headers();
@@ -87,6 +89,9 @@ describe("the contacts' pages and the desk on a live alarm", { timeout: 10 * 60_
     await hub.admin(['contact', 'add', '--shop', SHOP.reference, '--name', FRIEND.name, '--phone', FRIEND.phone, '--relation', 'friend', '--tier', '1']);
     await hub.admin(['contact', 'add', '--shop', SHOP.reference, '--name', POLICE.name, '--phone', POLICE.phone, '--relation', 'police', '--tier', '2']);
     for (const a of Object.values(ACCOUNTS)) a.secret = await hub.addAccount(a);
+    // The browser contexts say where they are (X-Forwarded-For) as a TLS
+    // terminator on this machine would: the lock-out test needs two addresses.
+    fs.appendFileSync(hub.config, '[console]\ntrusted_proxies = ["127.0.0.1"]\n');
     await hub.start();
     browser = await launchBrowser();
     failed = false;
@@ -109,7 +114,7 @@ describe("the contacts' pages and the desk on a live alarm", { timeout: 10 * 60_
     );
     const link = line.match(/https?:\/\/\S+\/c\/[A-Za-z0-9]+/)?.[0] ?? '';
     assert.match(link, /\/c\/[A-Za-z0-9]{12}$/, `the whole token is in the SMS: ${line}`);
-    const phone = await (await newContext(PHONE)).newPage();
+    const phone = await (await newContext({ ...PHONE, bypassCSP: true })).newPage();
     const resp = await phone.goto(link);
     assert.equal(resp.status(), 200, 'the link opens (it used to 404, cut in the SMS)');
     assertPrivate(resp);
@@ -119,6 +124,8 @@ describe("the contacts' pages and the desk on a live alarm", { timeout: 10 * 60_
     assert.match(body, /garde votre numéro tant que/);
     assert.equal(await phone.locator('button[name=consent][value=no]').count(), 1, 'withdraw on the web');
     assert.equal(await scrollsSideways(phone), false, 'fits 390 px');
+    const v = await axeViolations(phone);
+    assert.equal(v.length, 0, describeViolations(v));
     await screenshot(phone, 'consent-phone.png');
   });
 
@@ -220,10 +227,30 @@ describe("the contacts' pages and the desk on a live alarm", { timeout: 10 * 60_
     await screenshot(page, 'shopkeeper-board-phone.png');
     const shops = await hub.admin(['shop', 'list'], { json: true });
     await page.goto(`${hub.url}/console/shops/${shops.find((x) => x.reference === SHOP.reference).id}`);
-    assert.equal(await scrollsSideways(page), false, 'her shop page fits 390 px');
+    const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > 391).slice(0, 5).map((e) => `${e.tagName}.${e.className}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`));
+    assert.equal(await scrollsSideways(page), false, `her shop page fits 390 px: ${wide.join(', ')}`);
     await screenshot(page, 'shopkeeper-shop-phone.png');
     await page.goto(`${hub.url}/console/alarms`);
     assert.equal(await scrollsSideways(page), false, 'her alarm list fits 390 px');
+  });
+
+  step('a stranger guessing « paul.desk » from elsewhere does not keep Paul out (429 with Retry-After for the stranger)', async () => {
+    const desk = await (await newContext({ extraHTTPHeaders: { 'X-Forwarded-For': '10.0.0.7' } })).newPage();
+    await signIn(desk, hub, ACCOUNTS.paul.username, ACCOUNTS.paul.password);
+    await desk.context().clearCookies();
+    const stranger = await (await newContext({ extraHTTPHeaders: { 'X-Forwarded-For': '203.0.113.9' } })).newPage();
+    let resp;
+    for (let attempt = 0; attempt < 6; attempt++) {
+      await stranger.goto(`${hub.url}/console/sign-in`);
+      await stranger.fill('#username', ACCOUNTS.paul.username);
+      await stranger.fill('#password', `pas-le-bon-${attempt}`);
+      [resp] = await Promise.all([stranger.waitForResponse((r) => r.request().method() === 'POST'), stranger.click('form#sign-in [type=submit]')]);
+      if (resp.status() === 429) break;
+    }
+    assert.equal(resp.status(), 429, 'the guesser is slowed down');
+    assert.match(resp.headers()['retry-after'] ?? '', /^\d+$/, 'Retry-After in seconds');
+    await signIn(desk, hub, ACCOUNTS.paul.username, ACCOUNTS.paul.password);
+    assert.match(desk.url(), /\/console(\/board)?$/, 'Paul signs in at once from his desk');
   });
 
   step('an admin disables an account from the console; the new-account form has no default role', async () => {

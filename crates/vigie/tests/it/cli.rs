@@ -239,3 +239,88 @@ async fn serve_refuses_an_unknown_configuration_key_and_names_it() {
         "the key is named: {stderr}"
     );
 }
+
+/// `vigie ARGS…` with `input` on standard input (a password), expecting success.
+async fn ok_with_input(args: &[&str], input: &str) -> String {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(VIGIE)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run vigie");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).await.expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("vigie ends");
+    assert!(
+        out.status.success(),
+        "vigie {args:?} failed:\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+#[tokio::test]
+async fn accounts_are_disabled_reset_and_deleted_from_the_cli() {
+    let dir = TempDir::new("vigie-cli-accounts");
+    let config = write_config(&dir, free_port(), "");
+    let cfg = config.to_str().expect("utf-8 path");
+    let account = |args: &[&str]| {
+        let mut all = vec!["admin", "--config", cfg, "--json", "account"];
+        all.extend_from_slice(args);
+        all.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&args).await
+    };
+    for (user, role) in [("adele", "admin"), ("odile", "operator")] {
+        let args = account(&["add", "--username", user, "--name", user, "--role", role]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok_with_input(&args, "a long pass phrase\n").await;
+    }
+    run(account(&["disable", "--username", "odile"])).await;
+    let list = json(&run(account(&["list"])).await);
+    let odile = list
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["username"] == "odile"))
+        .cloned()
+        .expect("odile listed");
+    assert_eq!(odile["disabled"], true, "{list}");
+    run(account(&["enable", "--username", "odile"])).await;
+    let args = account(&["password", "--username", "odile"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok_with_input(&args, "another long pass phrase\n").await;
+    run(account(&["reset-second-factor", "--username", "odile"])).await;
+    run(account(&["delete", "--username", "odile"])).await;
+    let list = json(&run(account(&["list"])).await);
+    assert!(
+        list.as_array()
+            .is_some_and(|a| a.iter().all(|x| x["username"] != "odile")),
+        "{list}"
+    );
+    // The last administrator stays, and the error says what to do.
+    let out = vigie(&["admin", "--config", cfg, "account", "disable", "--username", "adele"]).await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("dernier administrateur"), "{}", text(&out.stderr));
+    let store = open_store(&config);
+    let actions: Vec<String> = store
+        .audit_log(100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|l| l.action)
+        .collect();
+    for a in [
+        "account_disabled",
+        "account_enabled",
+        "account_password_reset",
+        "account_second_factor_reset",
+        "account_deleted",
+    ] {
+        assert!(actions.iter().any(|x| x == a), "{a} not in {actions:?}");
+    }
+}
