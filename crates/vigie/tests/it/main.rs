@@ -4,8 +4,8 @@
 //! SMSC simulator, Kannel) over loopback.
 
 mod box_process;
-mod clock_step;
 mod cli;
+mod clock_step;
 mod crash;
 mod disk_full;
 mod evidence_e2e;
