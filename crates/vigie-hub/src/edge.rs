@@ -62,7 +62,7 @@ impl EdgeLimits {
         let current = limit.current.unwrap_or(u64::MAX);
         if current < want {
             let raised = limit.maximum.map_or(want, |m| m.min(want));
-            let mut new = limit.clone();
+            let mut new = limit;
             new.current = Some(raised);
             if let Err(e) = setrlimit(Resource::Nofile, new) {
                 tracing::warn!(error = %e, "cannot raise the open-files limit");
