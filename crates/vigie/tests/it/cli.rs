@@ -252,7 +252,10 @@ async fn ok_with_input(args: &[&str], input: &str) -> String {
         .spawn()
         .expect("run vigie");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).await.expect("write stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
     drop(stdin);
     let out = child.wait_with_output().await.expect("vigie ends");
     assert!(
@@ -303,9 +306,22 @@ async fn accounts_are_disabled_reset_and_deleted_from_the_cli() {
         "{list}"
     );
     // The last administrator stays, and the error says what to do.
-    let out = vigie(&["admin", "--config", cfg, "account", "disable", "--username", "adele"]).await;
+    let out = vigie(&[
+        "admin",
+        "--config",
+        cfg,
+        "account",
+        "disable",
+        "--username",
+        "adele",
+    ])
+    .await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("dernier administrateur"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("dernier administrateur"),
+        "{}",
+        text(&out.stderr)
+    );
     let store = open_store(&config);
     let actions: Vec<String> = store
         .audit_log(100)
