@@ -254,7 +254,7 @@ describe("the contacts' pages and the desk on a live alarm", { timeout: 10 * 60_
   });
 
   step('an admin disables an account from the console; the new-account form has no default role', async () => {
-    const page = await (await newContext()).newPage();
+    const page = await (await newContext({ bypassCSP: true })).newPage();
     await signIn(page, hub, ACCOUNTS.admin.username, ACCOUNTS.admin.password, { code: async () => totp(ACCOUNTS.admin.secret) });
     await page.goto(`${hub.url}/console/accounts`);
     assert.equal(await page.locator('#na-role').inputValue(), '', 'no role chosen in advance');
@@ -264,6 +264,8 @@ describe("the contacts' pages and the desk on a live alarm", { timeout: 10 * 60_
     await row.locator('summary').click();
     await Promise.all([page.waitForNavigation(), row.locator('button[value=disable]').click()]);
     assert.match(await page.locator(`#account-${paul.id}`).innerText(), /désactivé/);
+    const v = await axeViolations(page);
+    assert.equal(v.length, 0, describeViolations(v));
     await screenshot(page, 'accounts.png');
     const other = await (await newContext()).newPage();
     await other.goto(`${hub.url}/console/sign-in`);
