@@ -115,7 +115,15 @@ async fn main() -> anyhow::Result<()> {
                 vigie_hub::app::start_with_ui(&config, clock, listener, Some(console)).await?;
             println!("Vigie hub à l'écoute sur / listening on {}", hub.url());
             println!("Console : {}/console", hub.url());
-            tokio::signal::ctrl_c().await?;
+            // Ctrl-C or SIGTERM (systemd, a container stop): stop reading,
+            // finish and acknowledge what was read, then close.
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r?,
+                _ = term.recv() => {}
+            }
+            tracing::info!("stopping: finishing what was read, then closing");
             hub.shutdown().await;
             Ok(())
         }

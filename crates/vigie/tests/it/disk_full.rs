@@ -1,4 +1,4 @@
-//! `vigie serve` on a disk that fills up (a small tmpfs): intake answers a
+//! `vigie serve` stopping by SIGTERM, and on a disk that fills up (a small tmpfs): intake answers a
 //! specific, documented refusal (503 store_cannot_write, so the box sends
 //! its direct SMS at once), readiness says the hub cannot write, and both
 //! recover once there is room again. Needs root (to mount the tmpfs), as CI
@@ -114,4 +114,16 @@ async fn a_full_disk_is_refused_specifically_and_intake_comes_back_with_room() {
     })
     .await;
     assert!(!hub.log().contains("panicked"), "{}", hub.log());
+}
+
+/// SIGTERM stops `vigie serve` cleanly (exit 0, what was read finished).
+#[tokio::test]
+async fn sigterm_stops_the_hub_cleanly() {
+    let dir = TempDir::new("vigie-term");
+    let port = free_port();
+    let config = write_config(&dir, port, LOG_GATEWAY);
+    let hub = HubProcess::start(&dir, &config, port).await;
+    let log_path = hub.log();
+    let status = hub.terminate().await;
+    assert!(status.success(), "{status}\n{log_path}");
 }

@@ -165,6 +165,20 @@ impl HubProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM (as systemd or a container stop sends), and wait for the exit.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("the hub runs");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "SIGTERM sent");
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("the hub stops within the deadline")
+            .expect("wait for the hub")
+    }
+
     /// kill -9, and wait until the process is gone.
     pub async fn kill9(mut self) {
         self.child.start_kill().expect("SIGKILL the hub");
