@@ -286,6 +286,15 @@ fn verify(
     };
     let token = Token::parse(&token_der)?;
     let info = token.check_content(checkpoint, nonce)?;
+    // x509-cert 0.2.5's `load_pem_chain` computes `len - 1` of the input
+    // without its final line ends: nothing but line ends underflows (a
+    // panic where overflow checks are on). No certificate either way.
+    if chain_pem.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+        return Err(TsaError::Malformed {
+            what: "PEM chain",
+            detail: "no certificate".into(),
+        });
+    }
     let chain = Certificate::load_pem_chain(chain_pem).map_err(malformed("PEM chain"))?;
     check_size("PEM chain (certificates)", chain.len(), CHAIN_CERTS_MAX)?;
     let (anchor, intermediates) = chain.split_last().ok_or_else(|| TsaError::Malformed {
@@ -1056,6 +1065,21 @@ mod tests {
     fn query_nonce(query: &[u8]) -> u64 {
         let request = TimeStampReq::from_der(query).expect("fixture query decodes");
         int_to_u64(&request.nonce.expect("fixture query has a nonce")).expect("64-bit nonce")
+    }
+
+    /// Found by the `tsa_token` fuzz target (fuzz/): a chain of nothing
+    /// but line ends made x509-cert's PEM reader underflow.
+    #[test]
+    fn an_empty_chain_is_malformed_not_a_panic() {
+        for chain in [&b""[..], b"\n", b"\r\n\r\n"] {
+            assert!(
+                matches!(
+                    verify_token(CHECKPOINT, EC_TOKEN, chain),
+                    Err(TsaError::Malformed { what: "PEM chain", .. })
+                ),
+                "{chain:?}"
+            );
+        }
     }
 
     #[test]

@@ -112,10 +112,14 @@ pub fn ogg_opus_to_pcm(bytes: &[u8]) -> Result<(Vec<i16>, u32), DecodeError> {
             last_granule = Some(packet.absgp_page());
         }
     }
-    let per_granule = |g: u64| g * u64::from(rate_hz) / GRANULE_RATE_HZ;
-    let skip = usize::try_from(per_granule(head.pre_skip)).unwrap_or(usize::MAX);
+    // A granule position is any 64-bit value on the wire: scaled in 128 bits.
+    let per_granule = |g: u64| {
+        usize::try_from(u128::from(g) * u128::from(rate_hz) / u128::from(GRANULE_RATE_HZ))
+            .unwrap_or(usize::MAX)
+    };
+    let skip = per_granule(head.pre_skip);
     if let Some(granule) = last_granule {
-        let end = usize::try_from(per_granule(granule)).unwrap_or(usize::MAX);
+        let end = per_granule(granule);
         pcm.truncate(end);
     }
     let skip = skip.min(pcm.len());
