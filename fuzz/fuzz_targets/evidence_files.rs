@@ -7,19 +7,26 @@
 //! Whatever parses is re-encoded: every format has one spelling.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use libfuzzer_sys::fuzz_target;
-use p256::ecdsa::SigningKey;
+use p256::ecdsa::{SigningKey, VerifyingKey};
 use vigie_evidence::export::{self, ConsistencyProof, InclusionProof, Part};
 use vigie_evidence::trust::{Trust, certificate_fingerprints};
 use vigie_evidence::{checkpoint, custody, device, merkle, record, text};
+
+/// The golden export's keys (crates/vigie-evidence/tests/it/golden.rs).
+fn key(byte: u8) -> VerifyingKey {
+    *SigningKey::from_slice(&[byte; 32]).expect("key").verifying_key()
+}
+static DEVICE_KEY: LazyLock<VerifyingKey> = LazyLock::new(|| key(0x11));
+static HUB_KEY: LazyLock<VerifyingKey> = LazyLock::new(|| key(0x22));
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, file)) = data.split_first() else {
         return;
     };
-    // The golden export's keys (crates/vigie-evidence/tests/it/golden.rs).
-    let device_key = *SigningKey::from_slice(&[0x11; 32]).expect("key").verifying_key();
-    let hub_key = *SigningKey::from_slice(&[0x22; 32]).expect("key").verifying_key();
+    let (device_key, hub_key) = (*DEVICE_KEY, *HUB_KEY);
     match which % 12 {
         0 => {
             if let Ok(r) = record::parse(file) {

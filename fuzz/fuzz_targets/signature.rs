@@ -9,8 +9,16 @@
 //! requests signed with the key below, so mutations reach the ECDSA check.
 #![no_main]
 
+use std::sync::LazyLock;
+
 use libfuzzer_sys::fuzz_target;
+use p256::ecdsa::VerifyingKey;
 use vigie_proto::signature::{DeviceKey, parse_public_key, parse_signature_input, verify};
+
+static KNOWN: LazyLock<VerifyingKey> = LazyLock::new(|| {
+    let device = DeviceKey::from_bytes(&[0x11; 32]).expect("a valid scalar");
+    *device.signing_key().verifying_key()
+});
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.splitn(5, |&b| b == b'\n');
@@ -18,8 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let (input, signature, digest, public_key) = (next(), next(), next(), next());
     let body = parts.next().unwrap_or_default();
 
-    let device = DeviceKey::from_bytes(&[0x11; 32]).expect("a valid scalar");
-    let known = *device.signing_key().verifying_key();
+    let known = *KNOWN;
     let enrolled = parse_public_key(&public_key).ok();
 
     let Ok(params) = parse_signature_input(&input) else {

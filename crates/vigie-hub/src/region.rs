@@ -72,6 +72,14 @@ pub fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
     Ok(fields)
 }
 
+/// The communes by INSEE code, read once from the shipped table (reading
+/// it took most of the time of a small import).
+fn communes_by_insee() -> &'static HashMap<String, Commune> {
+    static BY_INSEE: std::sync::LazyLock<HashMap<String, Commune>> =
+        std::sync::LazyLock::new(|| communes().into_iter().map(|c| (c.insee.clone(), c)).collect());
+    &BY_INSEE
+}
+
 /// The header a shop list must have.
 pub const SHOP_CSV_HEADER: &str =
     "reference,name,address,insee,holder_name,holder_phone,opening_hours";
@@ -79,10 +87,7 @@ pub const SHOP_CSV_HEADER: &str =
 /// Parse the Region's shop list. Every bad line is reported with its
 /// number and reason; the caller imports nothing unless there are none.
 pub fn parse_shop_csv(text: &str) -> Result<Vec<NewShop>, Vec<String>> {
-    let by_insee: HashMap<String, Commune> = communes()
-        .into_iter()
-        .map(|c| (c.insee.clone(), c))
-        .collect();
+    let by_insee = communes_by_insee();
     let mut lines = text.lines();
     let mut errors = Vec::new();
     match lines
@@ -107,7 +112,7 @@ pub fn parse_shop_csv(text: &str) -> Result<Vec<NewShop>, Vec<String>> {
         if line.trim().is_empty() {
             continue;
         }
-        match parse_shop_line(line, &by_insee) {
+        match parse_shop_line(line, by_insee) {
             Ok(s) => shops.push(s),
             Err(e) => errors.push(format!("ligne {n} : {e}")),
         }
