@@ -142,5 +142,15 @@ else
 fi
 rm -rf "$api_dir"
 
+say "fuzzing: every parser that takes bytes from outside, briefly (the long run is in docs/benchmarks.md)"
+fuzz_rc=0
+FUZZ_TARGET_DIR="$(pwd)/${CARGO_TARGET_DIR:-target}/fuzz" bash scripts/fuzz.sh "${VIGIE_FUZZ_SECONDS:-10}" > /tmp/vigie-fuzz.log 2>&1 || fuzz_rc=$?
+grep -E '^fuzz:' /tmp/vigie-fuzz.log || tail -20 /tmp/vigie-fuzz.log
+fuzz_passed=$( (grep -E '^fuzz: [0-9]+ passed' /tmp/vigie-fuzz.log || true) | awk '{print $2}' | tail -1)
+fuzz_failed=$( (grep -E '^fuzz: [0-9]+ passed' /tmp/vigie-fuzz.log || true) | awk '{print $4}' | tail -1)
+if [ "$fuzz_rc" -ne 0 ] && [ "${fuzz_failed:-0}" -eq 0 ]; then fuzz_failed=1; fi
+passed=$((passed + ${fuzz_passed:-0}))
+failed=$((failed + ${fuzz_failed:-0}))
+
 echo "tests: $passed passed, $failed failed"
-[ "$tests_rc" -eq 0 ] && [ "$demo_rc" -eq 0 ] && [ "$browser_rc" -eq 0 ] && [ "$api_rc" -eq 0 ]
+[ "$tests_rc" -eq 0 ] && [ "$demo_rc" -eq 0 ] && [ "$browser_rc" -eq 0 ] && [ "$api_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ]
