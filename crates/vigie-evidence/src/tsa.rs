@@ -1075,7 +1075,10 @@ mod tests {
             assert!(
                 matches!(
                     verify_token(CHECKPOINT, EC_TOKEN, chain),
-                    Err(TsaError::Malformed { what: "PEM chain", .. })
+                    Err(TsaError::Malformed {
+                        what: "PEM chain",
+                        ..
+                    })
                 ),
                 "{chain:?}"
             );

@@ -76,7 +76,12 @@ pub fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
 /// it took most of the time of a small import).
 fn communes_by_insee() -> &'static HashMap<String, Commune> {
     static BY_INSEE: std::sync::LazyLock<HashMap<String, Commune>> =
-        std::sync::LazyLock::new(|| communes().into_iter().map(|c| (c.insee.clone(), c)).collect());
+        std::sync::LazyLock::new(|| {
+            communes()
+                .into_iter()
+                .map(|c| (c.insee.clone(), c))
+                .collect()
+        });
     &BY_INSEE
 }
 
