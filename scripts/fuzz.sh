@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of fuzz/ (issue 10) for SECONDS each, one after the
-# other with one worker, from the seeds in fuzz/corpus/TARGET, and prints
+# other, in process (one worker), from the seeds in fuzz/corpus/TARGET, and prints
 # per target the executions and executions per second, then
 # `fuzz: N passed, M failed`. Exits non-zero if any target found a crash,
 # a hang (-timeout), or an allocation over -rss_limit_mb.
@@ -56,7 +56,7 @@ for t in "${targets[@]}"; do
     seeds=$root/fuzz/corpus/$t
     [ -d "$seeds" ] || seeds=
     cargo fuzz run -s none --target-dir "$target_dir" "$t" "$work/corpus/$t" ${seeds:+"$seeds"} -- \
-        -max_total_time="$seconds" -workers=1 -jobs=1 -rss_limit_mb=512 -timeout=5 \
+        -max_total_time="$seconds" -rss_limit_mb=512 -timeout=5 \
         -max_len="$(max_len "$t")" -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/$t/" >"$log" 2>&1
     rc=$?
