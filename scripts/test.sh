@@ -126,9 +126,10 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$api_port/healthz" >/dev/null
 # Every check but two: signed routes cannot be signed by the checker
 # (ignored_auth), and a schema cannot say that a public key must be a point
 # on the curve or that an enrolment code must exist (positive_data_acceptance).
-st run "http://127.0.0.1:$api_port/v1/openapi.json" --checks all \
+# (Run from the hub's folder: schemathesis keeps its state in ./.schemathesis.)
+(cd "$api_dir" && st run "http://127.0.0.1:$api_port/v1/openapi.json" --checks all \
   --exclude-checks ignored_auth,positive_data_acceptance \
-  --max-examples 50 --workers 2 --seed 1795699920 > /tmp/vigie-schemathesis.log 2>&1 || api_rc=$?
+  --max-examples 50 --workers 2 --seed 1795699920) > /tmp/vigie-schemathesis.log 2>&1 || api_rc=$?
 kill "$api_hub" 2>/dev/null || true
 wait "$api_hub" 2>/dev/null || true
 tail -3 /tmp/vigie-schemathesis.log
@@ -144,7 +145,9 @@ rm -rf "$api_dir"
 
 say "fuzzing: every parser that takes bytes from outside, briefly (the long run is in docs/benchmarks.md)"
 fuzz_rc=0
-FUZZ_TARGET_DIR="$(pwd)/${CARGO_TARGET_DIR:-target}/fuzz" bash scripts/fuzz.sh "${VIGIE_FUZZ_SECONDS:-10}" > /tmp/vigie-fuzz.log 2>&1 || fuzz_rc=$?
+target_root=${CARGO_TARGET_DIR:-target}
+case "$target_root" in /*) ;; *) target_root="$(pwd)/$target_root" ;; esac
+FUZZ_TARGET_DIR="$target_root/fuzz" bash scripts/fuzz.sh "${VIGIE_FUZZ_SECONDS:-10}" > /tmp/vigie-fuzz.log 2>&1 || fuzz_rc=$?
 grep -E '^fuzz:' /tmp/vigie-fuzz.log || tail -20 /tmp/vigie-fuzz.log
 fuzz_passed=$( (grep -E '^fuzz: [0-9]+ passed' /tmp/vigie-fuzz.log || true) | awk '{print $2}' | tail -1)
 fuzz_failed=$( (grep -E '^fuzz: [0-9]+ passed' /tmp/vigie-fuzz.log || true) | awk '{print $4}' | tail -1)
