@@ -157,23 +157,34 @@ pub fn wall_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A timeline behind its lock, read with a pair of clock readings.
+fn read_locked(timeline: &Mutex<Timeline>, (wall, mono): (i64, i64)) -> Timestamp {
+    match timeline.lock() {
+        Ok(mut t) => t.read(wall, mono),
+        Err(_) => Timestamp(wall),
+    }
+}
+
+fn pending_locked(timeline: &Mutex<Timeline>, reading: (i64, i64)) -> Option<ClockStep> {
+    read_locked(timeline, reading);
+    timeline.lock().ok().and_then(|t| t.pending)
+}
+
+fn adopt_locked(timeline: &Mutex<Timeline>, step: ClockStep) {
+    if let Ok(mut t) = timeline.lock() {
+        t.adopt(step);
+    }
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let mono = self.mono_ms();
-        let wall = wall_ms();
-        match self.timeline.lock() {
-            Ok(mut t) => t.read(wall, mono),
-            Err(_) => Timestamp(wall),
-        }
+        read_locked(&self.timeline, (wall_ms(), self.mono_ms()))
     }
     fn pending_step(&self) -> Option<ClockStep> {
-        self.now();
-        self.timeline.lock().ok().and_then(|t| t.pending)
+        pending_locked(&self.timeline, (wall_ms(), self.mono_ms()))
     }
     fn adopt(&self, step: ClockStep) {
-        if let Ok(mut t) = self.timeline.lock() {
-            t.adopt(step);
-        }
+        adopt_locked(&self.timeline, step);
     }
     fn boot(&self) -> Option<(String, i64)> {
         boot_reading()
@@ -240,20 +251,13 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        let (wall, mono) = self.raw();
-        match self.timeline.lock() {
-            Ok(mut t) => t.read(wall, mono),
-            Err(_) => Timestamp(wall),
-        }
+        read_locked(&self.timeline, self.raw())
     }
     fn pending_step(&self) -> Option<ClockStep> {
-        self.now();
-        self.timeline.lock().ok().and_then(|t| t.pending)
+        pending_locked(&self.timeline, self.raw())
     }
     fn adopt(&self, step: ClockStep) {
-        if let Ok(mut t) = self.timeline.lock() {
-            t.adopt(step);
-        }
+        adopt_locked(&self.timeline, step);
     }
     fn boot(&self) -> Option<(String, i64)> {
         let boot = self.boot.lock().ok()?.clone()?;
