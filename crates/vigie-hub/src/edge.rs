@@ -20,7 +20,6 @@
 use axum::Router;
 use axum::extract::ConnectInfo;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -34,7 +33,7 @@ const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
 /// At shutdown, connections get this long to finish what they are doing.
 const SHUTDOWN_GRACE_MS: u64 = 5_000;
 /// "Connection limit reached" is logged at most this often.
-const LIMIT_LOG_INTERVAL_MS: i64 = 60_000;
+const LIMIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The bounds of the edge.
 #[derive(Debug, Clone, Copy)]
@@ -92,8 +91,7 @@ pub async fn serve(
     let open = Arc::new(Semaphore::new(limits.connections_max));
     let (closing_tx, closing) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    let last_limit_log = AtomicI64::new(i64::MIN);
-    let started = tokio::time::Instant::now();
+    let mut last_limit_log: Option<tokio::time::Instant> = None;
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -110,10 +108,9 @@ pub async fn serve(
             }
         };
         let Ok(permit) = open.clone().try_acquire_owned() else {
-            let now = started.elapsed().as_millis() as i64;
-            let last = last_limit_log.load(Ordering::Relaxed);
-            if now.saturating_sub(last) >= LIMIT_LOG_INTERVAL_MS {
-                last_limit_log.store(now, Ordering::Relaxed);
+            let now = tokio::time::Instant::now();
+            if last_limit_log.is_none_or(|t| now - t >= LIMIT_LOG_INTERVAL) {
+                last_limit_log = Some(now);
                 tracing::warn!(
                     connections_max = limits.connections_max,
                     %peer,

@@ -145,10 +145,16 @@ impl Store {
                         Ok(AdoptedStep {
                             at: Timestamp(r.get(0)?),
                             delta_ms: r.get(1)?,
-                            seen: if seen == "at_start" {
-                                StepSeen::AtStart
-                            } else {
-                                StepSeen::Running
+                            seen: match seen.as_str() {
+                                "at_start" => StepSeen::AtStart,
+                                "running" => StepSeen::Running,
+                                other => {
+                                    return Err(rusqlite::Error::FromSqlConversionFailure(
+                                        2,
+                                        rusqlite::types::Type::Text,
+                                        format!("clock_steps.seen: unknown value {other:?}").into(),
+                                    ));
+                                }
                             },
                         })
                     },
