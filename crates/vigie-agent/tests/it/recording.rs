@@ -509,33 +509,47 @@ async fn assert_hub_has(hub: &RunningHub, recording: Uuid, records: &[SignedReco
     assert!(rec.is_final, "the hub knows the recording ended");
 }
 
-#[tokio::test]
-async fn chunks_go_live_to_the_hub_in_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (wav, _) = crate::recorder::make_speech(dir.path());
-    let clock = ManualClock::new(T0);
+/// What a double press recorded live to a real hub, once every chunk is
+/// acknowledged and the box stopped.
+struct Recorded {
+    hub: RunningHub,
+    events: Vec<AgentEvent>,
+    alarm: Uuid,
+    /// The chunk records in the hub's log, in order.
+    records: Vec<SignedRecord>,
+}
+
+/// A double press on a box whose clock is `box_clock`, recorded live to a
+/// hub on `hub_clock`; fails unless every chunk reaches the hub and the
+/// outbox forgets them.
+async fn record_live(
+    dir: &Path,
+    hub_clock: Arc<ManualClock>,
+    box_clock: Arc<ManualClock>,
+) -> Recorded {
+    let (wav, _) = crate::recorder::make_speech(dir);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let hub = crate::hub_on(listener, &dir.path().join("hub.db"), clock.clone()).await;
-    let code = crate::seed(&hub, &clock).await;
+    let hub = crate::hub_on(listener, &dir.join("hub.db"), hub_clock.clone()).await;
+    let code = crate::seed(&hub, &hub_clock).await;
     let (client, _) = HubClient::enroll(&hub.url(), &code, "test")
         .await
         .expect("enrol");
-    let state = dir.path().join("box");
+    let state = dir.join("box");
     let mut b = start_box(
         &state,
         client,
-        clock.clone(),
+        box_clock.clone(),
         Some(format!("wav = \"{}\"", wav.display())),
     );
-    b.press("d", clock.now()).await;
+    b.press("d", box_clock.now()).await;
     let mut events = b
         .until("the end of the recording", |e| {
             matches!(e, AgentEvent::RecordingEnded { .. })
         })
         .await;
-    let (_, recording) = started(&events).expect("started");
+    let (alarm, recording) = started(&events).expect("started");
     let chunks = events
         .iter()
         .filter(|e| matches!(e, AgentEvent::ChunkSealed { .. }))
@@ -552,29 +566,42 @@ async fn chunks_go_live_to_the_hub_in_order() {
         uploaded(&events, recording),
         (0..chunks).collect::<Vec<_>>()
     );
-    b.stop().await;
+    events.extend(b.stop().await);
     assert!(
         outbox_chunks(&state).is_empty(),
         "acknowledged chunks are forgotten"
     );
-    let entries = hub
+    let records: Vec<SignedRecord> = hub
         .store
         .recording_entries(recording)
         .await
-        .expect("entries");
-    let records: Vec<SignedRecord> = entries
+        .expect("entries")
         .iter()
         .filter(|e| e.kind == "record")
         .map(|e| record::parse(&e.entry).expect("record"))
         .collect();
+    assert_eq!(records.len() as u64, chunks);
+    assert_hub_has(&hub, recording, &records).await;
+    Recorded {
+        hub,
+        events,
+        alarm,
+        records,
+    }
+}
+
+#[tokio::test]
+async fn chunks_go_live_to_the_hub_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::new(T0);
+    let r = record_live(dir.path(), clock.clone(), clock).await;
     assert_eq!(
-        chain::check(&records).expect("chain"),
+        chain::check(&r.records).expect("chain"),
         ChainEnd::Final {
-            last_seq: chunks - 1
+            last_seq: r.records.len() as u64 - 1
         }
     );
-    assert_hub_has(&hub, recording, &records).await;
-    hub.shutdown().await;
+    r.hub.shutdown().await;
 }
 
 #[tokio::test]
@@ -671,57 +698,21 @@ fn the_base64_of_ogg_starts_as_the_at_rest_check_assumes() {
 #[tokio::test]
 async fn a_box_three_days_behind_with_no_modem_gets_its_alarm_escalated_and_its_recording_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (wav, _) = crate::recorder::make_speech(dir.path());
     let hub_clock = ManualClock::new(T0);
     // A Raspberry Pi booted without network time: three days behind.
     let box_clock = ManualClock::new(T0.plus_ms(-3 * 24 * 3_600_000));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hub = crate::hub_on(listener, &dir.path().join("hub.db"), hub_clock.clone()).await;
-    let code = crate::seed(&hub, &hub_clock).await;
-    let (client, _) = HubClient::enroll(&hub.url(), &code, "test")
-        .await
-        .expect("enrol");
-    let state = dir.path().join("box");
-    let mut b = start_box(
-        &state,
-        client,
-        box_clock.clone(),
-        Some(format!("wav = \"{}\"", wav.display())),
+    let r = record_live(dir.path(), hub_clock.clone(), box_clock).await;
+    assert!(
+        r.events
+            .iter()
+            .any(|e| matches!(e, AgentEvent::InHand { alarm_id } if *alarm_id == r.alarm)),
+        "the hub took the alarm"
     );
-    b.press("d", box_clock.now()).await;
-    let mut events = b
-        .until("the hub to take the alarm", |e| {
-            matches!(e, AgentEvent::InHand { .. })
-        })
-        .await;
-    events.extend(
-        b.until("the end of the recording", |e| {
-            matches!(e, AgentEvent::RecordingEnded { .. })
-        })
-        .await,
-    );
-    let (alarm_id, recording) = started(&events).expect("started");
-    let chunks = events
-        .iter()
-        .filter(|e| matches!(e, AgentEvent::ChunkSealed { .. }))
-        .count() as u64;
-    while uploaded(&events, recording).len() < chunks as usize {
-        events.extend(
-            b.until("every chunk at the hub", |e| {
-                matches!(e, AgentEvent::ChunkUploaded { .. })
-            })
-            .await,
-        );
-    }
-    b.stop().await;
-    assert!(outbox_chunks(&state).is_empty(), "every chunk acknowledged");
-
     // The hub escalates the alarm: its first tier is alerted by SMS.
-    let detail = hub
+    let detail = r
+        .hub
         .store
-        .alarm(alarm_id)
+        .alarm(r.alarm)
         .await
         .expect("the alarm is at the hub");
     assert!(
@@ -739,24 +730,13 @@ async fn a_box_three_days_behind_with_no_modem_gets_its_alarm_escalated_and_its_
         "{:?}",
         detail.alarm
     );
-    // The recording is whole at the hub, the box's raw times kept in it.
-    let entries = hub
-        .store
-        .recording_entries(recording)
-        .await
-        .expect("entries");
-    let records: Vec<SignedRecord> = entries
-        .iter()
-        .filter(|e| e.kind == "record")
-        .map(|e| record::parse(&e.entry).expect("record"))
-        .collect();
-    assert_eq!(records.len() as u64, chunks);
+    // The recording is whole at the hub, the box's raw times kept in it,
+    // with the correction the box applied: corrected, they are the hub's.
+    let first = &r.records[0].record;
     assert!(
-        (records[0].record.wall_ms.0 as i64) < T0.plus_ms(-2 * 24 * 3_600_000).as_ms(),
+        (first.wall_ms.0 as i64) < T0.plus_ms(-2 * 24 * 3_600_000).as_ms(),
         "the sealed records keep the box's own time"
     );
-    // And the correction the box applied: corrected, they are the hub's time.
-    let first = &records[0].record;
     assert!(
         (first.clock_correction_ms - 3 * 24 * 3_600_000).abs() < 60_000,
         "{first:?}"
@@ -765,6 +745,5 @@ async fn a_box_three_days_behind_with_no_modem_gets_its_alarm_escalated_and_its_
         (first.corrected_wall_ms().0 - T0.as_ms()).abs() < 60_000,
         "{first:?}"
     );
-    assert_hub_has(&hub, recording, &records).await;
-    hub.shutdown().await;
+    r.hub.shutdown().await;
 }

@@ -131,25 +131,15 @@ async fn a_stale_signature_says_which_way_the_box_is_off_and_gives_the_hubs_time
     let dev = h.enroll(shop).await;
     let body = br#"{"alarm_id":"0192f0c3-0000-7000-8000-000000000001","pressed_at_ms":1,"sent_at_ms":1,"recording":false}"#;
     let behind_s = h.now().as_ms() / 1000 - 3 * 24 * 3_600;
-    let headers = dev.key.sign(
-        &dev.id,
+    let refused = capture(
+        &dev,
         "POST",
         "/v1/alarms",
         body,
         behind_s,
         &vigie_proto::signature::new_nonce(),
     );
-    let resp = h
-        .http
-        .post(format!("{}/v1/alarms", h.url()))
-        .header("content-type", "application/json")
-        .header("content-digest", headers.content_digest)
-        .header("signature-input", headers.signature_input)
-        .header("signature", headers.signature)
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("send");
+    let resp = h.send_raw(&refused, "").await;
     assert_eq!(resp.status(), 401);
     let hub_time: i64 = resp
         .headers()

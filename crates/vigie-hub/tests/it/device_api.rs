@@ -454,41 +454,6 @@ async fn unknown_paths_wrong_methods_and_bad_parameters_are_refused_in_json() {
     }
 }
 
-/// A signed request as the box sent it, kept to be sent again.
-struct Captured {
-    method: reqwest::Method,
-    path: String,
-    body: Vec<u8>,
-    headers: vigie_proto::SignedHeaders,
-}
-
-fn capture(dev: &Device, method: &str, path: &str, body: &[u8], created_s: i64) -> Captured {
-    Captured {
-        method: reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-        path: path.to_string(),
-        body: body.to_vec(),
-        headers: dev
-            .key
-            .sign(&dev.id, method, path, body, created_s, &new_nonce()),
-    }
-}
-
-async fn send(h: &TestHub, c: &Captured, suffix: &str) -> (u16, serde_json::Value) {
-    let resp = h
-        .http
-        .request(c.method.clone(), format!("{}{}{suffix}", h.url(), c.path))
-        .header("content-type", "application/json")
-        .header("content-digest", &c.headers.content_digest)
-        .header("signature-input", &c.headers.signature_input)
-        .header("signature", &c.headers.signature)
-        .body(c.body.clone())
-        .send()
-        .await
-        .expect("send");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
-}
-
 #[tokio::test]
 async fn replays_are_refused_after_a_restart_and_a_query_cannot_be_added() {
     let h = spawn_hub("").await;
@@ -496,15 +461,15 @@ async fn replays_are_refused_after_a_restart_and_a_query_cannot_be_added() {
     let dev = h.enroll(shop).await;
     let now_s = h.now().as_ms() / 1_000;
     let hb = crate::supervision::heartbeat(&h, Some(90), true, vigie_proto::ModemState::Registered);
-    let beat = capture(&dev, "POST", "/v1/heartbeat", &hb, now_s);
+    let beat = capture_now(&dev, "POST", "/v1/heartbeat", &hb, now_s);
     // A query added to a signed request: refused, whatever it says.
-    let (s, r) = send(&h, &beat, "?dry_run=1").await;
+    let (s, r) = h.send(&beat, "?dry_run=1").await;
     assert_eq!(
         (s, r["code"].as_str()),
         (401, Some("unsigned_query")),
         "{r}"
     );
-    assert_eq!(send(&h, &beat, "").await.0, 200);
+    assert_eq!(h.send(&beat, "").await.0, 200);
     // The box's next heartbeat, a minute later.
     h.clock.advance_ms(60_000);
     assert_eq!(h.signed(&dev, "POST", "/v1/heartbeat", &hb).await.0, 200);
@@ -515,14 +480,14 @@ async fn replays_are_refused_after_a_restart_and_a_query_cannot_be_added() {
         sent_at_ms: h.now().as_ms(),
     })
     .expect("cancel");
-    let cancel = capture(
+    let cancel = capture_now(
         &dev,
         "POST",
         &format!("/v1/alarms/{alarm}/cancel"),
         &cancel_body,
         now_s,
     );
-    assert_eq!(send(&h, &cancel, "").await.0, 200);
+    assert_eq!(h.send(&cancel, "").await.0, 200);
     h.hub
         .engine
         .supervise(h.now())
@@ -532,7 +497,7 @@ async fn replays_are_refused_after_a_restart_and_a_query_cannot_be_added() {
     // After a restart the hub's memory is gone, not its word.
     let h = h.restart().await;
     for captured in [&beat, &cancel] {
-        let (s, r) = send(&h, captured, "").await;
+        let (s, r) = h.send(captured, "").await;
         assert_eq!(
             (s, r["code"].as_str()),
             (401, Some("replayed_request")),
@@ -544,4 +509,8 @@ async fn replays_are_refused_after_a_restart_and_a_query_cannot_be_added() {
     h.clock.advance_ms(60_000);
     let (s, r) = h.signed(&dev, "POST", "/v1/heartbeat", &hb).await;
     assert_eq!(s, 200, "{r}");
+}
+
+fn capture_now(dev: &Device, method: &str, path: &str, body: &[u8], created_s: i64) -> Captured {
+    capture(dev, method, path, body, created_s, &new_nonce())
 }

@@ -239,7 +239,7 @@ impl TestHub {
         }
     }
 
-    /// A signed request of any method from `device`, signed now with a fresh nonce.
+    /// A signed request from `device`, now, answered.
     pub async fn signed(
         &self,
         device: &Device,
@@ -247,29 +247,12 @@ impl TestHub {
         path: &str,
         body: &[u8],
     ) -> (u16, serde_json::Value) {
-        let h = device.key.sign(
-            &device.id,
-            method,
-            path,
-            body,
-            self.now().as_ms() / 1000,
-            &new_nonce(),
-        );
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let resp = self
-            .http
-            .request(method, format!("{}{path}", self.url()))
-            .header("content-type", "application/json")
-            .header("content-digest", h.content_digest)
-            .header("signature-input", h.signature_input)
-            .header("signature", h.signature)
-            .body(body.to_vec())
-            .send()
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        let json = resp.json().await.unwrap_or(serde_json::Value::Null);
-        (status, json)
+        let now_s = self.now().as_ms() / 1000;
+        self.send(
+            &capture(device, method, path, body, now_s, &new_nonce()),
+            "",
+        )
+        .await
     }
 
     /// A signed POST from `device`, with its clock at `now_s`.
@@ -281,23 +264,32 @@ impl TestHub {
         now_s: i64,
         nonce: &str,
     ) -> (u16, serde_json::Value) {
-        let h = device
-            .key
-            .sign(&device.id, "POST", path, body, now_s, nonce);
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.url()))
+        self.send(&capture(device, "POST", path, body, now_s, nonce), "")
+            .await
+    }
+
+    /// Send a captured request (again), with `suffix` after its path.
+    pub async fn send_raw(&self, c: &Captured, suffix: &str) -> reqwest::Response {
+        self.http
+            .request(
+                c.method.clone(),
+                format!("{}{}{suffix}", self.url(), c.path),
+            )
             .header("content-type", "application/json")
-            .header("content-digest", h.content_digest)
-            .header("signature-input", h.signature_input)
-            .header("signature", h.signature)
-            .body(body.to_vec())
+            .header("content-digest", &c.headers.content_digest)
+            .header("signature-input", &c.headers.signature_input)
+            .header("signature", &c.headers.signature)
+            .body(c.body.clone())
             .send()
             .await
-            .expect("request");
+            .expect("request")
+    }
+
+    /// [`TestHub::send_raw`], answered as status and JSON.
+    pub async fn send(&self, c: &Captured, suffix: &str) -> (u16, serde_json::Value) {
+        let resp = self.send_raw(c, suffix).await;
         let status = resp.status().as_u16();
-        let json = resp.json().await.unwrap_or(serde_json::Value::Null);
-        (status, json)
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     /// Press: raise alarm `id` now.
@@ -420,4 +412,28 @@ pub async fn shop_with_two_tiers(h: &TestHub, reference: &str) -> i64 {
         ],
     )
     .await
+}
+
+/// A signed request as a box sends it, kept to be sent (again).
+pub struct Captured {
+    pub method: reqwest::Method,
+    pub path: String,
+    pub body: Vec<u8>,
+    pub headers: vigie_proto::SignedHeaders,
+}
+
+pub fn capture(
+    dev: &Device,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    created_s: i64,
+    nonce: &str,
+) -> Captured {
+    Captured {
+        method: reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+        path: path.to_string(),
+        body: body.to_vec(),
+        headers: dev.key.sign(&dev.id, method, path, body, created_s, nonce),
+    }
 }
