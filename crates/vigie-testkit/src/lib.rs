@@ -1,11 +1,14 @@
 //! The test kit: real peers started on loopback for tests and benchmarks.
 //!
-//! Each peer is a child process owned by a guard that kills it on drop.
+//! Each peer is a child process owned by a guard that kills it on drop,
+//! except PostgreSQL (`postgres`): one server per test process, which goes
+//! away with the process however it ends, and a fresh database per test.
 //! Nothing here skips: if a peer cannot start (not installed), the caller
 //! gets an error that says how to install it.
 
 pub mod kannel;
 pub mod moto;
+pub mod postgres;
 pub mod smsc;
 pub mod tsa;
 
