@@ -123,15 +123,11 @@ pub async fn start_with_ui(
     // every gateway can carry them back (an alphanumeric sender cannot).
     let replies_accepted = !gateways.is_empty() && gateways.iter().all(|g| g.accepts_replies());
     let rules = rules_from(config, replies_accepted);
-    let path = config.store.sqlite_path.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open_sqlite(&path, rules))
+    let location = config.store.location();
+    let opening = location.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&opening, rules))
         .await?
-        .with_context(|| {
-            format!(
-                "opening the database {}",
-                config.store.sqlite_path.display()
-            )
-        })?;
+        .with_context(|| format!("opening the store {location:?}"))?;
     // Silence before now is not held against any box (a restarted hub has
     // missed their heartbeats, they have not missed it).
     store.start_watching(clock.now());

@@ -205,12 +205,47 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing): the default store.
     #[serde(default = "default_db")]
     pub sqlite_path: PathBuf,
+    /// A PostgreSQL database instead (`postgres://user:password@host/db`,
+    /// several hosts and `target_session_attrs=read-write` accepted): the
+    /// store several hubs share. Takes the place of `sqlite_path`.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("location", &self.location())
+            .finish()
+    }
+}
+
+impl StoreConfig {
+    /// Where the store lives.
+    pub fn location(&self) -> crate::store::Location {
+        match &self.url {
+            Some(url) => crate::store::Location::Postgres(url.clone()),
+            None => crate::store::Location::Sqlite(self.sqlite_path.clone()),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let Some(url) = &self.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "store.url: {:?} is not a PostgreSQL URL; write postgres://user@host/database, or remove store.url to use sqlite_path",
+                crate::store::redact_url(url)
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_db() -> PathBuf {
@@ -221,6 +256,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             sqlite_path: default_db(),
+            url: None,
         }
     }
 }
@@ -432,6 +468,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.store.check().map_err(ConfigError::Invalid)?;
         if !(self.server.public_url.starts_with("http://")
             || self.server.public_url.starts_with("https://"))
         {

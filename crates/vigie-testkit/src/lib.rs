@@ -10,6 +10,7 @@ pub mod kannel;
 pub mod moto;
 pub mod postgres;
 pub mod smsc;
+pub mod store;
 pub mod tsa;
 
 /// The repository's root, where `tests/peers/` lives.

@@ -326,8 +326,8 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
         Config::parse("", std::env::vars())?
     };
     let rules = vigie_hub::app::rules_from(&config, true);
-    let store = Store::open_sqlite(&config.store.sqlite_path, rules)
-        .with_context(|| format!("opening {}", config.store.sqlite_path.display()))?;
+    let location = config.store.location();
+    let store = Store::open(&location, rules).with_context(|| format!("opening {location:?}"))?;
     match command {
         AdminCommand::Shop { command } => match command {
             ShopCommand::Add {

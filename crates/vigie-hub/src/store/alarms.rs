@@ -8,8 +8,8 @@ use super::outbox::{
     NOTIFICATION_COLUMNS, NewSms, PRIORITY_ADMIN, PRIORITY_ALERT, PRIORITY_FIRST_ALERT,
     PRIORITY_NOTICE, notification_from_row, queue_sms,
 };
+use super::tx::{OptionalExtension as _, Row, Tx, args};
 use super::{Rules, Store, StoreError, random_token};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 use vigie_core::alarm::{self, LATE_PRESS_MS_MIN};
 use vigie_core::escalation::{self, Reachable, Step};
@@ -34,7 +34,7 @@ pub const BOX_MODEM_GATEWAY: &str = "box-modem";
 
 pub(crate) const ALARM_COLUMNS: &str = "id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, exhausted, outcome, closed_at";
 
-pub(crate) fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
+pub(crate) fn alarm_from_row(r: &Row) -> Result<Alarm, StoreError> {
     let id: String = r.get(0)?;
     let state: String = r.get(4)?;
     let outcome: Option<String> = r.get(13)?;
@@ -50,24 +50,24 @@ pub(crate) fn alarm_from_row(r: &Row<'_>) -> rusqlite::Result<Alarm> {
         age_ms: r.get(8)?,
         recording: r.get(9)?,
         step: r.get(10)?,
-        next_step_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
+        next_step_at: r.get::<Option<i64>>(11)?.map(Timestamp),
         exhausted: r.get(12)?,
         outcome: outcome.as_deref().and_then(Outcome::parse),
-        closed_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+        closed_at: r.get::<Option<i64>>(14)?.map(Timestamp),
     })
 }
 
-fn load_alarm(c: &Connection, id: &str) -> Result<Option<Alarm>, StoreError> {
-    Ok(c.query_row(
+fn load_alarm(c: &dyn Tx, id: &str) -> Result<Option<Alarm>, StoreError> {
+    c.query_row(
         &format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = ?1"),
-        params![id],
+        args![id],
         alarm_from_row,
     )
-    .optional()?)
+    .optional()
 }
 
 pub(crate) fn log_event(
-    c: &Connection,
+    c: &dyn Tx,
     alarm: Option<&str>,
     at: Timestamp,
     kind: &str,
@@ -75,7 +75,7 @@ pub(crate) fn log_event(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO events (alarm_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-        params![alarm, at.as_ms(), kind, detail.to_string()],
+        args![alarm, at.as_ms(), kind, detail.to_string()],
     )?;
     Ok(())
 }
@@ -104,12 +104,12 @@ pub fn short_name(name: &str) -> String {
 
 /// Contacts that may receive this shop's alarms: its own and the Region's,
 /// with consent given and a number that has not bounced out.
-fn reachable(c: &Connection, shop_id: i64) -> Result<Vec<Reachable>, StoreError> {
+fn reachable(c: &dyn Tx, shop_id: i64) -> Result<Vec<Reachable>, StoreError> {
     let mut st = c.prepare_cached(
         "SELECT id, tier FROM contacts WHERE (shop_id = ?1 OR shop_id IS NULL) AND consent = 'yes' AND removed_at IS NULL",
     )?;
     let rows = st
-        .query_map(params![shop_id], |r| {
+        .query_map(args![shop_id], |r| {
             Ok(Reachable {
                 contact_id: r.get(0)?,
                 tier: r.get(1)?,
@@ -120,7 +120,7 @@ fn reachable(c: &Connection, shop_id: i64) -> Result<Vec<Reachable>, StoreError>
 }
 
 fn answer_link(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &Rules,
     alarm: &str,
     contact: i64,
@@ -129,7 +129,7 @@ fn answer_link(
     let existing: Option<String> = c
         .query_row(
             "SELECT token FROM answer_links WHERE alarm_id = ?1 AND contact_id = ?2",
-            params![alarm, contact],
+            args![alarm, contact],
             |r| r.get(0),
         )
         .optional()?;
@@ -139,7 +139,7 @@ fn answer_link(
             let t = random_token(ANSWER_TOKEN_CHARS);
             c.execute(
                 "INSERT INTO answer_links (token, alarm_id, contact_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![t, alarm, contact, now.as_ms()],
+                args![t, alarm, contact, now.as_ms()],
             )?;
             t
         }
@@ -148,12 +148,7 @@ fn answer_link(
 }
 
 /// Run the escalation step that is due, if the alarm is still open.
-fn advance(
-    c: &Connection,
-    rules: &Rules,
-    alarm: &Alarm,
-    now: Timestamp,
-) -> Result<u32, StoreError> {
+fn advance(c: &dyn Tx, rules: &Rules, alarm: &Alarm, now: Timestamp) -> Result<u32, StoreError> {
     let due = alarm.next_step_at.is_some_and(|t| t <= now);
     if alarm.state != AlarmState::Open || !due {
         return Ok(0);
@@ -216,7 +211,7 @@ fn advance(
             }
             c.execute(
                 "UPDATE alarms SET step = ?1, next_step_at = ?2 WHERE id = ?3",
-                params![step + 1, next_step_at.as_ms(), id],
+                args![step + 1, next_step_at.as_ms(), id],
             )?;
             log_event(
                 c,
@@ -230,7 +225,7 @@ fn advance(
         Step::NoContact => {
             c.execute(
                 "UPDATE alarms SET next_step_at = NULL, exhausted = 1 WHERE id = ?1",
-                params![id],
+                args![id],
             )?;
             log_event(
                 c,
@@ -244,7 +239,7 @@ fn advance(
         Step::Exhausted => {
             c.execute(
                 "UPDATE alarms SET next_step_at = NULL, exhausted = 1 WHERE id = ?1",
-                params![id],
+                args![id],
             )?;
             log_event(
                 c,
@@ -262,7 +257,7 @@ fn advance(
 /// the resolution raced the gateway): its contact gets the notice the
 /// others got, under the same key, so never twice.
 pub(crate) fn notify_late_alert(
-    c: &Connection,
+    c: &dyn Tx,
     alarm_id: &str,
     notification_id: i64,
     now: Timestamp,
@@ -272,7 +267,7 @@ pub(crate) fn notify_late_alert(
     };
     let contact: Option<i64> = c.query_row(
         "SELECT contact_id FROM notifications WHERE id = ?1",
-        params![notification_id],
+        args![notification_id],
         |r| r.get(0),
     )?;
     let Some(contact_id) = contact else {
@@ -317,12 +312,12 @@ pub(crate) fn notify_late_alert(
 }
 
 /// Contacts alerted for this alarm so far.
-fn alerted_contacts(c: &Connection, alarm: &str) -> Result<Vec<Contact>, StoreError> {
+fn alerted_contacts(c: &dyn Tx, alarm: &str) -> Result<Vec<Contact>, StoreError> {
     let mut st = c.prepare(&format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id IN (SELECT contact_id FROM notifications WHERE alarm_id = ?1 AND purpose = 'alert' AND state <> 'withdrawn') ORDER BY tier, id"
     ))?;
     let rows = st
-        .query_map(params![alarm], contact_from_row)?
+        .query_map(args![alarm], contact_from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
@@ -341,7 +336,7 @@ struct Notice<'a> {
 }
 
 fn broadcast(
-    c: &Connection,
+    c: &dyn Tx,
     alarm: &Alarm,
     shop: &Shop,
     notice: Notice<'_>,
@@ -399,7 +394,7 @@ pub enum AnswerResult {
 }
 
 fn apply_answer(
-    c: &Connection,
+    c: &dyn Tx,
     alarm: &Alarm,
     contact: &Contact,
     answer: Answer,
@@ -416,7 +411,7 @@ fn apply_answer(
     let last: Option<String> = c
         .query_row(
             "SELECT answer FROM answers WHERE alarm_id = ?1 AND contact_id = ?2 ORDER BY id DESC LIMIT 1",
-            params![id, contact.id],
+            args![id, contact.id],
             |r| r.get(0),
         )
         .optional()?;
@@ -425,7 +420,7 @@ fn apply_answer(
     }
     let answer_id: i64 = c.query_row(
         "INSERT INTO answers (alarm_id, contact_id, answer, via, at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-        params![id, contact.id, answer.as_str(), via, now.as_ms()],
+        args![id, contact.id, answer.as_str(), via, now.as_ms()],
         |r| r.get(0),
     )?;
     log_event(
@@ -439,7 +434,7 @@ fn apply_answer(
     if state != alarm.state {
         c.execute(
             "UPDATE alarms SET state = ?1, next_step_at = NULL WHERE id = ?2",
-            params![state.as_str(), id],
+            args![state.as_str(), id],
         )?;
         log_event(
             c,
@@ -464,7 +459,7 @@ fn apply_answer(
 }
 
 fn reply_sms(
-    c: &Connection,
+    c: &dyn Tx,
     phone: &PhoneNumber,
     key: String,
     text: &str,
@@ -496,7 +491,7 @@ fn reply_sms(
 /// tier) is inserted so the step finds it taken. A row the hub already sent
 /// is left as it is. Everything lands in the alarm's log as `direct_sms`.
 fn record_direct(
-    c: &Connection,
+    c: &dyn Tx,
     alarm: &Alarm,
     reported: &[DirectSms],
     via: &str,
@@ -528,9 +523,7 @@ fn record_direct(
         let sent_at = Timestamp(d.sent_at_ms.saturating_add(offset))
             .clamp(alarm.pressed_at, now.max(alarm.pressed_at));
         let ids = same_phone
-            .query_map(params![alarm.shop_id, phone.as_e164()], |r| {
-                r.get::<_, i64>(0)
-            })?
+            .query_map(args![alarm.shop_id, phone.as_e164()], |r| r.get::<i64>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         let matched: Vec<(i64, usize)> = ids
             .iter()
@@ -548,7 +541,7 @@ fn record_direct(
             let state: Option<String> = c
                 .query_row(
                     "SELECT state FROM notifications WHERE dedup_key = ?1",
-                    params![key],
+                    args![key],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -556,7 +549,7 @@ fn record_direct(
                 Some("pending") => {
                     c.execute(
                         "UPDATE notifications SET state = 'submitted', gateway = ?1, submitted_at = ?2, tries = tries + 1, error = NULL WHERE dedup_key = ?3 AND state = 'pending'",
-                        params![BOX_MODEM_GATEWAY, sent_at.as_ms(), key],
+                        args![BOX_MODEM_GATEWAY, sent_at.as_ms(), key],
                     )?;
                     by_box.push(contact_id);
                 }
@@ -565,7 +558,7 @@ fn record_direct(
                     c.execute(
                         "INSERT INTO notifications (dedup_key, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, tries, gateway, created_at, not_before, submitted_at)
                          VALUES (?1, ?2, ?3, ?4, 'alert', ?5, 0, ?6, ?7, 'submitted', 1, ?8, ?9, ?9, ?10) ON CONFLICT (dedup_key) DO NOTHING",
-                        params![key, id, contact_id, phone.as_e164(), step as i64, PRIORITY_ALERT, text.text, BOX_MODEM_GATEWAY, now.as_ms(), sent_at.as_ms()],
+                        args![key, id, contact_id, phone.as_e164(), step as i64, PRIORITY_ALERT, text.text, BOX_MODEM_GATEWAY, now.as_ms(), sent_at.as_ms()],
                     )?;
                     by_box.push(contact_id);
                 }
@@ -593,7 +586,7 @@ fn record_direct(
 /// the holder); the shop is ready once a gateway accepts it.
 #[allow(clippy::too_many_arguments)]
 fn raise_test(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &Rules,
     id: &str,
     device_id: &str,
@@ -607,11 +600,11 @@ fn raise_test(
     c.execute(
         "INSERT INTO alarms (id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, outcome, closed_at, closed_by)
          VALUES (?1, ?2, ?3, ?4, 'resolved', ?5, ?6, ?7, ?8, 0, 0, NULL, 'test', ?7, 'test')",
-        params![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late],
+        args![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late],
     )?;
     c.execute(
         "UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2",
-        params![now.as_ms(), device_id],
+        args![now.as_ms(), device_id],
     )?;
     let shop = load_shop(c, shop_id)?;
     let (to, who) = match &rules.test_sink_phone {
@@ -668,7 +661,7 @@ impl Store {
                     return Ok(receipt(&existing, true, 0));
                 }
                 let shop_id: i64 = c
-                    .query_row("SELECT shop_id FROM devices WHERE id = ?1 AND state IN ('enrolled', 'active')", params![device_id], |r| r.get(0))
+                    .query_row("SELECT shop_id FROM devices WHERE id = ?1 AND state IN ('enrolled', 'active')", args![device_id], |r| r.get(0))
                     .optional()?
                     .ok_or_else(|| StoreError::refused("unknown_device", "boîtier inconnu ou retiré / unknown or retired device"))?;
                 if req.pressed_at_ms > req.sent_at_ms.saturating_add(PRESS_FUTURE_MS_MAX) {
@@ -687,9 +680,9 @@ impl Store {
                 c.execute(
                     "INSERT INTO alarms (id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at)
                      VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, 0, ?7)",
-                    params![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late, req.recording],
+                    args![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late, req.recording],
                 )?;
-                c.execute("UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2", params![now.as_ms(), device_id])?;
+                c.execute("UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2", args![now.as_ms(), device_id])?;
                 log_event(c, Some(&id), now, "raised", &serde_json::json!({ "device": device_id, "late_by_ms": late, "recording": req.recording }))?;
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
                 let alerting = advance(c, &rules, &alarm, now)?;
@@ -748,11 +741,11 @@ impl Store {
                     })?;
                 c.execute(
                     "UPDATE alarms SET state = 'cancelled', next_step_at = NULL, outcome = 'false_alarm', closed_at = ?1, closed_by = 'holder' WHERE id = ?2",
-                    params![now.as_ms(), id],
+                    args![now.as_ms(), id],
                 )?;
                 let withdrawn = c.execute(
                     "UPDATE notifications SET state = 'withdrawn', done_at = ?1 WHERE alarm_id = ?2 AND state = 'pending' AND purpose = 'alert'",
-                    params![now.as_ms(), id],
+                    args![now.as_ms(), id],
                 )?;
                 log_event(c, Some(&id), now, "cancelled", &serde_json::json!({ "by": "holder", "withdrawn": withdrawn }))?;
                 let shop = load_shop(c, alarm.shop_id)?;
@@ -802,7 +795,7 @@ impl Store {
                 let id = alarm_id.to_string();
                 let n = c.execute(
                     "UPDATE alarms SET recording = 1 WHERE id = ?1 AND device_id = ?2",
-                    params![id, device_id],
+                    args![id, device_id],
                 )?;
                 if n == 0 {
                     return Err(StoreError::refused(
@@ -830,7 +823,7 @@ impl Store {
                     "SELECT id FROM alarms WHERE next_step_at IS NOT NULL AND next_step_at <= ?1 AND state = 'open' ORDER BY next_step_at LIMIT ?2",
                 )?;
                 let ids = st
-                    .query_map(params![now.as_ms(), DUE_ALARMS_PER_PASS_MAX as i64], |r| r.get::<_, String>(0))?
+                    .query_map(args![now.as_ms(), DUE_ALARMS_PER_PASS_MAX as i64], |r| r.get::<String>(0))?
                     .filter_map(|r| r.ok().and_then(|s| Uuid::parse_str(&s).ok()))
                     .collect();
                 Ok(ids)
@@ -843,7 +836,7 @@ impl Store {
         self.db
             .read(|c| {
                 let t: Option<i64> =
-                    c.query_row("SELECT MIN(next_step_at) FROM alarms WHERE next_step_at IS NOT NULL AND state = 'open'", [], |r| r.get(0))?;
+                    c.query_row("SELECT MIN(next_step_at) FROM alarms WHERE next_step_at IS NOT NULL AND state = 'open'", args![], |r| r.get(0))?;
                 Ok(t.map(Timestamp))
             })
             .await
@@ -855,7 +848,7 @@ impl Store {
         self.db
             .write(move |c| {
                 let mut queued = 0;
-                for id in ids {
+                for id in &ids {
                     if let Some(alarm) = load_alarm(c, &id.to_string())? {
                         queued += advance(c, &rules, &alarm, now)?;
                     }
@@ -921,11 +914,11 @@ impl Store {
                 }
                 c.execute(
                     "UPDATE alarms SET state = 'resolved', next_step_at = NULL, outcome = ?1, closed_at = ?2, closed_by = ?3 WHERE id = ?4",
-                    params![outcome.as_str(), now.as_ms(), by, id],
+                    args![outcome.as_str(), now.as_ms(), by, id],
                 )?;
                 c.execute(
                     "UPDATE notifications SET state = 'withdrawn', done_at = ?1 WHERE alarm_id = ?2 AND state = 'pending' AND purpose = 'alert'",
-                    params![now.as_ms(), id],
+                    args![now.as_ms(), id],
                 )?;
                 log_event(c, Some(&id), now, "resolved", &serde_json::json!({ "outcome": outcome.as_str(), "by": by }))?;
                 let shop = load_shop(c, alarm.shop_id)?;
@@ -945,7 +938,7 @@ impl Store {
                 let mut st =
                     c.prepare("SELECT text FROM inbound_sms WHERE phone = ?1 ORDER BY id")?;
                 let rows = st
-                    .query_map(params![phone], |r| r.get(0))?
+                    .query_map(args![phone], |r| r.get(0))?
                     .collect::<Result<Vec<String>, _>>()?;
                 Ok(rows)
             })
@@ -969,7 +962,7 @@ impl Store {
                 let Ok(phone) = PhoneNumber::parse(&from) else {
                     c.execute(
                         "INSERT INTO inbound_sms (gateway, phone, text, at, understood) VALUES (?1, ?2, ?3, ?4, 'bad_sender')",
-                        params![gateway, from, text, now.as_ms()],
+                        args![gateway, from, text, now.as_ms()],
                     )?;
                     return Ok(Reply::Unknown);
                 };
@@ -982,11 +975,11 @@ impl Store {
                 };
                 let inbound: i64 = c.query_row(
                     "INSERT INTO inbound_sms (gateway, phone, text, at, understood) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                    params![gateway, phone.as_e164(), text, now.as_ms(), understood],
+                    args![gateway, phone.as_e164(), text, now.as_ms(), understood],
                     |r| r.get(0),
                 )?;
                 let mut st = c.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE phone = ?1"))?;
-                let contacts = st.query_map(params![phone.as_e164()], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                let contacts = st.query_map(args![phone.as_e164()], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
                 if contacts.is_empty() {
                     // Not one of ours: say nothing, so no SMS loop with a stranger.
                     return Ok(reply);
@@ -999,7 +992,7 @@ impl Store {
                             let mut st = c.prepare(&format!(
                                 "SELECT {ALARM_COLUMNS} FROM alarms WHERE state IN ('open', 'acknowledged') AND id IN (SELECT alarm_id FROM answer_links WHERE contact_id = ?1)"
                             ))?;
-                            for a in st.query_map(params![contact.id], alarm_from_row)? {
+                            for a in st.query_map(args![contact.id], alarm_from_row)? {
                                 open.push((a?, contact.clone()));
                             }
                         }
@@ -1058,7 +1051,7 @@ impl Store {
                 let mut st =
                     c.prepare_cached("SELECT DISTINCT shop_id FROM contacts WHERE phone = ?1")?;
                 let shops = st
-                    .query_map(params![phone.as_e164()], |r| r.get::<_, Option<i64>>(0))?
+                    .query_map(args![phone.as_e164()], |r| r.get::<Option<i64>>(0))?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(shops)
             })
@@ -1072,13 +1065,13 @@ impl Store {
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"))?;
                 let mut st = c.prepare("SELECT id, at, kind, detail FROM events WHERE alarm_id = ?1 ORDER BY id")?;
                 let events = st
-                    .query_map(params![id], |r| {
+                    .query_map(args![id], |r| {
                         let detail: String = r.get(3)?;
                         Ok(Event { id: r.get(0)?, at: Timestamp(r.get(1)?), kind: r.get(2)?, detail: serde_json::from_str(&detail).unwrap_or_default() })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut st = c.prepare(&format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE alarm_id = ?1 ORDER BY id"))?;
-                let notifications = st.query_map(params![id], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                let notifications = st.query_map(args![id], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;
                 Ok(AlarmDetail { shop: load_shop(c, alarm.shop_id)?, answers: answers(c, &id)?, alarm, events, notifications })
             })
             .await
@@ -1091,7 +1084,7 @@ impl Store {
                     "SELECT {ALARM_COLUMNS} FROM alarms ORDER BY received_at DESC LIMIT ?1"
                 ))?;
                 let rows = st
-                    .query_map(params![limit as i64], alarm_from_row)?
+                    .query_map(args![limit as i64], alarm_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
@@ -1099,22 +1092,22 @@ impl Store {
     }
 }
 
-fn link_target(c: &Connection, token: &str) -> Result<(String, i64), StoreError> {
+fn link_target(c: &dyn Tx, token: &str) -> Result<(String, i64), StoreError> {
     c.query_row(
         "SELECT alarm_id, contact_id FROM answer_links WHERE token = ?1",
-        params![token],
+        args![token],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()?
     .ok_or_else(|| StoreError::refused("unknown_link", "lien inconnu / unknown link"))
 }
 
-fn answers(c: &Connection, alarm: &str) -> Result<Vec<AnswerRow>, StoreError> {
+fn answers(c: &dyn Tx, alarm: &str) -> Result<Vec<AnswerRow>, StoreError> {
     let mut st = c.prepare(
         "SELECT a.contact_id, k.name, a.answer, a.via, a.at FROM answers a JOIN contacts k ON k.id = a.contact_id WHERE a.alarm_id = ?1 ORDER BY a.id",
     )?;
     let rows = st
-        .query_map(params![alarm], |r| {
+        .query_map(args![alarm], |r| {
             let answer: String = r.get(2)?;
             Ok(AnswerRow {
                 contact_id: r.get(0)?,
@@ -1129,13 +1122,13 @@ fn answers(c: &Connection, alarm: &str) -> Result<Vec<AnswerRow>, StoreError> {
 }
 
 /// A reply code not shared with another live alarm.
-fn unique_code(c: &Connection) -> Result<String, StoreError> {
+fn unique_code(c: &dyn Tx) -> Result<String, StoreError> {
     let mut code = String::new();
     for _ in 0..8 {
         code = alarm::alarm_code_from_bytes(rand::random());
         let taken: bool = c.query_row(
             "SELECT EXISTS (SELECT 1 FROM alarms WHERE code = ?1 AND state IN ('open', 'acknowledged'))",
-            params![code],
+            args![code],
             |r| r.get(0),
         )?;
         if !taken {

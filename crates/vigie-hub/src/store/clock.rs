@@ -10,9 +10,9 @@
 //! happened (an alarm's reception, an SMS sent) are left as they were
 //! written: they were true on the clock of their moment.
 
+use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
 use crate::clock::{ClockMark, ClockStep};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use vigie_core::Timestamp;
 
@@ -46,27 +46,27 @@ pub struct AdoptedStep {
     pub seen: StepSeen,
 }
 
-fn shift_deadlines(c: &Connection, delta_ms: i64) -> Result<(), StoreError> {
+fn shift_deadlines(c: &dyn Tx, delta_ms: i64) -> Result<(), StoreError> {
     c.execute(
         "UPDATE alarms SET next_step_at = next_step_at + ?1 WHERE next_step_at IS NOT NULL",
-        params![delta_ms],
+        args![delta_ms],
     )?;
     c.execute(
         "UPDATE notifications SET not_before = not_before + ?1 WHERE state = 'pending'",
-        params![delta_ms],
+        args![delta_ms],
     )?;
     c.execute(
         "UPDATE device_health SET last_seen_at = last_seen_at + ?1",
-        params![delta_ms],
+        args![delta_ms],
     )?;
     Ok(())
 }
 
-fn write_mark(c: &Connection, mark: &ClockMark) -> Result<(), StoreError> {
+fn write_mark(c: &dyn Tx, mark: &ClockMark) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO hub_clock (id, hub_ms, boot_id, uptime_ms) VALUES (1, ?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET hub_ms = excluded.hub_ms, boot_id = excluded.boot_id, uptime_ms = excluded.uptime_ms",
-        params![mark.hub_ms, mark.boot_id, mark.uptime_ms],
+        args![mark.hub_ms, mark.boot_id, mark.uptime_ms],
     )?;
     Ok(())
 }
@@ -91,7 +91,7 @@ impl Store {
                     shift_deadlines(c, delta)?;
                     c.execute(
                         "INSERT INTO clock_steps (at, delta_ms, seen) VALUES (?1, ?2, ?3)",
-                        params![at.as_ms(), delta, seen.as_str()],
+                        args![at.as_ms(), delta, seen.as_str()],
                     )?;
                     Ok(())
                 },
@@ -110,9 +110,9 @@ impl Store {
     pub async fn clock_mark(&self) -> Result<Option<ClockMark>, StoreError> {
         self.db
             .read(|c| {
-                Ok(c.query_row(
+                c.query_row(
                     "SELECT hub_ms, boot_id, uptime_ms FROM hub_clock WHERE id = 1",
-                    [],
+                    args![],
                     |r| {
                         Ok(ClockMark {
                             hub_ms: r.get(0)?,
@@ -121,7 +121,7 @@ impl Store {
                         })
                     },
                 )
-                .optional()?)
+                .optional()
             })
             .await
     }
@@ -139,7 +139,7 @@ impl Store {
                     "SELECT at, delta_ms, seen FROM clock_steps WHERE at >= ?1 ORDER BY id DESC LIMIT ?2",
                 )?;
                 let rows = st.query_map(
-                    params![since.as_ms(), CLOCK_STEPS_SHOWN_MAX as i64],
+                    args![since.as_ms(), CLOCK_STEPS_SHOWN_MAX as i64],
                     |r| {
                         let seen: String = r.get(2)?;
                         Ok(AdoptedStep {
@@ -149,17 +149,17 @@ impl Store {
                                 "at_start" => StepSeen::AtStart,
                                 "running" => StepSeen::Running,
                                 other => {
-                                    return Err(rusqlite::Error::FromSqlConversionFailure(
-                                        2,
-                                        rusqlite::types::Type::Text,
-                                        format!("clock_steps.seen: unknown value {other:?}").into(),
-                                    ));
+                                    return Err(StoreError::Corrupt {
+                                        table: "clock_steps".into(),
+                                        column: "seen".into(),
+                                        why: format!("unknown value {other:?}"),
+                                    });
                                 }
                             },
                         })
                     },
                 )?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                rows.collect::<Result<Vec<_>, _>>()
             })
             .await
     }

@@ -9,8 +9,8 @@ use super::alarms::{ALARM_COLUMNS, alarm_from_row, log_event};
 use super::fleet::{SHOP_COLUMNS, shop_from_row};
 use super::model::*;
 use super::outbox::{NOTIFICATION_COLUMNS, notification_from_row};
+use super::tx::{OptionalExtension as _, Row, Tx, args};
 use super::{Store, StoreError};
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 use vigie_core::{Answer, Timestamp};
@@ -190,7 +190,7 @@ pub struct BoardContact {
 
 const ACCOUNT_COLUMNS: &str = "id, username, display_name, role, shop_id, password_hash, totp_secret, created_at, disabled_at";
 
-fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+fn account_from_row(r: &Row) -> Result<Account, StoreError> {
     let role: String = r.get(3)?;
     Ok(Account {
         id: r.get(0)?,
@@ -201,14 +201,14 @@ fn account_from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         password_hash: r.get(5)?,
         totp_secret: r.get(6)?,
         created_at: Timestamp(r.get(7)?),
-        disabled: r.get::<_, Option<i64>>(8)?.is_some(),
+        disabled: r.get::<Option<i64>>(8)?.is_some(),
     })
 }
 
-fn insert_audit(c: &rusqlite::Connection, a: &Audit, now: Timestamp) -> Result<(), StoreError> {
+fn insert_audit(c: &dyn Tx, a: &Audit, now: Timestamp) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO audit_log (at, account_id, username, action, target, reason, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+        args![
             now.as_ms(),
             a.account_id,
             a.username,
@@ -254,7 +254,7 @@ impl Store {
             .write(move |c| {
                 let taken: bool = c.query_row(
                     "SELECT EXISTS (SELECT 1 FROM accounts WHERE username = ?1)",
-                    params![username],
+                    args![username],
                     |r| r.get(0),
                 )?;
                 if taken {
@@ -265,7 +265,7 @@ impl Store {
                 }
                 let id: i64 = c.query_row(
                     "INSERT INTO accounts (username, display_name, role, shop_id, password_hash, totp_secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-                    params![username, a.display_name, a.role.as_str(), a.shop_id, a.password_hash, a.totp_secret, now.as_ms()],
+                    args![username, a.display_name, a.role.as_str(), a.shop_id, a.password_hash, a.totp_secret, now.as_ms()],
                     |r| r.get(0),
                 )?;
                 insert_audit(
@@ -282,11 +282,9 @@ impl Store {
                 )?;
                 c.query_row(
                     &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
-                    params![id],
+                    args![id],
                     account_from_row,
-                )
-                .map_err(StoreError::from)
-            })
+                )})
             .await
     }
 
@@ -294,12 +292,12 @@ impl Store {
         let username = username.trim().to_lowercase();
         self.db
             .read(move |c| {
-                Ok(c.query_row(
+                c.query_row(
                     &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = ?1"),
-                    params![username],
+                    args![username],
                     account_from_row,
                 )
-                .optional()?)
+                .optional()
             })
             .await
     }
@@ -311,7 +309,7 @@ impl Store {
                     "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username"
                 ))?;
                 let rows = st
-                    .query_map([], account_from_row)?
+                    .query_map(args![], account_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
@@ -333,7 +331,7 @@ impl Store {
                 let target = c
                     .query_row(
                         &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"),
-                        params![account_id],
+                        args![account_id],
                         account_from_row,
                     )
                     .optional()?
@@ -344,7 +342,7 @@ impl Store {
                 {
                     let others: i64 = c.query_row(
                         "SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL AND id <> ?1",
-                        params![account_id],
+                        args![account_id],
                         |r| r.get(0),
                     )?;
                     if others == 0 {
@@ -354,29 +352,29 @@ impl Store {
                         ));
                     }
                 }
-                c.execute("DELETE FROM sessions WHERE account_id = ?1", params![account_id])?;
+                c.execute("DELETE FROM sessions WHERE account_id = ?1", args![account_id])?;
                 match &change {
                     AccountChange::Disable => c.execute(
                         "UPDATE accounts SET disabled_at = ?1 WHERE id = ?2 AND disabled_at IS NULL",
-                        params![now.as_ms(), account_id],
+                        args![now.as_ms(), account_id],
                     )?,
                     AccountChange::Enable => c.execute(
                         "UPDATE accounts SET disabled_at = NULL WHERE id = ?1",
-                        params![account_id],
+                        args![account_id],
                     )?,
                     AccountChange::Delete => {
-                        c.execute("DELETE FROM accounts WHERE id = ?1", params![account_id])?
+                        c.execute("DELETE FROM accounts WHERE id = ?1", args![account_id])?
                     }
                     AccountChange::SetPassword(hash) => c.execute(
                         "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
-                        params![hash, account_id],
+                        args![hash, account_id],
                     )?,
                     AccountChange::ResetSecondFactor => c.execute(
                         "UPDATE accounts SET totp_secret = NULL WHERE id = ?1",
-                        params![account_id],
+                        args![account_id],
                     )?,
                 };
-                let mut audit = audit;
+                let mut audit = audit.clone();
                 audit.action = change.action();
                 audit.target = format!("account:{account_id}");
                 audit.detail = serde_json::json!({ "username": target.username });
@@ -397,16 +395,16 @@ impl Store {
             .write(move |c| {
                 c.execute(
                     "UPDATE accounts SET totp_secret = ?1 WHERE id = ?2",
-                    params![secret, account_id],
+                    args![secret, account_id],
                 )?;
                 c.execute(
-                    "DELETE FROM sessions WHERE account_id = ?1 AND id_hash IS NOT ?2",
-                    params![account_id, keep_session],
+                    "DELETE FROM sessions WHERE account_id = ?1 AND id_hash IS DISTINCT FROM ?2",
+                    args![account_id, keep_session],
                 )?;
                 if let Some(keep) = &keep_session {
                     c.execute(
                         "UPDATE sessions SET second_factor_ok = 1, last_seen_at = ?2 WHERE id_hash = ?1",
-                        params![keep, now.as_ms()],
+                        args![keep, now.as_ms()],
                     )?;
                 }
                 Ok(())
@@ -419,11 +417,11 @@ impl Store {
             .write(move |c| {
                 c.execute(
                     "UPDATE accounts SET password_hash = ?1 WHERE id = ?2",
-                    params![hash, account_id],
+                    args![hash, account_id],
                 )?;
                 c.execute(
                     "DELETE FROM sessions WHERE account_id = ?1",
-                    params![account_id],
+                    args![account_id],
                 )?;
                 Ok(())
             })
@@ -444,7 +442,7 @@ impl Store {
             .write(move |c| {
                 c.execute(
                     "INSERT INTO sessions (id_hash, account_id, csrf, second_factor_ok, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                    params![id_hash, account_id, csrf, second_factor_ok, now.as_ms()],
+                    args![id_hash, account_id, csrf, second_factor_ok, now.as_ms()],
                 )?;
                 insert_audit(c, &audit, now)
             })
@@ -462,7 +460,7 @@ impl Store {
             .write(move |c| {
                 let n = c.execute(
                     "DELETE FROM sessions WHERE last_seen_at < ?1 OR created_at < ?2",
-                    params![idle_before.as_ms(), started_before.as_ms()],
+                    args![idle_before.as_ms(), started_before.as_ms()],
                 )?;
                 Ok(n as u32)
             })
@@ -478,9 +476,9 @@ impl Store {
                     .map(|col| format!("a.{col}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                Ok(c.query_row(
+                c.query_row(
                     &format!("SELECT {cols}, s.csrf, s.second_factor_ok, s.created_at, s.last_seen_at FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id_hash = ?1"),
-                    params![id_hash],
+                    args![id_hash],
                     |r| {
                         Ok(Session {
                             account: account_from_row(r)?,
@@ -491,7 +489,7 @@ impl Store {
                         })
                     },
                 )
-                .optional()?)
+                .optional()
             })
             .await
     }
@@ -502,7 +500,7 @@ impl Store {
             .write(move |c| {
                 c.execute(
                     "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
-                    params![id_hash, now.as_ms()],
+                    args![id_hash, now.as_ms()],
                 )?;
                 Ok(())
             })
@@ -523,7 +521,7 @@ impl Store {
             .write(move |c| {
                 let n = c.execute(
                     "UPDATE sessions SET id_hash = ?2, second_factor_ok = 1, last_seen_at = ?3 WHERE id_hash = ?1",
-                    params![old_hash, new_hash, now.as_ms()],
+                    args![old_hash, new_hash, now.as_ms()],
                 )?;
                 if n == 0 {
                     return Err(StoreError::refused("no_session", "session expirée / session expired"));
@@ -547,10 +545,10 @@ impl Store {
                 let n = if everywhere {
                     c.execute(
                         "DELETE FROM sessions WHERE account_id = (SELECT account_id FROM sessions WHERE id_hash = ?1)",
-                        params![id_hash],
+                        args![id_hash],
                     )?
                 } else {
-                    c.execute("DELETE FROM sessions WHERE id_hash = ?1", params![id_hash])?
+                    c.execute("DELETE FROM sessions WHERE id_hash = ?1", args![id_hash])?
                 };
                 insert_audit(c, &audit, now)?;
                 Ok(n as u32)
@@ -561,11 +559,11 @@ impl Store {
     pub async fn sessions_of(&self, account_id: i64) -> Result<u32, StoreError> {
         self.db
             .read(move |c| {
-                Ok(c.query_row(
+                c.query_row(
                     "SELECT COUNT(*) FROM sessions WHERE account_id = ?1",
-                    params![account_id],
+                    args![account_id],
                     |r| r.get(0),
-                )?)
+                )
             })
             .await
     }
@@ -582,7 +580,7 @@ impl Store {
                     "SELECT id, at, username, action, target, reason, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
                 )?;
                 let rows = st
-                    .query_map(params![limit.min(AUDIT_LINES_MAX) as i64], |r| {
+                    .query_map(args![limit.min(AUDIT_LINES_MAX) as i64], |r| {
                         let detail: String = r.get(6)?;
                         Ok(AuditLine {
                             id: r.get(0)?,
@@ -614,18 +612,18 @@ impl Store {
             .write(move |c| {
                 let id = alarm_id.to_string();
                 let state: Option<String> = c
-                    .query_row("SELECT state FROM alarms WHERE id = ?1", params![id], |r| r.get(0))
+                    .query_row("SELECT state FROM alarms WHERE id = ?1", args![id], |r| r.get(0))
                     .optional()?;
                 if state.is_none() {
                     return Err(StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"));
                 }
-                let mut audit = audit;
+                let mut audit = audit.clone();
                 match &kind {
                     DeskAction::Take | DeskAction::TakeOver => {
                         let holder: Option<String> = c
                             .query_row(
                                 "SELECT json_extract(detail, '$.by') FROM events WHERE alarm_id = ?1 AND kind = 'desk_taken' ORDER BY id DESC LIMIT 1",
-                                params![id],
+                                args![id],
                                 |r| r.get(0),
                             )
                             .optional()?
@@ -679,11 +677,11 @@ impl Store {
             .read(move |c| {
                 let cols = ALARM_COLUMNS;
                 let mut st = c.prepare(&format!(
-                    "SELECT {cols} FROM alarms WHERE (?1 IS NULL OR shop_id = ?1) AND (?2 = 0 OR recording = 1)
+                    "SELECT {cols} FROM alarms WHERE (CAST(?1 AS BIGINT) IS NULL OR shop_id = ?1) AND (?2 = 0 OR recording = 1)
                      ORDER BY received_at DESC LIMIT ?3"
                 ))?;
                 let rows = st
-                    .query_map(params![shop, with_recording, limit as i64], alarm_from_row)?
+                    .query_map(args![shop, with_recording, limit as i64], alarm_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
@@ -695,10 +693,10 @@ impl Store {
         self.db
             .read(move |c| {
                 let mut st = c.prepare(
-                    "SELECT DISTINCT shop_id FROM alarms WHERE state IN ('open', 'acknowledged') AND (?1 IS NULL OR shop_id = ?1)",
+                    "SELECT DISTINCT shop_id FROM alarms WHERE state IN ('open', 'acknowledged') AND (CAST(?1 AS BIGINT) IS NULL OR shop_id = ?1)",
                 )?;
                 let rows = st
-                    .query_map(params![shop], |r| r.get(0))?
+                    .query_map(args![shop], |r| r.get(0))?
                     .collect::<Result<Vec<i64>, _>>()?;
                 Ok(rows)
             })
@@ -717,14 +715,14 @@ impl Store {
                     .join(", ");
                 let mut st = c.prepare(&format!(
                     "SELECT {alarm_cols} FROM alarms a
-                     WHERE (?1 IS NULL OR a.shop_id = ?1)
+                     WHERE (CAST(?1 AS BIGINT) IS NULL OR a.shop_id = ?1)
                        AND (a.state IN ('open', 'acknowledged') OR a.closed_at >= ?2)
                      ORDER BY (a.state IN ('open', 'acknowledged')) DESC, a.received_at DESC"
                 ))?;
                 let mut live = 0usize;
                 let mut alarms: Vec<Alarm> = Vec::new();
-                let mut q = st.query(params![shop, now.as_ms() - BOARD_CLOSED_KEPT_MS])?;
-                while let Some(r) = q.next()? {
+                let mut q = st.query(args![shop, now.as_ms() - BOARD_CLOSED_KEPT_MS])?;
+                while let Some(r) = q.next_row()? {
                     let alarm = alarm_from_row(r)?;
                     if alarm.state.is_live() {
                         live += 1;
@@ -746,7 +744,7 @@ impl Store {
                 let marks = (1..=shop_ids.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
                 let mut st = c.prepare(&format!("SELECT {SHOP_COLUMNS} FROM shops WHERE id IN ({marks})"))?;
                 let shops = st
-                    .query_map(rusqlite::params_from_iter(shop_ids.iter()), shop_from_row)?
+                    .query_map(&super::tx::list(shop_ids.iter()), shop_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut rows: Vec<BoardAlarm> = Vec::with_capacity(alarms.len());
                 for alarm in alarms {
@@ -763,22 +761,22 @@ impl Store {
                     "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE purpose = 'alert' AND alarm_id IN ({placeholders}) ORDER BY id"
                 ))?;
                 let notes = st
-                    .query_map(rusqlite::params_from_iter(ids.iter()), notification_from_row)?
+                    .query_map(&super::tx::list(ids.iter()), notification_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut st = c.prepare(&format!(
                     "SELECT a.alarm_id, a.contact_id, k.name, a.answer FROM answers a JOIN contacts k ON k.id = a.contact_id WHERE a.alarm_id IN ({placeholders}) ORDER BY a.id"
                 ))?;
                 let answers = st
-                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                    .query_map(&super::tx::list(ids.iter()), |r| {
+                        Ok((r.get::<String>(0)?, r.get::<i64>(1)?, r.get::<String>(2)?, r.get::<String>(3)?))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut st = c.prepare(&format!(
                     "SELECT alarm_id, detail FROM events WHERE kind = 'desk_taken' AND alarm_id IN ({placeholders}) ORDER BY id"
                 ))?;
                 let taken = st
-                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                    .query_map(&super::tx::list(ids.iter()), |r| {
+                        Ok((r.get::<String>(0)?, r.get::<String>(1)?))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut st = c.prepare("SELECT name, tier FROM contacts WHERE id = ?1")?;
@@ -793,7 +791,7 @@ impl Store {
                         }
                         let (name, tier) = match n.contact_id {
                             Some(cid) => st
-                                .query_row(params![cid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?)))
+                                .query_row(args![cid], |r| Ok((r.get::<String>(0)?, r.get::<u8>(1)?)))
                                 .optional()?
                                 .unwrap_or_default(),
                             None => (String::new(), 0),

@@ -13,8 +13,8 @@ use super::alarms::log_event;
 use super::fleet::{load_contact, load_shop};
 use super::model::*;
 use super::outbox::{NewSms, PRIORITY_ADMIN, queue_sms};
+use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Rules, Store, StoreError, random_token};
-use rusqlite::{Connection, OptionalExtension, params};
 use vigie_core::{PhoneNumber, Timestamp, sms};
 
 /// Tiers run 1 (alerted first) to this.
@@ -62,11 +62,11 @@ fn check_name(name: &str) -> Result<String, StoreError> {
 }
 
 /// A contact that has not been removed.
-fn load_current(c: &Connection, id: i64) -> Result<Contact, StoreError> {
+fn load_current(c: &dyn Tx, id: i64) -> Result<Contact, StoreError> {
     let removed: Option<Option<i64>> = c
         .query_row(
             "SELECT removed_at FROM contacts WHERE id = ?1",
-            params![id],
+            args![id],
             |r| r.get(0),
         )
         .optional()?;
@@ -82,23 +82,23 @@ fn load_current(c: &Connection, id: i64) -> Result<Contact, StoreError> {
 /// Withdraw consent requests not sent yet (to the old number, or to a
 /// removed contact).
 fn withdraw_opt_ins(
-    c: &Connection,
+    c: &dyn Tx,
     contact: i64,
     keep_phone: Option<&str>,
     now: Timestamp,
 ) -> Result<usize, StoreError> {
-    Ok(c.execute(
+    c.execute(
         "UPDATE notifications SET state = 'withdrawn', done_at = ?1
-         WHERE contact_id = ?2 AND purpose = 'consent' AND state = 'pending' AND (?3 IS NULL OR phone <> ?3)",
-        params![now.as_ms(), contact, keep_phone],
-    )?)
+         WHERE contact_id = ?2 AND purpose = 'consent' AND state = 'pending' AND (CAST(?3 AS TEXT) IS NULL OR phone <> ?3)",
+        args![now.as_ms(), contact, keep_phone],
+    )
 }
 
 /// Queue the opt-in SMS with the contact's current consent link. Region
 /// contacts (no shop) get none, as at registration: there is no shop to
 /// name in it.
 fn queue_opt_in(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &Rules,
     contact: &Contact,
     now: Timestamp,
@@ -109,7 +109,7 @@ fn queue_opt_in(
     let shop = load_shop(c, shop_id)?;
     let token: String = c.query_row(
         "SELECT consent_token FROM contacts WHERE id = ?1",
-        params![contact.id],
+        args![contact.id],
         |r| r.get(0),
     )?;
     let link = format!("{}/c/{token}", rules.public_url);
@@ -139,7 +139,7 @@ fn queue_opt_in(
 }
 
 fn update_contact_tx(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &Rules,
     id: i64,
     edit: &ContactEdit,
@@ -149,8 +149,8 @@ fn update_contact_tx(
     let name = check_name(&edit.name)?;
     let old = load_current(c, id)?;
     let taken: bool = c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM contacts WHERE shop_id IS ?1 AND phone = ?2 AND id <> ?3 AND removed_at IS NULL)",
-        params![old.shop_id, edit.phone.as_e164(), id],
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE shop_id IS NOT DISTINCT FROM ?1 AND phone = ?2 AND id <> ?3 AND removed_at IS NULL)",
+        args![old.shop_id, edit.phone.as_e164(), id],
         |r| r.get(0),
     )?;
     if taken {
@@ -173,8 +173,8 @@ fn update_contact_tx(
         Consent::Pending => None,
         _ if consent == old.consent && !phone_changed => c.query_row(
             "SELECT consent_at FROM contacts WHERE id = ?1",
-            params![id],
-            |r| r.get::<_, Option<i64>>(0),
+            args![id],
+            |r| r.get::<Option<i64>>(0),
         )?,
         _ => Some(now.as_ms()),
     };
@@ -183,7 +183,7 @@ fn update_contact_tx(
         "UPDATE contacts SET name = ?1, phone = ?2, relation = ?3, tier = ?4, consent = ?5, consent_at = ?6,
            consent_token = COALESCE(?7, consent_token), bounced = CASE WHEN ?8 THEN 0 ELSE bounced END
          WHERE id = ?9",
-        params![
+        args![
             name,
             edit.phone.as_e164(),
             edit.relation.as_str(),
@@ -224,7 +224,7 @@ fn update_contact_tx(
 }
 
 fn resend_opt_in_tx(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &Rules,
     id: i64,
     now: Timestamp,
@@ -259,7 +259,7 @@ fn resend_opt_in_tx(
     }
     let last: Option<i64> = c.query_row(
         "SELECT MAX(created_at) FROM notifications WHERE contact_id = ?1 AND purpose = 'consent' AND phone = ?2",
-        params![id, contact.phone.as_e164()],
+        args![id, contact.phone.as_e164()],
         |r| r.get(0),
     )?;
     if let Some(last) = last
@@ -277,7 +277,7 @@ fn resend_opt_in_tx(
     if contact.consent == Consent::Lapsed {
         c.execute(
             "UPDATE contacts SET consent = 'pending', consent_at = NULL WHERE id = ?1",
-            params![id],
+            args![id],
         )?;
     }
     let queued = queue_opt_in(c, rules, &contact, now)?;
@@ -332,7 +332,7 @@ impl Store {
                 let old = load_current(c, id)?;
                 c.execute(
                     "UPDATE contacts SET tier = ?1 WHERE id = ?2",
-                    params![tier, id],
+                    args![tier, id],
                 )?;
                 log_event(
                     c,
@@ -369,7 +369,7 @@ impl Store {
                 let old = load_current(c, id)?;
                 c.execute(
                     "UPDATE contacts SET removed_at = ?1 WHERE id = ?2",
-                    params![now.as_ms(), id],
+                    args![now.as_ms(), id],
                 )?;
                 let withdrawn = withdraw_opt_ins(c, id, None, now)?;
                 log_event(

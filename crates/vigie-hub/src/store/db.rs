@@ -1,17 +1,26 @@
-//! SQLite connections: one writer thread with group commit, and readers.
+//! The store's database: one writer thread with group commit, and readers,
+//! over either backend.
 //!
 //! Every write is a closure run by the single writer thread inside a
-//! savepoint of the current batch; the thread commits the batch (one fsync,
-//! `synchronous = FULL` in WAL mode) and only then answers each caller. So
-//! "the hub has it" always means "it is on disk", and a storm of alarms
-//! costs one fsync per batch, not one per alarm. Readers use their own WAL
-//! connections and never wait for the writer.
+//! savepoint of the current batch; the thread commits the batch (one fsync)
+//! and only then answers each caller. So "the hub has it" always means "it
+//! is on disk", and a storm of alarms costs one fsync per batch, not one per
+//! alarm. Readers use their own connections and never wait for the writer.
+//!
+//! On PostgreSQL another hub may write at the same time: a batch runs at
+//! SERIALIZABLE, and when the database refuses it (serialization failure,
+//! deadlock) every write of the batch runs again, each in its own
+//! transaction, until it commits (at most [`CONFLICT_RETRIES_MAX`] times).
+//! This is why a write must be a function of the database and its
+//! arguments (`Fn`, no side effects): see `tx.rs`.
 
 use super::StoreError;
-use rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use super::backend::{postgres::PgConnector, sqlite::SqliteConnector};
+use super::tx::{Dialect, Tx};
+use std::sync::Arc;
 use std::sync::Mutex;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Writes waiting for the writer thread; callers wait past this.
 const WRITE_QUEUE_MAX: usize = 8_192;
@@ -19,63 +28,180 @@ const WRITE_QUEUE_MAX: usize = 8_192;
 const WRITE_BATCH_MAX: usize = 512;
 /// Reader connections kept open for reuse.
 const READERS_KEPT_MAX: usize = 8;
-/// How long a connection waits on a lock held by another process (the
-/// admin CLI) before giving up.
-const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Times one write is run again after a serialization failure before its
+/// caller gets the error.
+pub const CONFLICT_RETRIES_MAX: u32 = 16;
+/// The first pause before running a conflicting write again; doubles.
+const CONFLICT_BACKOFF_MS_FIRST: u64 = 2;
 
-type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A write: run on the connection (`Some`), or told it cannot run (`None`).
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Reply + Send>;
-
-pub struct Db {
-    jobs: mpsc::Sender<Job>,
-    /// False since a write failed because the disk could not take it
-    /// (full, read-only, I/O error); true again after the next commit.
-    writable: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Bumped after every committed batch: live views re-read when it moves.
-    committed: tokio::sync::watch::Sender<u64>,
-    path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
+/// A connection of a backend, as the writer and readers drive it.
+pub(super) trait Connection: Send + 'static {
+    fn tx(&self) -> &dyn Tx;
+    /// Run statements that return nothing (BEGIN, COMMIT, SAVEPOINT…).
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// The statement that begins a write transaction.
+    fn begin_write(&self) -> &'static str;
+    /// The statement that begins a read transaction (one snapshot).
+    fn begin_read(&self) -> &'static str;
+    /// Whether the connection is lost and must be opened again.
+    fn is_broken(&self) -> bool {
+        false
+    }
 }
 
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-    )?;
-    Ok(conn)
+/// Opens connections of one backend.
+pub(super) trait Connector: Send + Sync + 'static {
+    type Conn: Connection;
+    fn connect(&self) -> Result<Self::Conn, StoreError>;
+}
+
+/// A write in the queue: run (perhaps more than once), then told whether
+/// its batch committed.
+trait Job: Send {
+    /// Run the write in the open transaction. `Ok(true)`: keep what it
+    /// wrote; `Ok(false)`: it failed, roll its savepoint back;
+    /// `Err`: the whole transaction must be run again.
+    fn run(&mut self, tx: &dyn Tx) -> Result<bool, StoreError>;
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct WriteJob<R, F> {
+    f: F,
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+    writable: Arc<AtomicBool>,
+}
+
+impl<R, F> Job for WriteJob<R, F>
+where
+    R: Send + 'static,
+    F: Fn(&dyn Tx) -> Result<R, StoreError> + Send + 'static,
+{
+    fn run(&mut self, tx: &dyn Tx) -> Result<bool, StoreError> {
+        match (self.f)(tx) {
+            Err(e @ StoreError::Conflict(_)) => Err(e),
+            result => {
+                if let Err(e) = &result
+                    && e.cannot_write()
+                {
+                    self.writable.store(false, Ordering::Relaxed);
+                }
+                let ok = result.is_ok();
+                self.result = Some(result);
+                Ok(ok)
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = match self.result {
+            Some(r) => committed.and(r),
+            None => committed.and(Err(StoreError::Unexpected("the write did not run".into()))),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+enum Backend {
+    Sqlite(Arc<SqliteConnector>),
+    Postgres(Arc<PgConnector>),
+}
+
+pub struct Db {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    /// False since a write failed because the disk could not take it
+    /// (full, read-only, I/O error); true again after the next commit.
+    writable: Arc<AtomicBool>,
+    /// Bumped after every committed batch: live views re-read when it moves.
+    committed: watch::Sender<u64>,
+    backend: Backend,
+    sqlite_readers: Readers<SqliteConnector>,
+    pg_readers: Readers<PgConnector>,
+}
+
+/// Reader connections kept for reuse.
+type Readers<K> = Arc<Mutex<Vec<<K as Connector>::Conn>>>;
+
+impl Drop for Db {
+    /// A PostgreSQL client runs a small runtime of its own, which must not
+    /// be dropped on an async thread: the kept readers go on a plain one.
+    fn drop(&mut self) {
+        let kept = self
+            .pg_readers
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        if !kept.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("vigie-store-close".into())
+                .spawn(move || drop(kept));
+        }
+    }
 }
 
 impl Db {
-    /// Open (creating if needed) the database at `path` and migrate it.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = open_connection(path)?;
-        conn.execute_batch(include_str!("schema.sql"))?;
-        add_missing_columns(&conn)?;
-        let (tx, rx) = mpsc::channel::<Job>(WRITE_QUEUE_MAX);
-        let (committed, _) = tokio::sync::watch::channel(0u64);
+    /// Open (creating if needed) the SQLite database at `path` and migrate it.
+    pub fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
+        let connector = Arc::new(SqliteConnector::new(path));
+        let writer = connector.connect()?;
+        let mut writer = writer;
+        super::migrations::migrate(&mut writer, Dialect::Sqlite)?;
+        Self::start(writer, connector.clone(), Backend::Sqlite(connector))
+    }
+
+    /// Connect to the PostgreSQL database at `url` and migrate it. May be
+    /// called from async code: the blocking client connects on its own thread.
+    pub fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let connector = Arc::new(PgConnector::new(url)?);
+        let opening = connector.clone();
+        let writer = std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut writer = opening.connect()?;
+                super::migrations::migrate(&mut writer, Dialect::Postgres)?;
+                Ok::<_, StoreError>(writer)
+            })
+            .join()
+            .map_err(|_| StoreError::Unexpected("opening the store panicked".into()))?
+        })?;
+        Self::start(writer, connector.clone(), Backend::Postgres(connector))
+    }
+
+    fn start<K: Connector>(
+        writer: K::Conn,
+        connector: Arc<K>,
+        backend: Backend,
+    ) -> Result<Self, StoreError> {
+        let (jobs, rx) = mpsc::channel::<Box<dyn Job>>(WRITE_QUEUE_MAX);
+        let (committed, _) = watch::channel(0u64);
         let signal = committed.clone();
-        let writable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let writable = Arc::new(AtomicBool::new(true));
         let health = writable.clone();
         std::thread::Builder::new()
             .name("vigie-store-writer".into())
-            .spawn(move || writer_loop(conn, rx, signal, health))
+            .spawn(move || writer_loop(writer, &*connector, rx, signal, health))
             .map_err(|e| StoreError::Unexpected(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
-            jobs: tx,
+            jobs,
             writable,
             committed,
-            path: path.to_path_buf(),
-            readers: Mutex::new(Vec::new()),
+            backend,
+            sqlite_readers: Arc::default(),
+            pg_readers: Arc::default(),
         })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
     }
 
     /// Run `f` in the writer's transaction; returns once it is committed.
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: Fn(&dyn Tx) -> Result<R, StoreError> + Send + 'static,
     {
         self.write_then(f, || {}).await
     }
@@ -90,24 +216,14 @@ impl Db {
     ) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: Fn(&dyn Tx) -> Result<R, StoreError> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let writable = self.writable.clone();
-        let job: Job = Box::new(move |conn: Option<&Connection>| -> Reply {
-            let result = match conn {
-                Some(conn) => in_savepoint(conn, f).inspect_err(|e| {
-                    if e.cannot_write() {
-                        writable.store(false, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }),
-                None => Err(StoreError::Unexpected(
-                    "the database could not begin a transaction".into(),
-                )),
-            };
-            Box::new(move |committed: Result<(), StoreError>| {
-                let _ = tx.send(committed.and(result));
-            })
+        let (reply, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let job = Box::new(WriteJob {
+            f,
+            result: None,
+            reply,
+            writable: self.writable.clone(),
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         enqueued();
@@ -117,11 +233,11 @@ impl Db {
     /// Whether the last write could be kept (false after a disk-full or
     /// I/O failure, until a write commits again).
     pub fn writable(&self) -> bool {
-        self.writable.load(std::sync::atomic::Ordering::Relaxed)
+        self.writable.load(Ordering::Relaxed)
     }
 
     /// A receiver that sees a new value after each committed write batch.
-    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub fn commits(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
     }
 
@@ -130,148 +246,191 @@ impl Db {
     pub async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&dyn Tx) -> Result<R, StoreError> + Send + 'static,
     {
-        let conn = match self.readers.lock().ok().and_then(|mut r| r.pop()) {
-            Some(c) => c,
-            None => open_connection(&self.path)?,
-        };
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            // One snapshot for all the statements of a read: an alarm's
-            // events, SMS and answers are seen as of the same commit.
-            let r = match conn.execute_batch("BEGIN DEFERRED") {
-                Ok(()) => {
-                    let r = f(&conn);
-                    let _ = conn.execute_batch("COMMIT");
-                    r
-                }
-                Err(e) => Err(StoreError::from(e)),
-            };
-            (conn, r)
-        })
-        .await
-        .map_err(|e| StoreError::Unexpected(format!("reader task failed: {e}")))?;
-        if let Ok(mut readers) = self.readers.lock()
+        match &self.backend {
+            Backend::Sqlite(c) => read_on(c, &self.sqlite_readers, f).await,
+            Backend::Postgres(c) => read_on(c, &self.pg_readers, f).await,
+        }
+    }
+}
+
+/// Run a read on a blocking thread, where connections are also opened,
+/// kept and closed (a PostgreSQL client must not be dropped on an async thread).
+async fn read_on<K, R, F>(connector: &Arc<K>, pool: &Readers<K>, f: F) -> Result<R, StoreError>
+where
+    K: Connector,
+    R: Send + 'static,
+    F: FnOnce(&dyn Tx) -> Result<R, StoreError> + Send + 'static,
+{
+    let connector = connector.clone();
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let kept = pool.lock().ok().and_then(|mut r| r.pop());
+        let (conn, result) = read_with(&*connector, kept, f);
+        if let Some(conn) = conn
+            && let Ok(mut readers) = pool.lock()
             && readers.len() < READERS_KEPT_MAX
         {
             readers.push(conn);
         }
         result
-    }
+    })
+    .await
+    .map_err(|e| StoreError::Unexpected(format!("reader task failed: {e}")))?
 }
 
-/// Columns added to a table after it was first shipped: `schema.sql`
-/// creates new databases with them, this adds them to older ones.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    (
-        "device_health",
-        "clock_offset_ms",
-        "INTEGER NOT NULL DEFAULT 0",
-    ),
-    (
-        "device_health",
-        "signed_created_s",
-        "INTEGER NOT NULL DEFAULT 0",
-    ),
-];
-
-fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
-    for (table, column, declaration) in ADDED_COLUMNS {
-        let present = conn
-            .prepare(&format!(
-                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
-            ))?
-            .exists([column])?;
-        if !present {
-            conn.execute_batch(&format!(
-                "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
-            ))?;
-        }
-    }
-    Ok(())
-}
-
-fn in_savepoint<R>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
-    let result = f(conn);
-    let end = if result.is_ok() {
-        "RELEASE job"
-    } else {
-        "ROLLBACK TO job; RELEASE job"
+fn read_with<K: Connector, R>(
+    connector: &K,
+    kept: Option<K::Conn>,
+    f: impl FnOnce(&dyn Tx) -> Result<R, StoreError>,
+) -> (Option<K::Conn>, Result<R, StoreError>) {
+    let mut conn = match kept {
+        Some(c) => c,
+        None => match connector.connect() {
+            Ok(c) => c,
+            Err(e) => return (None, Err(e)),
+        },
     };
-    conn.execute_batch(end)?;
-    result
+    // One snapshot for all the statements of a read: an alarm's
+    // events, SMS and answers are seen as of the same commit.
+    let begin = conn.begin_read();
+    let r = match conn.batch(begin) {
+        Ok(()) => {
+            let r = f(conn.tx());
+            match conn.batch("COMMIT") {
+                Ok(()) => r,
+                // A connection that cannot end its read is not reused.
+                Err(_) => return (None, r),
+            }
+        }
+        Err(e) => return (None, Err(e)),
+    };
+    (Some(conn), r)
 }
 
-/// Whether a database error says the disk cannot take writes.
-pub(crate) fn is_cannot_write(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode;
-    matches!(
-        e.sqlite_error_code(),
-        Some(
-            ErrorCode::DiskFull
-                | ErrorCode::ReadOnly
-                | ErrorCode::SystemIoFailure
-                | ErrorCode::CannotOpen
-        )
-    )
+/// Run `job` inside a savepoint of the open transaction.
+fn in_savepoint(conn: &mut impl Connection, job: &mut Box<dyn Job>) -> Result<(), StoreError> {
+    conn.batch("SAVEPOINT job")?;
+    let keep = job.run(conn.tx())?;
+    conn.batch(if keep {
+        "RELEASE SAVEPOINT job"
+    } else {
+        "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
+    })
 }
 
-/// A failed commit or begin, as callers see it.
+/// A failed begin or commit, as callers see it.
 fn write_failure(e: &StoreError) -> StoreError {
     match e {
-        StoreError::Database(d) if is_cannot_write(d) => StoreError::CannotWrite(d.to_string()),
+        StoreError::CannotWrite(m) => StoreError::CannotWrite(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
         other => StoreError::Unexpected(other.to_string()),
     }
 }
 
-fn writer_loop(
-    conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
-    committed_signal: tokio::sync::watch::Sender<u64>,
-    writable: std::sync::Arc<std::sync::atomic::AtomicBool>,
+/// Run a batch in one transaction: every job in its savepoint, then commit.
+fn run_batch(conn: &mut impl Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    let begin = conn.begin_write();
+    conn.batch(begin)?;
+    let ran = jobs.iter_mut().try_for_each(|job| in_savepoint(conn, job));
+    let committed = ran.and_then(|()| conn.batch("COMMIT"));
+    if committed.is_err() {
+        let _ = conn.batch("ROLLBACK");
+    }
+    committed
+}
+
+fn writer_loop<K: Connector>(
+    mut conn: K::Conn,
+    connector: &K,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    committed_signal: watch::Sender<u64>,
+    writable: Arc<AtomicBool>,
 ) {
-    use std::sync::atomic::Ordering;
     while let Some(first) = rx.blocking_recv() {
-        let mut replies = Vec::with_capacity(16);
-        let began = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(StoreError::from);
-        if let Err(e) = began {
-            // Answer everyone waiting in this batch with the error; nothing was written.
-            tracing::error!(error = %e, "store: cannot begin a write transaction");
-            if e.cannot_write() {
-                writable.store(false, Ordering::Relaxed);
-            }
-            first(None)(Err(write_failure(&e)));
-            continue;
-        }
-        replies.push(first(Some(&conn)));
-        while replies.len() < WRITE_BATCH_MAX {
+        let mut jobs = Vec::with_capacity(16);
+        jobs.push(first);
+        while jobs.len() < WRITE_BATCH_MAX {
             match rx.try_recv() {
-                Ok(job) => replies.push(job(Some(&conn))),
+                Ok(job) => jobs.push(job),
                 Err(_) => break,
             }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        match &committed {
+        match run_batch(&mut conn, &mut jobs) {
+            Ok(()) => {
+                writable.store(true, Ordering::Relaxed);
+                committed_signal.send_modify(|n| *n = n.wrapping_add(1));
+                for job in jobs {
+                    job.finish(Ok(()));
+                }
+            }
+            Err(StoreError::Conflict(why)) => {
+                // Another hub wrote what this batch read: run each write
+                // again on its own, so one conflict does not hold back the rest.
+                tracing::debug!(%why, writes = jobs.len(), "store: a batch conflicted with another writer; running its writes again");
+                for mut job in jobs {
+                    let committed = run_alone(&mut conn, &mut job);
+                    if committed.is_ok() {
+                        writable.store(true, Ordering::Relaxed);
+                        committed_signal.send_modify(|n| *n = n.wrapping_add(1));
+                    }
+                    job.finish(committed);
+                }
+            }
             Err(e) => {
                 if e.cannot_write() {
                     writable.store(false, Ordering::Relaxed);
                     tracing::error!(error = %e, "store: the disk cannot take the write; nothing of this batch was kept");
+                } else {
+                    tracing::error!(error = %e, "store: a write batch failed; nothing of it was kept");
                 }
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            Ok(()) => {
-                writable.store(true, Ordering::Relaxed);
-                committed_signal.send_modify(|n| *n = n.wrapping_add(1));
+                let failure = write_failure(&e);
+                for job in jobs {
+                    job.finish(Err(write_failure(&failure)));
+                }
             }
         }
-        for reply in replies {
-            reply(committed.as_ref().map(|_| ()).map_err(write_failure));
+        if conn.is_broken() {
+            conn = reconnect(connector);
+        }
+    }
+}
+
+/// Open the writer's connection again, waiting as long as it takes: the
+/// callers meanwhile get errors, and the box sends its direct SMS.
+fn reconnect<K: Connector>(connector: &K) -> K::Conn {
+    let mut pause_ms = 100;
+    loop {
+        match connector.connect() {
+            Ok(c) => {
+                tracing::info!("store: the writer's connection is open again");
+                return c;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store: the writer cannot reach the database; trying again");
+                std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+                pause_ms = (pause_ms * 2).min(2_000);
+            }
+        }
+    }
+}
+
+/// Run one write in its own transaction, again after each conflict.
+fn run_alone(conn: &mut impl Connection, job: &mut Box<dyn Job>) -> Result<(), StoreError> {
+    let mut backoff_ms = CONFLICT_BACKOFF_MS_FIRST;
+    let mut tries = 0;
+    loop {
+        match run_batch(conn, std::slice::from_mut(job)) {
+            Err(StoreError::Conflict(why)) if tries < CONFLICT_RETRIES_MAX => {
+                tries += 1;
+                tracing::debug!(%why, tries, "store: a write conflicted with another writer; running it again");
+                // Jittered, so two hubs that conflicted do not meet again.
+                let jitter = rand::random::<u64>() % backoff_ms.max(1);
+                std::thread::sleep(std::time::Duration::from_millis(backoff_ms + jitter));
+                backoff_ms = (backoff_ms * 2).min(200);
+            }
+            other => return other.map_err(|e| write_failure(&e)),
         }
     }
 }

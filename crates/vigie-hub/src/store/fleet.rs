@@ -1,8 +1,8 @@
 //! Shops, contacts, enrolment codes and devices.
 
 use super::model::*;
+use super::tx::{OptionalExtension as _, Row, Tx, args};
 use super::{Rules, Store, StoreError, random_token};
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use vigie_core::{PhoneNumber, Timestamp, sms};
 
 pub(crate) const SHOP_COLUMNS: &str = "id, reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, holder_sms, opening_hours, tier_timeout_s, escalation_repeat";
@@ -13,14 +13,11 @@ const CONSENT_TOKEN_CHARS: usize = 12;
 /// Enrolment codes: 8 characters from the alarm-code alphabet, shown as XXXX-XXXX.
 const ENROLMENT_CODE_CHARS: usize = 8;
 
-fn phone_col(row: &Row<'_>, i: usize) -> rusqlite::Result<PhoneNumber> {
-    let s: String = row.get(i)?;
-    PhoneNumber::parse(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+fn phone_col(row: &Row, i: usize) -> Result<PhoneNumber, StoreError> {
+    row.parse(i, |s| PhoneNumber::parse(s).ok())
 }
 
-pub(crate) fn shop_from_row(row: &Row<'_>) -> rusqlite::Result<Shop> {
+pub(crate) fn shop_from_row(row: &Row) -> Result<Shop, StoreError> {
     Ok(Shop {
         id: row.get(0)?,
         reference: row.get(1)?,
@@ -42,7 +39,7 @@ pub(crate) fn shop_from_row(row: &Row<'_>) -> rusqlite::Result<Shop> {
     })
 }
 
-pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
+pub(crate) fn contact_from_row(row: &Row) -> Result<Contact, StoreError> {
     let relation: String = row.get(4)?;
     let consent: String = row.get(6)?;
     Ok(Contact {
@@ -57,10 +54,10 @@ pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
     })
 }
 
-pub(crate) fn load_shop(conn: &Connection, id: i64) -> Result<Shop, StoreError> {
+pub(crate) fn load_shop(conn: &dyn Tx, id: i64) -> Result<Shop, StoreError> {
     conn.query_row(
         &format!("SELECT {SHOP_COLUMNS} FROM shops WHERE id = ?1"),
-        params![id],
+        args![id],
         shop_from_row,
     )
     .optional()?
@@ -72,20 +69,20 @@ pub(crate) fn load_shop(conn: &Connection, id: i64) -> Result<Shop, StoreError> 
     })
 }
 
-fn contact_by_consent_token(c: &Connection, token: &str) -> Result<i64, StoreError> {
+fn contact_by_consent_token(c: &dyn Tx, token: &str) -> Result<i64, StoreError> {
     c.query_row(
         "SELECT id FROM contacts WHERE consent_token = ?1 AND removed_at IS NULL",
-        params![token],
+        args![token],
         |r| r.get(0),
     )
     .optional()?
     .ok_or_else(|| StoreError::refused("unknown_link", "lien inconnu / unknown link"))
 }
 
-pub(crate) fn load_contact(conn: &Connection, id: i64) -> Result<Contact, StoreError> {
+pub(crate) fn load_contact(conn: &dyn Tx, id: i64) -> Result<Contact, StoreError> {
     conn.query_row(
         &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
-        params![id],
+        args![id],
         contact_from_row,
     )
     .optional()?
@@ -97,7 +94,7 @@ pub(crate) fn load_contact(conn: &Connection, id: i64) -> Result<Contact, StoreE
     })
 }
 
-fn insert_shop(conn: &Connection, s: &NewShop, now: Timestamp) -> Result<i64, StoreError> {
+fn insert_shop(conn: &dyn Tx, s: &NewShop, now: Timestamp) -> Result<i64, StoreError> {
     // Supervision tells holders only while the shop is open: hours it
     // cannot read are refused here rather than guessed at later.
     vigie_core::supervision::OpeningHours::parse(&s.opening_hours).map_err(|e| {
@@ -110,7 +107,7 @@ fn insert_shop(conn: &Connection, s: &NewShop, now: Timestamp) -> Result<i64, St
         .query_row(
             "INSERT INTO shops (reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, opening_hours, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (reference) DO NOTHING RETURNING id",
-            params![
+            args![
                 s.reference, s.name, s.address, s.insee, s.commune, s.postcode, s.departement, s.lat, s.lon, s.rural,
                 s.holder_name, s.holder_phone.as_e164(), s.opening_hours, now.as_ms()
             ],
@@ -160,7 +157,7 @@ impl Store {
             .read(|c| {
                 let mut st = c.prepare(&format!("SELECT {SHOP_COLUMNS} FROM shops ORDER BY id"))?;
                 let rows = st
-                    .query_map([], shop_from_row)?
+                    .query_map(args![], shop_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
@@ -177,7 +174,7 @@ impl Store {
             .read(move |c| {
                 c.query_row(
                     &format!("SELECT {SHOP_COLUMNS} FROM shops WHERE reference = ?1"),
-                    params![reference],
+                    args![reference],
                     shop_from_row,
                 )
                 .optional()?
@@ -212,9 +209,9 @@ impl Store {
         self.db
             .read(move |c| {
                 let mut st = c.prepare(&format!(
-                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE ((?1 IS NULL AND shop_id IS NULL) OR shop_id = ?1) AND removed_at IS NULL ORDER BY tier, id"
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE ((CAST(?1 AS BIGINT) IS NULL AND shop_id IS NULL) OR shop_id = ?1) AND removed_at IS NULL ORDER BY tier, id"
                 ))?;
-                let rows = st.query_map(params![shop_id], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                let rows = st.query_map(args![shop_id], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
             .await
@@ -274,7 +271,7 @@ impl Store {
                 load_shop(c, shop_id)?;
                 c.execute(
                     "UPDATE shops SET tier_timeout_s = ?1, escalation_repeat = ?2 WHERE id = ?3",
-                    params![tier_timeout_s, repeat, shop_id],
+                    args![tier_timeout_s, repeat, shop_id],
                 )?;
                 Ok(())
             })
@@ -309,7 +306,7 @@ impl Store {
         self.db
             .write(move |c| {
                 let row: Option<(i64, i64, Option<i64>, Option<String>)> = c
-                    .query_row("SELECT shop_id, expires_at, used_at, serial FROM enrolment_codes WHERE code = ?1", params![code], |r| {
+                    .query_row("SELECT shop_id, expires_at, used_at, serial FROM enrolment_codes WHERE code = ?1", args![code], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                     })
                     .optional()?;
@@ -324,13 +321,13 @@ impl Store {
                 let device_id = format!("dev-{}", uuid::Uuid::now_v7().simple());
                 c.execute(
                     "INSERT INTO devices (id, shop_id, public_key, state, version, enrolled_at) VALUES (?1, ?2, ?3, 'enrolled', ?4, ?5)",
-                    params![device_id, shop_id, public_key, version, now.as_ms()],
+                    args![device_id, shop_id, public_key, version, now.as_ms()],
                 )?;
-                c.execute("UPDATE enrolment_codes SET used_at = ?1, device_id = ?2 WHERE code = ?3", params![now.as_ms(), device_id, code])?;
+                c.execute("UPDATE enrolment_codes SET used_at = ?1, device_id = ?2 WHERE code = ?3", args![now.as_ms(), device_id, code])?;
                 if let Some(serial) = &serial {
                     super::inventory::hardware_enrolled(c, serial, shop_id, &device_id, now)?;
                 }
-                let device = Device { id: device_id, shop_id, state: "enrolled".into(), version, enrolled_at: now, last_seen_at: None };
+                let device = Device { id: device_id, shop_id, state: "enrolled".into(), version: version.clone(), enrolled_at: now, last_seen_at: None };
                 Ok((device, load_shop(c, shop_id)?))
             })
             .await
@@ -344,12 +341,12 @@ impl Store {
         let device_id = device_id.to_string();
         self.db
             .read(move |c| {
-                Ok(c.query_row(
+                c.query_row(
                     "SELECT public_key, shop_id, state FROM devices WHERE id = ?1",
-                    params![device_id],
+                    args![device_id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
-                .optional()?)
+                .optional()
             })
             .await
     }
@@ -359,14 +356,14 @@ impl Store {
             .read(|c| {
                 let mut st = c.prepare("SELECT id, shop_id, state, version, enrolled_at, last_seen_at FROM devices ORDER BY enrolled_at")?;
                 let rows = st
-                    .query_map([], |r| {
+                    .query_map(args![], |r| {
                         Ok(Device {
                             id: r.get(0)?,
                             shop_id: r.get(1)?,
                             state: r.get(2)?,
                             version: r.get(3)?,
                             enrolled_at: Timestamp(r.get(4)?),
-                            last_seen_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                            last_seen_at: r.get::<Option<i64>>(5)?.map(Timestamp),
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -379,7 +376,7 @@ impl Store {
 /// Insert a new enrolment code for `shop_id` (bound to the box `serial`
 /// when given), valid `ttl_ms` from `now`.
 pub(crate) fn insert_enrolment_code(
-    c: &Connection,
+    c: &dyn Tx,
     shop_id: i64,
     serial: Option<&str>,
     ttl_ms: i64,
@@ -396,13 +393,13 @@ pub(crate) fn insert_enrolment_code(
     let code = format!("{}-{}", &chars[..4], &chars[4..]);
     c.execute(
         "INSERT INTO enrolment_codes (code, shop_id, created_at, expires_at, serial) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![code, shop_id, now.as_ms(), now.plus_ms(ttl_ms).as_ms(), serial],
+        args![code, shop_id, now.as_ms(), now.plus_ms(ttl_ms).as_ms(), serial],
     )?;
     Ok(code)
 }
 
 fn add_contact_tx(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &Rules,
     n: &NewContact,
     now: Timestamp,
@@ -424,7 +421,7 @@ fn add_contact_tx(
         .query_row(
             "INSERT INTO contacts (shop_id, name, phone, relation, tier, consent, consent_at, consent_token, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING RETURNING id",
-            params![
+            args![
                 n.shop_id,
                 n.name,
                 n.phone.as_e164(),
@@ -467,7 +464,7 @@ fn add_contact_tx(
 }
 
 pub(crate) fn set_consent(
-    c: &Connection,
+    c: &dyn Tx,
     contact_id: i64,
     consent: Consent,
     via: &str,
@@ -475,7 +472,7 @@ pub(crate) fn set_consent(
 ) -> Result<(), StoreError> {
     c.execute(
         "UPDATE contacts SET consent = ?1, consent_at = ?2 WHERE id = ?3",
-        params![consent.as_str(), now.as_ms(), contact_id],
+        args![consent.as_str(), now.as_ms(), contact_id],
     )?;
     super::alarms::log_event(
         c,

@@ -13,8 +13,8 @@
 
 use super::alarms::log_event;
 use super::fleet::{insert_enrolment_code, load_shop};
+use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashSet;
 use vigie_core::Timestamp;
@@ -178,11 +178,11 @@ struct Raw {
     device_id: Option<String>,
 }
 
-fn load_hardware(c: &Connection, serial: &str) -> Result<Stored, StoreError> {
+fn load_hardware(c: &dyn Tx, serial: &str) -> Result<Stored, StoreError> {
     let raw = c
         .query_row(
             "SELECT h.state, d.state, h.shop_id, h.device_id FROM hardware h LEFT JOIN devices d ON d.id = h.device_id WHERE h.serial = ?1",
-            params![serial],
+            args![serial],
             |r| {
                 Ok(Raw {
                     state: r.get(0)?,
@@ -258,7 +258,7 @@ fn refuse_assign(serial: &str, state: HardwareState) -> StoreError {
 /// to the code's shop; it becomes enrolled with `device_id`. Called by
 /// [`Store::enroll`] in its transaction.
 pub(crate) fn hardware_enrolled(
-    c: &Connection,
+    c: &dyn Tx,
     serial: &str,
     shop_id: i64,
     device_id: &str,
@@ -266,7 +266,7 @@ pub(crate) fn hardware_enrolled(
 ) -> Result<(), StoreError> {
     let updated = c.execute(
         "UPDATE hardware SET state = 'enrolled', device_id = ?1, updated_at = ?2 WHERE serial = ?3 AND state = 'assigned' AND shop_id = ?4",
-        params![device_id, now.as_ms(), serial, shop_id],
+        args![device_id, now.as_ms(), serial, shop_id],
     )?;
     if updated == 0 {
         return Err(StoreError::refused(
@@ -312,7 +312,7 @@ impl Store {
                     "INSERT INTO hardware (serial, state, updated_at) VALUES (?1, 'stock', ?2) ON CONFLICT (serial) DO NOTHING",
                 )?;
                 for serial in &serials {
-                    if !seen.insert(serial.as_str()) || insert.execute(params![serial, now.as_ms()])? == 0 {
+                    if !seen.insert(serial.as_str()) || insert.execute(args![serial, now.as_ms()])? == 0 {
                         return Err(StoreError::refused(
                             "duplicate_serial",
                             format!(
@@ -354,7 +354,7 @@ impl Store {
                 let code = insert_enrolment_code(c, shop_id, Some(&serial), ttl, now)?;
                 c.execute(
                     "UPDATE hardware SET state = 'assigned', shop_id = ?1, updated_at = ?2 WHERE serial = ?3",
-                    params![shop_id, now.as_ms(), serial],
+                    args![shop_id, now.as_ms(), serial],
                 )?;
                 log_event(
                     c,
@@ -366,7 +366,7 @@ impl Store {
                 Ok(EnrolmentCode {
                     code,
                     shop_id,
-                    serial: Some(serial),
+                    serial: Some(serial.clone()),
                     expires_at: now.plus_ms(ttl),
                 })
             })
@@ -413,23 +413,23 @@ impl Store {
                         ),
                     ));
                 }
-                let note = (!note.is_empty()).then_some(note);
+                let note = (!note.is_empty()).then_some(note.clone());
                 c.execute(
                     "UPDATE hardware SET state = ?1, note = ?2, updated_at = ?3 WHERE serial = ?4",
-                    params![state.as_str(), note, now.as_ms(), serial],
+                    args![state.as_str(), note, now.as_ms(), serial],
                 )?;
                 if let Some(device) = &stored.device_id {
                     let shop: Option<i64> = c
                         .query_row(
                             "UPDATE devices SET state = 'returned' WHERE id = ?1 AND state IN ('enrolled', 'active') RETURNING shop_id",
-                            params![device],
+                            args![device],
                             |r| r.get(0),
                         )
                         .optional()?;
                     if let Some(shop) = shop {
                         c.execute(
                             "INSERT INTO fleet_events (at, device_id, shop_id, kind, detail) VALUES (?1, ?2, ?3, 'device_retired', ?4)",
-                            params![
+                            args![
                                 now.as_ms(),
                                 device,
                                 shop,
@@ -450,7 +450,7 @@ impl Store {
                     .map(|id| load_shop(c, id).map(|s| s.name))
                     .transpose()?;
                 Ok(HardwareRow {
-                    serial,
+                    serial: serial.clone(),
                     state,
                     shop_id: stored.shop_id,
                     shop_name,
@@ -473,7 +473,7 @@ impl Store {
                      ORDER BY h.serial LIMIT ?1",
                 )?;
                 let rows = st
-                    .query_map(params![HARDWARE_ROWS_MAX as i64], |r| {
+                    .query_map(args![HARDWARE_ROWS_MAX as i64], |r| {
                         Ok((
                             HardwareRow {
                                 serial: r.get(0)?,
@@ -484,8 +484,8 @@ impl Store {
                                 updated_at: Timestamp(r.get(5)?),
                                 note: r.get(6)?,
                             },
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Option<String>>(7)?,
+                            r.get::<String>(1)?,
+                            r.get::<Option<String>>(7)?,
                         ))
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -513,14 +513,14 @@ impl Store {
         let (shops_total, shops_with_box, shops_ready) = self
             .db
             .read(move |c| {
-                Ok(c.query_row(
+                c.query_row(
                     "SELECT (SELECT COUNT(*) FROM shops),
                             (SELECT COUNT(DISTINCT shop_id) FROM devices WHERE state IN ('enrolled', 'active')),
                             (SELECT COUNT(*) FROM shop_readiness r WHERE r.last_test_ok_at >= ?1
                                AND EXISTS (SELECT 1 FROM devices d WHERE d.shop_id = r.shop_id AND d.state IN ('enrolled', 'active')))",
-                    params![ready_since.as_ms()],
-                    |r| Ok((r.get::<_, u32>(0)?, r.get::<_, u32>(1)?, r.get::<_, u32>(2)?)),
-                )?)
+                    args![ready_since.as_ms()],
+                    |r| Ok((r.get::<u32>(0)?, r.get::<u32>(1)?, r.get::<u32>(2)?)),
+                )
             })
             .await?;
         let online: HashSet<i64> = self

@@ -1,24 +1,29 @@
 //! The store: everything the hub knows, behind one interface.
 //!
-//! SQLite (embedded, WAL, group commit) is the default backend; the SQL is
-//! kept portable (numbered parameters, `ON CONFLICT DO NOTHING`,
-//! `RETURNING`) so a PostgreSQL backend can pass the same tests. Each
+//! SQLite (embedded, WAL, group commit) is the default backend, PostgreSQL
+//! the one several hubs share. Both run the same code: the SQL is written
+//! once against the transaction seam (`tx.rs`) in the dialect both accept
+//! (numbered parameters, `ON CONFLICT`, `RETURNING`), and only
+//! `backend/` knows a database client. Each
 //! operation that changes an alarm is one transaction that loads the state,
 //! asks `vigie_core` what to do, and writes the outcome, the SMS to send and
 //! the event log together: there is no moment where an alarm is stored
 //! without its next step.
 
 mod alarms;
+mod backend;
 mod clock;
 mod console;
 mod contacts;
 pub mod db;
 mod fleet;
 mod inventory;
+pub mod migrations;
 mod model;
 mod outbox;
 mod stats;
 mod supervision;
+pub mod tx;
 pub mod vault;
 
 pub use alarms::{
@@ -47,7 +52,22 @@ use vigie_core::escalation::Policy;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
+    /// A query that must find a row found none.
+    #[error("no such row in {table}")]
+    NoRow { table: String },
+    /// A stored value that does not decode: the database holds something
+    /// this version never writes.
+    #[error("{table}.{column} cannot be read: {why}")]
+    Corrupt {
+        table: String,
+        column: String,
+        why: String,
+    },
+    /// Another writer got in the way (PostgreSQL serialization failure or
+    /// deadlock); the writer runs the write again.
+    #[error("the write conflicted with another: {0}")]
+    Conflict(String),
     /// A request the domain refuses, with a stable code for the API.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
@@ -72,11 +92,7 @@ impl StoreError {
     /// Whether the error says the disk cannot take writes (rather than a
     /// bug or a refusal).
     pub fn cannot_write(&self) -> bool {
-        match self {
-            StoreError::CannotWrite(_) => true,
-            StoreError::Database(e) => db::is_cannot_write(e),
-            _ => false,
-        }
+        matches!(self, StoreError::CannotWrite(_))
     }
 }
 
@@ -124,15 +140,77 @@ pub struct Store {
     watching_since: Arc<supervision::WatchingSince>,
 }
 
+/// Where the store lives: an SQLite file, or a PostgreSQL database.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(std::path::PathBuf),
+    /// A libpq URL or key=value string (several hosts and
+    /// `target_session_attrs=read-write` accepted).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Location {
+    /// Never prints a password that may be in the URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            Location::Postgres(url) => write!(f, "{}", redact_url(url)),
+        }
+    }
+}
+
+/// A PostgreSQL URL with its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
+        if let Some((user_pass, hosts)) = authority.rsplit_once('@')
+            && let Some((user, _)) = user_pass.split_once(':')
+        {
+            let slash = if rest.contains('/') { "/" } else { "" };
+            return format!("{scheme}://{user}:***@{hosts}{slash}{tail}");
+        }
+        return url.to_string();
+    }
+    // key=value form: hide password=…
+    url.split_whitespace()
+        .map(|kv| {
+            if kv.starts_with("password=") {
+                "password=***"
+            } else {
+                kv
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Store {
+    /// Open the store where `location` says, migrating it to this version.
+    pub fn open(location: &Location, rules: Rules) -> Result<Self, StoreError> {
+        let db = match location {
+            Location::Sqlite(path) => Db::open_sqlite(path)?,
+            Location::Postgres(url) => Db::open_postgres(url)?,
+        };
+        Ok(Self::with_db(db, rules))
+    }
+
     pub fn open_sqlite(path: &Path, rules: Rules) -> Result<Self, StoreError> {
-        Ok(Self {
-            db: Arc::new(Db::open(path)?),
+        Self::open(&Location::Sqlite(path.to_path_buf()), rules)
+    }
+
+    fn with_db(db: Db, rules: Rules) -> Self {
+        Self {
+            db: Arc::new(db),
             rules: Arc::new(rules),
             health: Arc::default(),
             config_generations: Arc::default(),
             watching_since: Arc::default(),
-        })
+        }
+    }
+
+    /// Which database this store runs on.
+    pub fn dialect(&self) -> tx::Dialect {
+        self.db.dialect()
     }
 
     pub fn rules(&self) -> &Rules {

@@ -2,9 +2,9 @@
 //! order the dispatcher must send them, and what became of each.
 
 use super::model::Notification;
+use super::tx::{OptionalExtension as _, Row, Tx, args};
 use super::{Store, StoreError};
 use crate::gateway::ReceiptRef;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use vigie_core::Timestamp;
 
 /// An alarm's first SMS: before anything else, so that in a storm every
@@ -19,7 +19,7 @@ pub const PRIORITY_ADMIN: u8 = 3;
 
 pub(crate) const NOTIFICATION_COLUMNS: &str = "id, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, tries, gateway, message_id, error, created_at, submitted_at, done_at";
 
-pub(crate) fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notification> {
+pub(crate) fn notification_from_row(r: &Row) -> Result<Notification, StoreError> {
     let alarm: Option<String> = r.get(1)?;
     Ok(Notification {
         id: r.get(0)?,
@@ -37,8 +37,8 @@ pub(crate) fn notification_from_row(r: &Row<'_>) -> rusqlite::Result<Notificatio
         message_id: r.get(12)?,
         error: r.get(13)?,
         created_at: Timestamp(r.get(14)?),
-        submitted_at: r.get::<_, Option<i64>>(15)?.map(Timestamp),
-        done_at: r.get::<_, Option<i64>>(16)?.map(Timestamp),
+        submitted_at: r.get::<Option<i64>>(15)?.map(Timestamp),
+        done_at: r.get::<Option<i64>>(16)?.map(Timestamp),
     })
 }
 
@@ -55,15 +55,11 @@ pub(crate) struct NewSms<'a> {
 }
 
 /// Queue an SMS; returns false if one with the same key was already queued.
-pub(crate) fn queue_sms(
-    c: &Connection,
-    s: &NewSms<'_>,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
+pub(crate) fn queue_sms(c: &dyn Tx, s: &NewSms<'_>, now: Timestamp) -> Result<bool, StoreError> {
     let n = c.execute(
         "INSERT INTO notifications (dedup_key, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, created_at, not_before)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10) ON CONFLICT (dedup_key) DO NOTHING",
-        params![s.dedup_key, s.alarm_id, s.contact_id, s.phone, s.purpose, s.step, s.attempt, s.priority, s.text, now.as_ms()],
+        args![s.dedup_key, s.alarm_id, s.contact_id, s.phone, s.purpose, s.step, s.attempt, s.priority, s.text, now.as_ms()],
     )?;
     Ok(n == 1)
 }
@@ -93,7 +89,7 @@ impl Store {
                 let mut st = c.prepare_cached(&format!(
                     "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE state = 'pending' AND not_before <= ?1 ORDER BY priority, id LIMIT ?2"
                 ))?;
-                let rows = st.query_map(params![now.as_ms(), limit as i64], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                let rows = st.query_map(args![now.as_ms(), limit as i64], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
             .await
@@ -105,7 +101,7 @@ impl Store {
             .read(|c| {
                 let t: Option<i64> = c.query_row(
                     "SELECT MIN(not_before) FROM notifications WHERE state = 'pending'",
-                    [],
+                    args![],
                     |r| r.get(0),
                 )?;
                 Ok(t.map(Timestamp))
@@ -128,7 +124,7 @@ impl Store {
                             let updated: Option<(String, Option<String>)> = c
                                 .query_row(
                                     "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1, error = NULL WHERE id = ?4 AND state = 'pending' RETURNING purpose, alarm_id",
-                                    params![gateway, message_id, now.as_ms(), id],
+                                    args![gateway, message_id, now.as_ms(), id],
                                     |r| Ok((r.get(0)?, r.get(1)?)),
                                 )
                                 .optional()?;
@@ -139,7 +135,7 @@ impl Store {
                                 let late: Option<Option<String>> = c
                                     .query_row(
                                         "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1 WHERE id = ?4 AND state = 'withdrawn' RETURNING alarm_id",
-                                        params![gateway, message_id, now.as_ms(), id],
+                                        args![gateway, message_id, now.as_ms(), id],
                                         |r| r.get(0),
                                     )
                                     .optional()?;
@@ -157,7 +153,7 @@ impl Store {
                                 let early: Option<(bool, String)> = c
                                     .query_row(
                                         "DELETE FROM early_receipts WHERE gateway = ?1 AND message_id = ?2 RETURNING delivered, detail",
-                                        params![gateway, mid],
+                                        args![gateway, mid],
                                         |r| Ok((r.get(0)?, r.get(1)?)),
                                     )
                                     .optional()?;
@@ -175,11 +171,11 @@ impl Store {
                             // once the link was back (ADR 0002).
                             c.execute(
                                 "UPDATE notifications SET tries = tries + 1, error = ?1, gateway = ?2 WHERE id = ?3 AND state = 'pending'",
-                                params![error, gateway, id],
+                                args![error, gateway, id],
                             )?;
                         }
                         SubmitOutcome::Rejected { gateway, error } => {
-                            c.execute("UPDATE notifications SET gateway = ?1, tries = tries + 1 WHERE id = ?2", params![gateway, id])?;
+                            c.execute("UPDATE notifications SET gateway = ?1, tries = tries + 1 WHERE id = ?2", args![gateway, id])?;
                             fail_notification(c, &rules, *id, &format!("refusé par {gateway}: {error}"), now)?;
                         }
                     }
@@ -203,10 +199,10 @@ impl Store {
             .write(move |c| {
                 let id: Option<i64> = match &reference {
                     ReceiptRef::MessageId(mid) => c
-                        .query_row("SELECT id FROM notifications WHERE gateway = ?1 AND message_id = ?2", params![gateway, mid], |r| r.get(0))
+                        .query_row("SELECT id FROM notifications WHERE gateway = ?1 AND message_id = ?2", args![gateway, mid], |r| r.get(0))
                         .optional()?,
                     ReceiptRef::Notification(id) => {
-                        c.query_row("SELECT id FROM notifications WHERE id = ?1", params![id], |r| r.get(0)).optional()?
+                        c.query_row("SELECT id FROM notifications WHERE id = ?1", args![id], |r| r.get(0)).optional()?
                     }
                 };
                 match (id, &reference) {
@@ -215,7 +211,7 @@ impl Store {
                     (None, ReceiptRef::MessageId(mid)) => {
                         c.execute(
                             "INSERT INTO early_receipts (gateway, message_id, delivered, detail, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                            params![gateway, mid, delivered, detail, now.as_ms()],
+                            args![gateway, mid, delivered, detail, now.as_ms()],
                         )?;
                         Ok(())
                     }
@@ -238,7 +234,7 @@ impl Store {
                     "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE phone = ?1 ORDER BY id"
                 ))?;
                 let rows = st
-                    .query_map(params![phone], notification_from_row)?
+                    .query_map(args![phone], notification_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
@@ -247,7 +243,7 @@ impl Store {
 }
 
 fn apply_receipt(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &super::Rules,
     id: i64,
     delivered: bool,
@@ -258,7 +254,7 @@ fn apply_receipt(
         let row: Option<(Option<String>, Option<i64>, String)> = c
             .query_row(
                 "UPDATE notifications SET state = 'delivered', done_at = ?1 WHERE id = ?2 AND state IN ('submitted', 'pending') RETURNING alarm_id, contact_id, purpose",
-                params![now.as_ms(), id],
+                args![now.as_ms(), id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
@@ -283,7 +279,7 @@ fn apply_receipt(
 /// Mark an attempt failed, make it visible, and retry an alert on the next
 /// gateway while attempts remain and the alarm is live.
 fn fail_notification(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &super::Rules,
     id: i64,
     error: &str,
@@ -292,7 +288,7 @@ fn fail_notification(
     let n = c
         .query_row(
             &format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = ?1"),
-            params![id],
+            args![id],
             notification_from_row,
         )
         .optional()?;
@@ -302,20 +298,20 @@ fn fail_notification(
     }
     c.execute(
         "UPDATE notifications SET state = 'failed', error = ?1, done_at = ?2 WHERE id = ?3",
-        params![error, now.as_ms(), id],
+        args![error, now.as_ms(), id],
     )?;
     let alarm = n.alarm_id.map(|a| a.to_string());
     if let Some(contact) = n.contact_id {
         c.execute(
             "UPDATE contacts SET bounced = 1 WHERE id = ?1",
-            params![contact],
+            args![contact],
         )?;
     }
     let retry = n.purpose == "alert" && n.attempt + 1 < rules.attempts_max;
     let live = match &alarm {
         Some(a) => c
-            .query_row("SELECT state FROM alarms WHERE id = ?1", params![a], |r| {
-                r.get::<_, String>(0)
+            .query_row("SELECT state FROM alarms WHERE id = ?1", args![a], |r| {
+                r.get::<String>(0)
             })
             .optional()?
             .is_some_and(|s| s == "open" || s == "acknowledged"),

@@ -5,8 +5,8 @@
 //! One query per kind of fact, whatever the period: a year of alarms of the
 //! Region's 2,671 shops is one pass over `alarms` by press time.
 
+use super::tx::args;
 use super::{Store, StoreError};
-use rusqlite::params;
 use vigie_core::{Outcome, Timestamp};
 use vigie_figures::stats::{AlarmFact, OfflineSpan};
 
@@ -50,7 +50,7 @@ impl Store {
                 )?;
                 let alarms = st
                     .query_map(
-                        params![from.as_ms(), to.as_ms(), STATS_FACTS_MAX as i64],
+                        args![from.as_ms(), to.as_ms(), STATS_FACTS_MAX as i64],
                         |r| {
                             let state: String = r.get(4)?;
                             let outcome: Option<String> = r.get(5)?;
@@ -58,7 +58,7 @@ impl Store {
                                 departement: r.get(0)?,
                                 rural: r.get(1)?,
                                 pressed_at: Timestamp(r.get(2)?),
-                                first_answer_at: r.get::<_, Option<i64>>(3)?.map(Timestamp),
+                                first_answer_at: r.get::<Option<i64>>(3)?.map(Timestamp),
                                 cancelled: state == "cancelled",
                                 outcome: outcome.as_deref().and_then(Outcome::parse),
                             })
@@ -77,7 +77,7 @@ impl Store {
                 )?;
                 let spans = st
                     .query_map(
-                        params![
+                        args![
                             from.as_ms(),
                             to.as_ms(),
                             OFFLINE_OPENED,
@@ -90,7 +90,7 @@ impl Store {
                                 departement: r.get(0)?,
                                 rural: r.get(1)?,
                                 from: Timestamp(r.get(2)?),
-                                to: r.get::<_, Option<i64>>(3)?.map(Timestamp),
+                                to: r.get::<Option<i64>>(3)?.map(Timestamp),
                             })
                         },
                     )?

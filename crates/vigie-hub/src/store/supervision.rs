@@ -13,8 +13,8 @@
 use super::alarms::log_event;
 use super::fleet::load_shop;
 use super::outbox::{NewSms, PRIORITY_NOTICE, queue_sms};
+use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -160,7 +160,7 @@ pub struct Readiness {
 }
 
 fn fleet_event(
-    c: &Connection,
+    c: &dyn Tx,
     at: Timestamp,
     device: &str,
     shop: i64,
@@ -169,21 +169,21 @@ fn fleet_event(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO fleet_events (at, device_id, shop_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![at.as_ms(), device, shop, kind, detail.to_string()],
+        args![at.as_ms(), device, shop, kind, detail.to_string()],
     )?;
     Ok(())
 }
 
 /// The test SMS of alarm `alarm` was accepted by a gateway: the shop's chain works.
 pub(crate) fn test_sms_accepted(
-    c: &Connection,
+    c: &dyn Tx,
     alarm: &str,
     gateway: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     c.execute(
         "UPDATE shop_readiness SET last_test_ok_at = ?1 WHERE shop_id = (SELECT shop_id FROM alarms WHERE id = ?2)",
-        params![now.as_ms(), alarm],
+        args![now.as_ms(), alarm],
     )?;
     log_event(
         c,
@@ -196,23 +196,23 @@ pub(crate) fn test_sms_accepted(
 
 /// The test SMS of alarm `alarm` was delivered to its phone.
 pub(crate) fn test_sms_delivered(
-    c: &Connection,
+    c: &dyn Tx,
     alarm: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     c.execute(
         "UPDATE shop_readiness SET last_test_delivered_at = ?1 WHERE shop_id = (SELECT shop_id FROM alarms WHERE id = ?2)",
-        params![now.as_ms(), alarm],
+        args![now.as_ms(), alarm],
     )?;
     Ok(())
 }
 
 /// A test press was received for `shop`.
-pub(crate) fn test_pressed(c: &Connection, shop: i64, now: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn test_pressed(c: &dyn Tx, shop: i64, now: Timestamp) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO shop_readiness (shop_id, last_test_at) VALUES (?1, ?2)
          ON CONFLICT (shop_id) DO UPDATE SET last_test_at = excluded.last_test_at",
-        params![shop, now.as_ms()],
+        args![shop, now.as_ms()],
     )?;
     Ok(())
 }
@@ -220,7 +220,7 @@ pub(crate) fn test_pressed(c: &Connection, shop: i64, now: Timestamp) -> Result<
 /// The shop and the contacts its box may alert itself: consented contacts
 /// of the shop, as enrolment gives them.
 pub(crate) fn direct_contacts(
-    c: &Connection,
+    c: &dyn Tx,
     shop_id: i64,
 ) -> Result<(ShopSummary, Vec<DirectContact>), StoreError> {
     let shop = load_shop(c, shop_id)?;
@@ -228,7 +228,7 @@ pub(crate) fn direct_contacts(
         "SELECT name, phone, tier FROM contacts WHERE shop_id = ?1 AND consent = 'yes' AND removed_at IS NULL ORDER BY tier, id",
     )?;
     let contacts = st
-        .query_map(params![shop_id], |r| {
+        .query_map(args![shop_id], |r| {
             Ok(DirectContact {
                 name: r.get(0)?,
                 phone: r.get(1)?,
@@ -246,7 +246,7 @@ pub(crate) fn direct_contacts(
     ))
 }
 
-fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), StoreError> {
+fn write_health(c: &dyn Tx, rows: &[(String, Received)]) -> Result<(), StoreError> {
     let mut upsert = c.prepare_cached(
         "INSERT INTO device_health (device_id, last_seen_at, box_sent_at, battery_pct, on_mains, signal_csq, modem, free_storage_mb, version, outbox_depth, uptime_s, clock_offset_ms, signed_created_s)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
@@ -254,7 +254,7 @@ fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), Store
            battery_pct = excluded.battery_pct, on_mains = excluded.on_mains, signal_csq = excluded.signal_csq,
            modem = excluded.modem, free_storage_mb = excluded.free_storage_mb, version = excluded.version,
            outbox_depth = excluded.outbox_depth, uptime_s = excluded.uptime_s, clock_offset_ms = excluded.clock_offset_ms,
-           signed_created_s = MAX(device_health.signed_created_s, excluded.signed_created_s)
+           signed_created_s = CASE WHEN excluded.signed_created_s > device_health.signed_created_s THEN excluded.signed_created_s ELSE device_health.signed_created_s END
          WHERE excluded.last_seen_at >= device_health.last_seen_at",
     )?;
     let mut device = c.prepare_cached(
@@ -263,7 +263,7 @@ fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), Store
     )?;
     for (id, r) in rows {
         let h = &r.heartbeat;
-        upsert.execute(params![
+        upsert.execute(args![
             id,
             r.at.as_ms(),
             h.sent_at_ms,
@@ -279,14 +279,14 @@ fn write_health(c: &Connection, rows: &[(String, Received)]) -> Result<(), Store
             h.clock_offset_ms,
             r.signed_created_s,
         ])?;
-        device.execute(params![r.at.as_ms(), h.version, id])?;
+        device.execute(args![r.at.as_ms(), h.version, id])?;
     }
     Ok(())
 }
 
 /// Decide one box's supervision in the writer's transaction.
 fn supervise_device(
-    c: &Connection,
+    c: &dyn Tx,
     rules: &super::Rules,
     device: &str,
     watching_since: Timestamp,
@@ -295,7 +295,7 @@ fn supervise_device(
     let row: Option<(i64, i64, Option<i64>, bool)> = c
         .query_row(
             "SELECT d.shop_id, h.last_seen_at, h.offline_since, h.holder_told_offline FROM device_health h JOIN devices d ON d.id = h.device_id WHERE h.device_id = ?1",
-            params![device],
+            args![device],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
@@ -322,7 +322,7 @@ fn supervise_device(
     if next != watch {
         c.execute(
             "UPDATE device_health SET offline_since = ?1, holder_told_offline = ?2 WHERE device_id = ?3",
-            params![next.offline_since.map(Timestamp::as_ms), next.holder_told_offline, device],
+            args![next.offline_since.map(Timestamp::as_ms), next.holder_told_offline, device],
         )?;
     }
     let mut queued = 0;
@@ -441,7 +441,7 @@ impl Store {
                     .read(move |c| {
                         Ok(c.query_row(
                             "SELECT signed_created_s FROM device_health WHERE device_id = ?1",
-                            params![id],
+                            args![id],
                             |r| r.get(0),
                         )
                         .optional()?
@@ -472,7 +472,7 @@ impl Store {
             .write(move |c| {
                 Ok(c.execute(
                     "INSERT INTO request_nonces (key_id, nonce, created_s) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-                    params![key_id, nonce, created_s],
+                    args![key_id, nonce, created_s],
                 )? == 1)
             })
             .await
@@ -483,10 +483,10 @@ impl Store {
     pub async fn forget_nonces_before(&self, before_s: i64) -> Result<usize, StoreError> {
         self.db
             .write(move |c| {
-                Ok(c.execute(
+                c.execute(
                     "DELETE FROM request_nonces WHERE created_s < ?1",
-                    params![before_s],
-                )?)
+                    args![before_s],
+                )
             })
             .await
     }
@@ -502,21 +502,13 @@ impl Store {
         let mut rest = taken;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(HEALTH_ROWS_PER_WRITE_MAX));
-            let chunk = std::mem::replace(&mut rest, tail);
-            let (tx, back) = std::sync::mpsc::channel();
-            let result = self
-                .db
-                .write(move |c| {
-                    let r = write_health(c, &chunk);
-                    if r.is_err() {
-                        let _ = tx.send(chunk);
-                    }
-                    r
-                })
-                .await;
+            let chunk = std::sync::Arc::new(std::mem::replace(&mut rest, tail));
+            let written = chunk.clone();
+            let result = self.db.write(move |c| write_health(c, &written)).await;
             if let Err(e) = result {
                 // Keep what could not be written, unless a newer heartbeat came meanwhile.
-                let mut unwritten: Vec<(String, Received)> = back.try_iter().flatten().collect();
+                let mut unwritten: Vec<(String, Received)> =
+                    std::sync::Arc::try_unwrap(chunk).unwrap_or_else(|shared| (*shared).clone());
                 unwritten.append(&mut rest);
                 if let Ok(mut p) = self.health.pending.lock() {
                     for (id, r) in unwritten {
@@ -554,12 +546,12 @@ impl Store {
                     )?;
                     let ids = st
                         .query_map(
-                            params![
+                            args![
                                 from,
                                 silent_before.as_ms(),
                                 SUPERVISED_DEVICES_PER_WRITE_MAX as i64
                             ],
-                            |r| r.get::<_, String>(0),
+                            |r| r.get::<String>(0),
                         )?
                         .collect::<Result<Vec<_>, _>>()?;
                     Ok(ids)
@@ -618,11 +610,11 @@ impl Store {
                      FROM devices d JOIN shops s ON s.id = d.shop_id
                      LEFT JOIN device_health h ON h.device_id = d.id
                      LEFT JOIN shop_readiness r ON r.shop_id = d.shop_id
-                     WHERE d.state <> 'returned' AND (?2 IS NULL OR d.shop_id = ?2)
+                     WHERE d.state <> 'returned' AND (CAST(?2 AS BIGINT) IS NULL OR d.shop_id = ?2)
                      ORDER BY s.reference, d.id LIMIT ?1",
                 )?;
                 let rows = st
-                    .query_map(params![FLEET_ROWS_MAX as i64, shop], |r| {
+                    .query_map(args![FLEET_ROWS_MAX as i64, shop], |r| {
                         let modem: Option<String> = r.get(9)?;
                         Ok((
                             DeviceHealth {
@@ -632,7 +624,7 @@ impl Store {
                                 shop_name: r.get(3)?,
                                 device_state: r.get(4)?,
                                 liveness: Liveness::NeverSeen,
-                                last_seen_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
+                                last_seen_at: r.get::<Option<i64>>(5)?.map(Timestamp),
                                 battery_pct: r.get(6)?,
                                 on_mains: r.get(7)?,
                                 signal_csq: r.get(8)?,
@@ -640,8 +632,8 @@ impl Store {
                                 free_storage_mb: r.get(10)?,
                                 version: r.get(11)?,
                                 outbox_depth: r.get(12)?,
-                                uptime_s: r.get::<_, Option<i64>>(13)?.map(|u| u.max(0) as u64),
-                                last_test_ok_at: r.get::<_, Option<i64>>(14)?.map(Timestamp),
+                                uptime_s: r.get::<Option<i64>>(13)?.map(|u| u.max(0) as u64),
+                                last_test_ok_at: r.get::<Option<i64>>(14)?.map(Timestamp),
                                 box_clock_ahead_ms: r.get(15)?,
                                 clock_offset_ms: r.get(16)?,
                                 flags: Vec::new(),
@@ -708,7 +700,7 @@ impl Store {
                     "SELECT id, at, device_id, shop_id, kind, detail FROM fleet_events WHERE device_id = ?1 ORDER BY id",
                 )?;
                 let rows = st
-                    .query_map(params![device], |r| {
+                    .query_map(args![device], |r| {
                         let detail: String = r.get(5)?;
                         Ok(FleetEvent {
                             id: r.get(0)?,
@@ -733,7 +725,7 @@ impl Store {
                 let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = c
                     .query_row(
                         "SELECT last_test_at, last_test_ok_at, last_test_delivered_at FROM shop_readiness WHERE shop_id = ?1",
-                        params![shop_id],
+                        args![shop_id],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                     )
                     .optional()?;

@@ -7,8 +7,8 @@
 //! indices run 0, 1, 2… without gaps, assigned inside the writer's
 //! transaction so concurrent appends cannot collide.
 
+use super::tx::{OptionalExtension as _, Row, Tx, args};
 use super::{Store, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 use vigie_core::Timestamp;
 use vigie_evidence::custody::{Action, CustodyEvent};
@@ -65,7 +65,7 @@ pub struct StoredCheckpoint {
 
 const RECORDING_COLUMNS: &str = "id, alarm_id, device_id, shop_id, started_at, last_chunk_at, next_seq, final, retention_until, legal_hold, deleted_at";
 
-fn recording_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Recording> {
+fn recording_from_row(r: &Row) -> Result<Recording, StoreError> {
     let id: String = r.get(0)?;
     let alarm: String = r.get(1)?;
     Ok(Recording {
@@ -75,30 +75,31 @@ fn recording_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Recording> {
         shop_id: r.get(3)?,
         started_at: Timestamp(r.get(4)?),
         last_chunk_at: Timestamp(r.get(5)?),
-        chunks: r.get::<_, i64>(6)? as u64,
+        chunks: r.get::<i64>(6)? as u64,
         is_final: r.get(7)?,
         retention_until: Timestamp(r.get(8)?),
         legal_hold: r.get(9)?,
-        deleted_at: r.get::<_, Option<i64>>(10)?.map(Timestamp),
+        deleted_at: r.get::<Option<i64>>(10)?.map(Timestamp),
     })
 }
 
-fn load_recording(c: &Connection, id: Uuid) -> Result<Option<Recording>, StoreError> {
-    Ok(c.query_row(
+fn load_recording(c: &dyn Tx, id: Uuid) -> Result<Option<Recording>, StoreError> {
+    c.query_row(
         &format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE id = ?1"),
-        params![id.to_string()],
+        args![id.to_string()],
         recording_from_row,
     )
-    .optional()?)
+    .optional()
 }
 
-fn log_size(c: &Connection) -> Result<u64, StoreError> {
-    let max: Option<i64> = c.query_row("SELECT MAX(idx) FROM log_entries", [], |r| r.get(0))?;
+fn log_size(c: &dyn Tx) -> Result<u64, StoreError> {
+    let max: Option<i64> =
+        c.query_row("SELECT MAX(idx) FROM log_entries", args![], |r| r.get(0))?;
     Ok(max.map_or(0, |m| m as u64 + 1))
 }
 
 fn append_leaf(
-    c: &Connection,
+    c: &dyn Tx,
     kind: &str,
     recording: Uuid,
     seq: Option<u64>,
@@ -108,7 +109,7 @@ fn append_leaf(
     let idx = log_size(c)?;
     c.execute(
         "INSERT INTO log_entries (idx, kind, recording_id, seq, leaf_hash, entry, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![idx as i64, kind, recording.to_string(), seq.map(|s| s as i64), merkle::leaf_hash(entry).to_vec(), entry, now.as_ms()],
+        args![idx as i64, kind, recording.to_string(), seq.map(|s| s as i64), merkle::leaf_hash(entry).to_vec(), entry, now.as_ms()],
     )?;
     Ok(idx)
 }
@@ -117,10 +118,10 @@ fn append_leaf(
 /// the log has it: the device and the fingerprint of its key as the hub
 /// enrolled it, so that an export's `keys/device.pem` is vouched for by
 /// the hub's log and cannot be swapped.
-fn ensure_device_entry(c: &Connection, recording: Uuid, now: Timestamp) -> Result<(), StoreError> {
+fn ensure_device_entry(c: &dyn Tx, recording: Uuid, now: Timestamp) -> Result<(), StoreError> {
     let logged: bool = c.query_row(
         "SELECT EXISTS (SELECT 1 FROM log_entries WHERE recording_id = ?1 AND kind = 'device')",
-        params![recording.to_string()],
+        args![recording.to_string()],
         |r| r.get(0),
     )?;
     if logged {
@@ -129,7 +130,7 @@ fn ensure_device_entry(c: &Connection, recording: Uuid, now: Timestamp) -> Resul
     let device: String = c
         .query_row(
             "SELECT device_id FROM recordings WHERE id = ?1",
-            params![recording.to_string()],
+            args![recording.to_string()],
             |r| r.get(0),
         )
         .optional()?
@@ -142,7 +143,7 @@ fn ensure_device_entry(c: &Connection, recording: Uuid, now: Timestamp) -> Resul
     let key: String = c
         .query_row(
             "SELECT public_key FROM devices WHERE id = ?1",
-            params![device],
+            args![device],
             |r| r.get(0),
         )
         .optional()?
@@ -189,7 +190,7 @@ impl Store {
         self.db
             .write(move |c| {
                 let row: Option<(String, String, Option<Vec<u8>>)> = c
-                    .query_row("SELECT device_id, alarm_id, wrapped_key FROM recordings WHERE id = ?1", params![recording.to_string()], |r| {
+                    .query_row("SELECT device_id, alarm_id, wrapped_key FROM recordings WHERE id = ?1", args![recording.to_string()], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
                     .optional()?;
@@ -200,7 +201,7 @@ impl Store {
                     return key.ok_or_else(|| StoreError::refused("recording_deleted", "cet enregistrement a été détruit / this recording was destroyed"));
                 }
                 let (shop_id, alarm_device): (i64, String) = c
-                    .query_row("SELECT shop_id, device_id FROM alarms WHERE id = ?1", params![alarm.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row("SELECT shop_id, device_id FROM alarms WHERE id = ?1", args![alarm.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?
                     .ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"))?;
                 if alarm_device != device_id {
@@ -210,10 +211,10 @@ impl Store {
                 c.execute(
                     "INSERT INTO recordings (id, alarm_id, device_id, shop_id, started_at, last_chunk_at, wrapped_key, next_seq, last_record_hash, retention_until)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0, ?7, ?8)",
-                    params![recording.to_string(), alarm.to_string(), device_id, shop_id, now.as_ms(), new_wrapped_key, vec![0u8; 32], retention_until.as_ms()],
+                    args![recording.to_string(), alarm.to_string(), device_id, shop_id, now.as_ms(), new_wrapped_key, vec![0u8; 32], retention_until.as_ms()],
                 )?;
                 super::alarms::log_event(c, Some(&alarm.to_string()), now, "recording_started", &serde_json::json!({ "recording": recording }))?;
-                Ok(new_wrapped_key)
+                Ok(new_wrapped_key.clone())
             })
             .await
     }
@@ -230,7 +231,7 @@ impl Store {
         self.db
             .write(move |c| {
                 let (next_seq, last_hash, deleted): (i64, Vec<u8>, Option<i64>) = c
-                    .query_row("SELECT next_seq, last_record_hash, deleted_at FROM recordings WHERE id = ?1", params![recording.to_string()], |r| {
+                    .query_row("SELECT next_seq, last_record_hash, deleted_at FROM recordings WHERE id = ?1", args![recording.to_string()], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
                     .optional()?
@@ -243,7 +244,7 @@ impl Store {
                     let stored: Option<(i64, Vec<u8>)> = c
                         .query_row(
                             "SELECT idx, entry FROM log_entries WHERE recording_id = ?1 AND kind = 'record' AND seq = ?2",
-                            params![recording.to_string(), seq as i64],
+                            args![recording.to_string(), seq as i64],
                             |r| Ok((r.get(0)?, r.get(1)?)),
                         )
                         .optional()?;
@@ -264,7 +265,7 @@ impl Store {
                 let idx = append_leaf(c, "record", recording, Some(seq), &record.bytes, now)?;
                 c.execute(
                     "UPDATE recordings SET next_seq = ?1, last_record_hash = ?2, last_chunk_at = ?3, final = ?4 WHERE id = ?5",
-                    params![seq as i64 + 1, record.hash.to_vec(), now.as_ms(), record.record.is_final, recording.to_string()],
+                    args![seq as i64 + 1, record.hash.to_vec(), now.as_ms(), record.record.is_final, recording.to_string()],
                 )?;
                 Ok(Appended { log_index: idx, duplicate: false })
             })
@@ -308,14 +309,14 @@ impl Store {
                 let idx = append_leaf(c, "custody", recording, None, &bytes, now)?;
                 match action {
                     Action::Hold => {
-                        c.execute("UPDATE recordings SET legal_hold = 1 WHERE id = ?1", params![recording.to_string()])?;
+                        c.execute("UPDATE recordings SET legal_hold = 1 WHERE id = ?1", args![recording.to_string()])?;
                     }
                     Action::Release => {
-                        c.execute("UPDATE recordings SET legal_hold = 0 WHERE id = ?1", params![recording.to_string()])?;
+                        c.execute("UPDATE recordings SET legal_hold = 0 WHERE id = ?1", args![recording.to_string()])?;
                     }
                     Action::Delete | Action::RetentionDelete => {
                         // Destroying the key destroys the audio, whatever happens to the files.
-                        c.execute("UPDATE recordings SET wrapped_key = NULL, deleted_at = ?1 WHERE id = ?2", params![now.as_ms(), recording.to_string()])?;
+                        c.execute("UPDATE recordings SET wrapped_key = NULL, deleted_at = ?1 WHERE id = ?2", args![now.as_ms(), recording.to_string()])?;
                     }
                     Action::Listen | Action::Export => {}
                 }
@@ -334,7 +335,7 @@ impl Store {
             .write(move |c| {
                 let size = log_size(c)?;
                 let last: Option<i64> =
-                    c.query_row("SELECT MAX(size) FROM checkpoints", [], |r| r.get(0))?;
+                    c.query_row("SELECT MAX(size) FROM checkpoints", args![], |r| r.get(0))?;
                 if size == 0 || last == Some(size as i64) {
                     return Ok(None);
                 }
@@ -349,7 +350,7 @@ impl Store {
                     .map_err(|e| StoreError::Unexpected(e.to_string()))?;
                 c.execute(
                     "INSERT INTO checkpoints (size, body, at) VALUES (?1, ?2, ?3)",
-                    params![size as i64, body, now.as_ms()],
+                    args![size as i64, body, now.as_ms()],
                 )?;
                 Ok(Some(StoredCheckpoint {
                     size,
@@ -366,7 +367,7 @@ impl Store {
             .write(move |c| {
                 c.execute(
                     "UPDATE checkpoints SET tsa_token = ?1 WHERE size = ?2",
-                    params![token, size as i64],
+                    args![token, size as i64],
                 )?;
                 Ok(())
             })
@@ -379,9 +380,9 @@ impl Store {
                 let mut st =
                     c.prepare("SELECT size, body, at, tsa_token FROM checkpoints ORDER BY size")?;
                 let rows = st
-                    .query_map([], |r| {
+                    .query_map(args![], |r| {
                         Ok(StoredCheckpoint {
-                            size: r.get::<_, i64>(0)? as u64,
+                            size: r.get::<i64>(0)? as u64,
                             body: r.get(1)?,
                             at: Timestamp(r.get(2)?),
                             tsa_token: r.get(3)?,
@@ -399,8 +400,8 @@ impl Store {
             .read(|c| {
                 Ok(c.query_row(
                     "SELECT MAX(at) FROM checkpoints WHERE tsa_token IS NOT NULL",
-                    [],
-                    |r| r.get::<_, Option<i64>>(0),
+                    args![],
+                    |r| r.get::<Option<i64>>(0),
                 )?
                 .map(Timestamp))
             })
@@ -411,11 +412,11 @@ impl Store {
     pub async fn recording_live_since(&self, since: Timestamp) -> Result<bool, StoreError> {
         self.db
             .read(move |c| {
-                Ok(c.query_row(
+                c.query_row(
                     "SELECT EXISTS (SELECT 1 FROM recordings WHERE last_chunk_at >= ?1)",
-                    params![since.as_ms()],
+                    args![since.as_ms()],
                     |r| r.get(0),
-                )?)
+                )
             })
             .await
     }
@@ -431,8 +432,8 @@ impl Store {
             .read(move |c| {
                 let mut st = c.prepare("SELECT idx, kind, seq, entry FROM log_entries WHERE recording_id = ?1 ORDER BY idx")?;
                 let rows = st
-                    .query_map(params![recording.to_string()], |r| {
-                        Ok(LogEntry { idx: r.get::<_, i64>(0)? as u64, kind: r.get(1)?, seq: r.get::<_, Option<i64>>(2)?.map(|s| s as u64), entry: r.get(3)? })
+                    .query_map(args![recording.to_string()], |r| {
+                        Ok(LogEntry { idx: r.get::<i64>(0)? as u64, kind: r.get(1)?, seq: r.get::<Option<i64>>(2)?.map(|s| s as u64), entry: r.get(3)? })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
@@ -451,7 +452,7 @@ impl Store {
                 })?;
                 let key: Option<Vec<u8>> = c.query_row(
                     "SELECT wrapped_key FROM recordings WHERE id = ?1",
-                    params![id.to_string()],
+                    args![id.to_string()],
                     |r| r.get(0),
                 )?;
                 Ok((r, key))
@@ -466,7 +467,7 @@ impl Store {
                     "SELECT {RECORDING_COLUMNS} FROM recordings ORDER BY started_at DESC"
                 ))?;
                 let rows = st
-                    .query_map([], recording_from_row)?
+                    .query_map(args![], recording_from_row)?
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
@@ -484,7 +485,7 @@ impl Store {
                      WHERE reminded_at IS NULL AND legal_hold = 0 AND deleted_at IS NULL AND retention_until <= ?1",
                 )?;
                 let due: Vec<(String, i64, i64, i64)> = st
-                    .query_map(params![horizon.as_ms()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .query_map(args![horizon.as_ms()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
                 for (id, shop_id, started, until) in &due {
                     let shop = super::fleet::load_shop(c, *shop_id)?;
@@ -504,7 +505,7 @@ impl Store {
                         },
                         now,
                     )?;
-                    c.execute("UPDATE recordings SET reminded_at = ?1 WHERE id = ?2", params![now.as_ms(), id])?;
+                    c.execute("UPDATE recordings SET reminded_at = ?1 WHERE id = ?2", args![now.as_ms(), id])?;
                 }
                 Ok(due.len())
             })
@@ -517,7 +518,7 @@ impl Store {
             .read(move |c| {
                 let mut st = c.prepare("SELECT id FROM recordings WHERE retention_until <= ?1 AND legal_hold = 0 AND deleted_at IS NULL")?;
                 let rows = st
-                    .query_map(params![now.as_ms()], |r| r.get::<_, String>(0))?
+                    .query_map(args![now.as_ms()], |r| r.get::<String>(0))?
                     .filter_map(|r| r.ok().and_then(|s| Uuid::parse_str(&s).ok()))
                     .collect();
                 Ok(rows)
@@ -532,7 +533,7 @@ impl Store {
             .read(move |c| {
                 c.query_row(
                     "SELECT public_key FROM devices WHERE id = ?1",
-                    params![device_id],
+                    args![device_id],
                     |r| r.get(0),
                 )
                 .optional()?
@@ -544,13 +545,13 @@ impl Store {
     }
 }
 
-fn leaf_hashes(c: &Connection, size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
+fn leaf_hashes(c: &dyn Tx, size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
     let mut st =
         c.prepare_cached("SELECT leaf_hash FROM log_entries WHERE idx < ?1 ORDER BY idx")?;
     let rows = st
-        .query_map(params![size as i64], |r| r.get::<_, Vec<u8>>(0))?
+        .query_map(args![size as i64], |r| r.get::<Vec<u8>>(0))?
         .map(|r| {
-            r.map_err(StoreError::from).and_then(|v| {
+            r.and_then(|v| {
                 v.try_into()
                     .map_err(|_| StoreError::Unexpected("a leaf hash is not 32 bytes".into()))
             })

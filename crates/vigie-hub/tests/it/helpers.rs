@@ -1,4 +1,5 @@
-//! Test kit for the hub: a real hub on port 0 with a fresh SQLite file, a
+//! Test kit for the hub: a real hub on port 0 with a fresh store (an SQLite
+//! file, or a PostgreSQL database with `VIGIE_TEST_BACKEND=postgres`), a
 //! manual clock, and the log gateway standing for every phone.
 
 use std::future::Future;
@@ -78,9 +79,9 @@ async fn start_in(
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let store = vigie_testkit::store::toml(&dir.0, "hub.db").expect("the test store");
     let toml = format!(
-        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{gateways_before}\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n{extra_toml}",
-        dir.0.join("hub.db").display()
+        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n{store}{gateways_before}\n[[gateways]]\nkind = \"log\"\nname = \"phones\"\n{extra_toml}"
     );
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let config = Config::parse(&toml, env).expect("test config");
@@ -106,6 +107,15 @@ impl TestHub {
         } = self;
         hub.shutdown().await;
         start_in(_dir, "", "", &[], clock).await
+    }
+}
+
+/// Where a test that opens a store itself keeps it: `file` in `dir` on
+/// SQLite, the folder's own database on PostgreSQL.
+pub fn store_location(dir: &std::path::Path, file: &str) -> vigie_hub::store::Location {
+    match vigie_testkit::store::postgres_url(dir).expect("the test store") {
+        Some(url) => vigie_hub::store::Location::Postgres(url),
+        None => vigie_hub::store::Location::Sqlite(dir.join(file)),
     }
 }
 

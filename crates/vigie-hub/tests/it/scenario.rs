@@ -491,7 +491,7 @@ async fn a_shop_can_have_its_own_escalation_policy() {
 async fn an_alert_that_went_out_while_being_withdrawn_still_gets_the_cancel() {
     use vigie_hub::store::{Rules, Store, SubmitOutcome};
     let dir = TempDir::new("vigie-race");
-    let store = Store::open_sqlite(&dir.0.join("hub.db"), Rules::default()).expect("store");
+    let store = Store::open(&store_location(&dir.0, "hub.db"), Rules::default()).expect("store");
     let shop_id = store.add_shop(shop("R1", HOLDER), T0).await.expect("shop");
     let phone = vigie_core::PhoneNumber::parse(POLICE).expect("phone");
     store

@@ -67,11 +67,11 @@ async fn two_tier_shop(store: &Store, reference: &str) -> i64 {
 }
 
 fn config(dir: &TempDir, port: u16) -> PathBuf {
+    let store = vigie_testkit::store::toml(&dir.0, "hub.db").expect("the test store");
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-         [store]\nsqlite_path = \"{}\"\n\
-         [escalation]\ntier_timeout_s = {TIER_TIMEOUT_S}\nrepeat = false\n{LOG_GATEWAY}",
-        dir.path("hub.db").display()
+         {store}\
+         [escalation]\ntier_timeout_s = {TIER_TIMEOUT_S}\nrepeat = false\n{LOG_GATEWAY}"
     );
     let path = dir.path("vigie.toml");
     std::fs::write(&path, text).expect("config");

@@ -78,24 +78,24 @@ where
 /// A hub's configuration file: listen on `port`, database in `dir`, no
 /// escalation beyond the first tier during a test, then `extra` (gateways).
 pub fn write_config(dir: &TempDir, port: u16, extra: &str) -> PathBuf {
+    let store = vigie_testkit::store::toml(&dir.0, "hub.db").expect("the test store");
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-         [store]\nsqlite_path = \"{}\"\n\
+         {store}\
          [escalation]\ntier_timeout_s = 3600\nrepeat = false\n\
-         {extra}",
-        dir.path("hub.db").display()
+         {extra}"
     );
     let path = dir.path("vigie.toml");
     std::fs::write(&path, text).expect("write config");
     path
 }
 
-/// The hub's store, opened from the test on the same SQLite file.
+/// The hub's store, opened from the test on the same database.
 pub fn open_store(config: &Path) -> Store {
     let text = std::fs::read_to_string(config).expect("config");
     let config = Config::parse(&text, []).expect("valid config");
     let rules = vigie_hub::app::rules_from(&config, true);
-    Store::open_sqlite(&config.store.sqlite_path, rules).expect("open the hub's database")
+    Store::open(&config.store.location(), rules).expect("open the hub's database")
 }
 
 /// `vigie serve` as a child process; SIGKILLed on drop.

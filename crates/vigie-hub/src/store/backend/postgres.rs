@@ -1,0 +1,252 @@
+//! PostgreSQL: the store shared by several hubs.
+//!
+//! The only code that knows the PostgreSQL client. Each connection is a
+//! blocking `postgres::Client` owned by one thread (the writer, or a reader
+//! on a blocking thread), like rusqlite's. Statements are written with
+//! `?N` and rewritten to `$N` when first prepared, then cached per
+//! connection. Writes run at SERIALIZABLE; a serialization failure or a
+//! deadlock is [`StoreError::Conflict`], which makes the writer run the
+//! write again (see `db.rs`).
+
+use crate::store::StoreError;
+use crate::store::db::{Connection, Connector};
+use crate::store::tx::{Columns, Dialect, Row, Tx, Value, dollar_params};
+use postgres::error::SqlState;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How long a connection attempt may take before it is an error.
+const CONNECT_TIMEOUT_S: u64 = 10;
+
+pub struct PgConnector {
+    config: postgres::Config,
+}
+
+impl PgConnector {
+    /// `url`: a libpq URL or key=value string, several hosts and
+    /// `target_session_attrs=read-write` included.
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        let mut config: postgres::Config = url.parse().map_err(|e| {
+            StoreError::Unexpected(format!(
+                "the store's PostgreSQL address cannot be read ({e}); expected e.g. postgres://user@host/db"
+            ))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(CONNECT_TIMEOUT_S));
+        }
+        config.application_name("vigie-hub");
+        Ok(Self { config })
+    }
+}
+
+pub struct PgConn {
+    client: RefCell<postgres::Client>,
+    statements: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+impl Connector for PgConnector {
+    type Conn = PgConn;
+
+    fn connect(&self) -> Result<PgConn, StoreError> {
+        let client = self.config.connect(postgres::NoTls)?;
+        Ok(PgConn {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+        })
+    }
+}
+
+impl PgConn {
+    fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(st) = self.statements.borrow().get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self
+            .client
+            .borrow_mut()
+            .prepare(&dollar_params(sql))
+            .map_err(|e| in_statement(e, sql))?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_string(), st.clone());
+        Ok(st)
+    }
+}
+
+/// A statement that PostgreSQL refused to prepare names its SQL: it is
+/// always a bug of this version, never bad input.
+fn in_statement(e: postgres::Error, sql: &str) -> StoreError {
+    match StoreError::from(e) {
+        StoreError::Database(m) => StoreError::Database(format!(
+            "{m} in: {}",
+            sql.split_whitespace().collect::<Vec<_>>().join(" ")
+        )),
+        other => other,
+    }
+}
+
+fn params(args: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
+impl Connection for PgConn {
+    fn tx(&self) -> &dyn Tx {
+        self
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.client.get_mut().batch_execute(sql)?)
+    }
+
+    fn begin_write(&self) -> &'static str {
+        "BEGIN ISOLATION LEVEL SERIALIZABLE"
+    }
+
+    fn begin_read(&self) -> &'static str {
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    }
+
+    fn is_broken(&self) -> bool {
+        self.client.borrow().is_closed()
+    }
+}
+
+impl Tx for PgConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn execute(&self, sql: &str, args: &[Value]) -> Result<usize, StoreError> {
+        let st = self.statement(sql)?;
+        let n = self.client.borrow_mut().execute(&st, &params(args))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let st = self.statement(sql)?;
+        let names = st.columns().iter().map(|c| c.name().to_string()).collect();
+        let columns = Columns::new(sql, names);
+        let rows = self.client.borrow_mut().query(&st, &params(args))?;
+        rows.iter()
+            .map(|r| decode_row(r, &columns).map(|values| Row::new(columns.clone(), values)))
+            .collect()
+    }
+}
+
+fn decode_row(r: &postgres::Row, columns: &Arc<Columns>) -> Result<Vec<Value>, StoreError> {
+    let corrupt = |i: usize, why: String| StoreError::Corrupt {
+        table: columns.table.clone(),
+        column: columns.names.get(i).cloned().unwrap_or_default(),
+        why,
+    };
+    (0..r.len())
+        .map(|i| {
+            let ty = r.columns()[i].type_().clone();
+            let got = match ty {
+                Type::INT8 => r.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int)),
+                Type::INT4 => r
+                    .try_get::<_, Option<i32>>(i)
+                    .map(|v| v.map(|n| Value::Int(i64::from(n)))),
+                Type::INT2 => r
+                    .try_get::<_, Option<i16>>(i)
+                    .map(|v| v.map(|n| Value::Int(i64::from(n)))),
+                Type::BOOL => r
+                    .try_get::<_, Option<bool>>(i)
+                    .map(|v| v.map(|b| Value::Int(i64::from(b)))),
+                Type::FLOAT8 => r.try_get::<_, Option<f64>>(i).map(|v| v.map(Value::Real)),
+                Type::FLOAT4 => r
+                    .try_get::<_, Option<f32>>(i)
+                    .map(|v| v.map(|x| Value::Real(f64::from(x)))),
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => r
+                    .try_get::<_, Option<String>>(i)
+                    .map(|v| v.map(Value::Text)),
+                Type::BYTEA => r
+                    .try_get::<_, Option<Vec<u8>>>(i)
+                    .map(|v| v.map(Value::Blob)),
+                other => {
+                    return Err(corrupt(
+                        i,
+                        format!("PostgreSQL type {other} is not one the store reads (cast it)"),
+                    ));
+                }
+            };
+            got.map(|v| v.unwrap_or(Value::Null))
+                .map_err(|e| corrupt(i, e.to_string()))
+        })
+        .collect()
+}
+
+/// Arguments take the type the statement expects: the store's SQL is
+/// written once for both backends, and SQLite does not type parameters.
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(n) => match *ty {
+                Type::INT8 => n.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*n)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*n)?.to_sql(ty, out),
+                Type::BOOL => (*n != 0).to_sql(ty, out),
+                Type::FLOAT8 => (*n as f64).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR | Type::UNKNOWN => n.to_string().to_sql(ty, out),
+                _ => Err(format!("an integer cannot be passed as {ty}").into()),
+            },
+            Value::Real(x) => match *ty {
+                Type::FLOAT8 => x.to_sql(ty, out),
+                Type::FLOAT4 => (*x as f32).to_sql(ty, out),
+                _ => Err(format!("a real cannot be passed as {ty}").into()),
+            },
+            Value::Text(s) => match *ty {
+                Type::BYTEA | Type::INT8 | Type::INT4 | Type::INT2 | Type::FLOAT8 | Type::BOOL => {
+                    Err(format!("text cannot be passed as {ty}").into())
+                }
+                _ => s.as_str().to_sql(&Type::TEXT, out),
+            },
+            Value::Blob(b) => match *ty {
+                Type::BYTEA => b.as_slice().to_sql(ty, out),
+                _ => Err(format!("a blob cannot be passed as {ty}").into()),
+            },
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        let text = match e.as_db_error() {
+            Some(db) => format!("{}: {}", db.code().code(), db.message()),
+            None => e.to_string(),
+        };
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                StoreError::Conflict(text)
+            }
+            Some(c)
+                if *c == SqlState::DISK_FULL
+                    || *c == SqlState::IO_ERROR
+                    || *c == SqlState::READ_ONLY_SQL_TRANSACTION
+                    || *c == SqlState::INSUFFICIENT_RESOURCES =>
+            {
+                StoreError::CannotWrite(text)
+            }
+            _ if e.is_closed() => {
+                StoreError::CannotWrite(format!("the connection to PostgreSQL is closed: {text}"))
+            }
+            _ => StoreError::Database(text),
+        }
+    }
+}
