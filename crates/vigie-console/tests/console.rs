@@ -77,7 +77,11 @@ async fn raise(store: &Store, shop: i64, now: Timestamp) -> Uuid {
 
 async fn world() -> World {
     let dir = tempdir::Dir::new();
-    let store = Store::open_sqlite(&dir.0.join("vigie.db"), Rules::default()).expect("store");
+    let location = match vigie_testkit::store::postgres_url(&dir.0).expect("the test store") {
+        Some(url) => vigie_hub::store::Location::Postgres(url),
+        None => vigie_hub::store::Location::Sqlite(dir.0.join("vigie.db")),
+    };
+    let store = Store::open(&location, Rules::default()).expect("store");
     let clock = ManualClock::new(Timestamp(T0));
     let now = Timestamp(T0);
     store

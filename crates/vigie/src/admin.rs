@@ -49,6 +49,27 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// The hub's database as a whole.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum StoreCommand {
+    /// Copy a whole hub into an empty store and verify the copy (row counts
+    /// and a digest per table): `--from sqlite:/var/lib/vigie/vigie.db --to
+    /// postgres://vigie@db1,db2/vigie?target_session_attrs=read-write`.
+    /// Stop the hubs first: writes made during the copy are not carried.
+    Copy {
+        /// The store to copy: sqlite:PATH or postgres://…
+        #[arg(long)]
+        from: vigie_hub::store::Location,
+        /// The empty store to fill (migrated first): sqlite:PATH or postgres://…
+        #[arg(long)]
+        to: vigie_hub::store::Location,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,6 +347,9 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
         Config::parse("", std::env::vars())?
     };
     let rules = vigie_hub::app::rules_from(&config, true);
+    if let AdminCommand::Store { command } = command {
+        return store_command(json, command, rules).await;
+    }
     let location = config.store.location();
     let store = Store::open(&location, rules).with_context(|| format!("opening {location:?}"))?;
     match command {
@@ -543,6 +567,8 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
         }
         AdminCommand::Recording { command } => recording(&config, &store, json, command).await?,
         AdminCommand::Trust { command } => trust(&config, &store, command).await?,
+        // Handled before any store is opened.
+        AdminCommand::Store { .. } => bail!("vigie admin store: handled above"),
         AdminCommand::Account { command } => match command {
             AccountCommand::Add {
                 username,
@@ -841,6 +867,67 @@ async fn recording(
                 zip.len(),
                 out.display()
             );
+        }
+    }
+    Ok(())
+}
+
+async fn store_command(
+    json: bool,
+    command: StoreCommand,
+    rules: vigie_hub::store::Rules,
+) -> anyhow::Result<()> {
+    match command {
+        StoreCommand::Copy { from, to } => {
+            if from == to {
+                bail!("--from and --to are the same store");
+            }
+            let (opening_from, opening_to, r) = (from.clone(), to.clone(), rules.clone());
+            let (source, target) = tokio::task::spawn_blocking(move || {
+                let source = Store::open(&opening_from, r.clone())
+                    .with_context(|| format!("opening {opening_from:?}"))?;
+                let target = Store::open(&opening_to, r)
+                    .with_context(|| format!("opening {opening_to:?}"))?;
+                anyhow::Ok((source, target))
+            })
+            .await??;
+            if !json {
+                println!("copie / copy: {from:?} → {to:?}");
+            }
+            let report = vigie_hub::store::copy::copy_store(&source, &target, |t| {
+                if !json {
+                    println!(
+                        "  {:<16} {:>9} lignes / rows  {}  {}",
+                        t.table,
+                        t.rows,
+                        &t.digest[..16],
+                        if t.verified {
+                            "vérifiée / verified"
+                        } else {
+                            "DIFFÉRENTE / DIFFERS"
+                        }
+                    );
+                }
+            })
+            .await?;
+            let bad: Vec<&str> = report
+                .iter()
+                .filter(|t| !t.verified)
+                .map(|t| t.table.as_str())
+                .collect();
+            print(json, &report, || {
+                let rows: u64 = report.iter().map(|t| t.rows).sum();
+                format!(
+                    "{} tables, {rows} lignes copiées / rows copied",
+                    report.len()
+                )
+            })?;
+            if !bad.is_empty() {
+                bail!(
+                    "la copie diffère de la source / the copy differs from the source: {}",
+                    bad.join(", ")
+                );
+            }
         }
     }
     Ok(())

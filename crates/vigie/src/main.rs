@@ -108,6 +108,13 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| {
                     format!("cannot listen on {} (server.listen)", config.server.listen)
                 })?;
+            // Ctrl-C or SIGTERM (systemd, a container stop): stop reading,
+            // finish and acknowledge what was read, then close. Listened to
+            // before the hub starts, so a stop sent as soon as it answers is
+            // not lost.
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate())?;
+            let mut interrupt = signal(SignalKind::interrupt())?;
             let clock: vigie_hub::clock::SharedClock =
                 std::sync::Arc::new(vigie_hub::clock::SystemClock::new());
             let console = vigie_console::mount(vigie_console::config_from(&config));
@@ -115,12 +122,8 @@ async fn main() -> anyhow::Result<()> {
                 vigie_hub::app::start_with_ui(&config, clock, listener, Some(console)).await?;
             println!("Vigie hub à l'écoute sur / listening on {}", hub.url());
             println!("Console : {}/console", hub.url());
-            // Ctrl-C or SIGTERM (systemd, a container stop): stop reading,
-            // finish and acknowledge what was read, then close.
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
-                r = tokio::signal::ctrl_c() => r?,
+                _ = interrupt.recv() => {}
                 _ = term.recv() => {}
             }
             tracing::info!("stopping: finishing what was read, then closing");

@@ -620,14 +620,21 @@ impl Store {
                 let mut audit = audit.clone();
                 match &kind {
                     DeskAction::Take | DeskAction::TakeOver => {
-                        let holder: Option<String> = c
+                        let detail: Option<String> = c
                             .query_row(
-                                "SELECT json_extract(detail, '$.by') FROM events WHERE alarm_id = ?1 AND kind = 'desk_taken' ORDER BY id DESC LIMIT 1",
+                                "SELECT detail FROM events WHERE alarm_id = ?1 AND kind = 'desk_taken' ORDER BY id DESC LIMIT 1",
                                 args![id],
                                 |r| r.get(0),
                             )
-                            .optional()?
-                            .flatten();
+                            .optional()?;
+                        let holder = match detail {
+                            None => None,
+                            Some(d) => serde_json::from_str::<serde_json::Value>(&d)
+                                .map_err(|e| StoreError::Corrupt { table: "events".into(), column: "detail".into(), why: e.to_string() })?
+                                .get("by")
+                                .and_then(|b| b.as_str())
+                                .map(str::to_string),
+                        };
                         let other = holder.filter(|h| *h != audit.username);
                         if other.is_some() && matches!(kind, DeskAction::Take) {
                             return Err(StoreError::refused(

@@ -15,7 +15,8 @@
 //! arguments (`Fn`, no side effects): see `tx.rs`.
 
 use super::StoreError;
-use super::backend::{postgres::PgConnector, sqlite::SqliteConnector};
+use super::backend::postgres::PgConnector;
+use super::backend::sqlite::SqliteConnector;
 use super::tx::{Dialect, Tx};
 use std::sync::Arc;
 use std::sync::Mutex;

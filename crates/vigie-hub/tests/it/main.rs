@@ -7,6 +7,7 @@ mod edge;
 mod failover;
 mod helpers;
 mod http_gateway;
+mod migrations;
 mod openapi;
 mod s3;
 mod scenario;
