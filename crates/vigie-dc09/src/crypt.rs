@@ -138,7 +138,7 @@ pub(crate) fn pad_bytes<R: RngCore + CryptoRng + ?Sized>(rng: &mut R, len: usize
 
 /// Hex digits (either case) to bytes; `None` if odd or not hex.
 pub(crate) fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks_exact(2)

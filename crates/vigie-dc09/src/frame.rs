@@ -486,6 +486,7 @@ fn parse_prefixes(mut rest: &[u8]) -> Result<(Option<Prefix>, Option<Prefix>), D
 }
 
 type Blocks<'a> = (&'a [u8], Vec<XData>, Option<Timestamp>);
+type OwnedBlocks = (Vec<u8>, Vec<XData>, Option<Timestamp>);
 
 /// `data][x…]…_HH:MM:SS,MM-DD-YYYY` (the bytes after the first `[`).
 fn parse_blocks(body: &[u8]) -> Result<Blocks<'_>, DataError> {
@@ -520,12 +521,9 @@ fn parse_blocks(body: &[u8]) -> Result<Blocks<'_>, DataError> {
 /// Hex cipher text → `pad|data][x…]_timestamp` → the blocks. The pad ends at
 /// the first `|`; with no `|` before the first `]` (pysiaalarm's ACK, siadc09's
 /// `*NULL`), everything before `]` is pad and the data is empty.
-fn open_encrypted(
-    body: &[u8],
-    key: &Key,
-) -> Result<(Vec<u8>, Vec<XData>, Option<Timestamp>), DecryptError> {
+fn open_encrypted(body: &[u8], key: &Key) -> Result<OwnedBlocks, DecryptError> {
     let mut clear = crypt::decode_hex(body).ok_or(DecryptError::NotHex)?;
-    if clear.is_empty() || clear.len() % AES_BLOCK_BYTES != 0 {
+    if clear.is_empty() || !clear.len().is_multiple_of(AES_BLOCK_BYTES) {
         return Err(DecryptError::Blocks {
             hex_digits: body.len(),
         });
