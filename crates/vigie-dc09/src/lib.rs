@@ -19,6 +19,23 @@
 //!   ([`DecodeError::answer`]: nothing or DUH); NAK follows from
 //!   [`TimeWindow::check`].
 //!
+//! Decisions where the peers disagree or the text is silent:
+//! - **Binary CRC** (two raw bytes, Lupusec over UDP): refused by default
+//!   ([`ErrorKind::BinaryCrc`], no reply); read when the receiver enables it
+//!   for an account, and [`to_binary_crc`] makes the reply in that form. Its
+//!   raw bytes may be LF or CR, so it only works where one datagram is one
+//!   frame (UDP), never through LF…CR stream framing.
+//! - **Pad**: the first `|` before the first `]` ends it; with no `|`, all
+//!   that comes before `]` is pad and the data is empty. A pad longer than
+//!   [`PAD_BYTES_MAX`] is refused (a wrong key, most likely).
+//! - **Replies' header**: `A0` stands for "no account" (NAK), the literal
+//!   `None` for "no receiver prefix" (pysiaalarm); `R` and `L` in either order.
+//! - **Header errors** (bad sequence, account or prefixes) get no reply: a
+//!   DUH could not name the message it answers. DUH goes to a frame whose
+//!   header was read: unknown token, no key, undecryptable or unreadable body.
+//! - **Keys**: a 32-character key is ASCII for AES-256 or hex for AES-128;
+//!   the configuration says which ([`Key::from_ascii`], [`Key::from_hex`]).
+//!
 //! What it does not do: sockets, TCP framing (splitting a byte stream at
 //! LF…CR), reading the clock, choosing keys or accounts, deduplicating
 //! retransmissions, or mapping events to alarms. The hub's receiver and
