@@ -146,6 +146,28 @@ put("tsa_token", "chain-long", b"\2" + fixture("ec/tsa.crt") + fixture("ec/ca.cr
 put("tsa_token", "checkpoint", b"\3" + fixture("checkpoint.txt"))
 put("evidence_files", "tsa-chain-real.pem", b"\x08" + fixture("ec/tsa.crt") + fixture("ec/ca.crt"))
 
+# DC-09 frames (crates/vigie-dc09/tests/fixtures, from siadc09 and pysiaalarm):
+# selector byte 0 the frame as received, 1 the span inside an envelope, 2 a
+# clear text the target encrypts itself, 3 a body on its own.
+import json
+DC09 = os.path.join(ROOT, "crates", "vigie-dc09", "tests", "fixtures")
+for fixture_name in ["siadc09.json", "pysiaalarm.json", "negative.json"]:
+    with open(os.path.join(DC09, fixture_name)) as f:
+        vectors = json.load(f)
+    for i, v in enumerate(vectors):
+        frame = bytes.fromhex(v["frame_hex"])
+        put("dc09_frame", f"{fixture_name[:-5]}-{i:02}", b"\0" + frame)
+        if frame[:1] == b"\n" and frame[9:10] == b'"' and not v.get("key_hex"):
+            put("dc09_frame", f"{fixture_name[:-5]}-span-{i:02}", b"\1" + frame[9:-1])
+for i, clear in enumerate([b"0123456789abcdef|#AB12|1120 01 001]_21:33:14,12-01-2026",
+                           b"00000000000]_21:33:14,12-01-2026",
+                           b"|#AB12|Nri1/PA001][Vhttps://vigie.example/a/1]_21:33:14,12-01-2026"]):
+    put("dc09_frame", f"clear-{i:02}", b"\2" + clear)
+for i, body in enumerate([b"#1234|1120 01 015", b"3121 00 005", b"#AB12|Nri1/PA501",
+                          b"#|Nri0/RP0000", b"Oti12:30/id5/ri2/HA001^Caisse^/ri3/QA002",
+                          b"21:33:14,12-01-2026", b"00112233445566778899AABBCCDDEEFF"]):
+    put("dc09_frame", f"body-{i:02}", b"\3" + body)
+
 # Ogg Opus from an independent encoder, mono 16 kHz and stereo 48 kHz, short.
 with tempfile.TemporaryDirectory() as tmp:
     wav = os.path.join(tmp, "s.wav")
