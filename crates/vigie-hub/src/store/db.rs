@@ -115,6 +115,8 @@ pub struct Db {
     writable: Arc<AtomicBool>,
     /// Bumped after every committed batch: live views re-read when it moves.
     committed: watch::Sender<u64>,
+    /// Writes run again because another writer got in the way.
+    conflicts: Arc<std::sync::atomic::AtomicU64>,
     backend: Backend,
     sqlite_readers: Readers<SqliteConnector>,
     pg_readers: Readers<PgConnector>,
@@ -177,14 +179,17 @@ impl Db {
         let signal = committed.clone();
         let writable = Arc::new(AtomicBool::new(true));
         let health = writable.clone();
+        let conflicts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = conflicts.clone();
         std::thread::Builder::new()
             .name("vigie-store-writer".into())
-            .spawn(move || writer_loop(writer, &*connector, rx, signal, health))
+            .spawn(move || writer_loop(writer, &*connector, rx, signal, health, counted))
             .map_err(|e| StoreError::Unexpected(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             jobs,
             writable,
             committed,
+            conflicts,
             backend,
             sqlite_readers: Arc::default(),
             pg_readers: Arc::default(),
@@ -235,6 +240,12 @@ impl Db {
     /// I/O failure, until a write commits again).
     pub fn writable(&self) -> bool {
         self.writable.load(Ordering::Relaxed)
+    }
+
+    /// How many times a write ran again after a conflict with another
+    /// writer (PostgreSQL; always 0 on SQLite).
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(Ordering::Relaxed)
     }
 
     /// A receiver that sees a new value after each committed write batch.
@@ -348,6 +359,7 @@ fn writer_loop<K: Connector>(
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     committed_signal: watch::Sender<u64>,
     writable: Arc<AtomicBool>,
+    conflicts: Arc<std::sync::atomic::AtomicU64>,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = Vec::with_capacity(16);
@@ -370,8 +382,9 @@ fn writer_loop<K: Connector>(
                 // Another hub wrote what this batch read: run each write
                 // again on its own, so one conflict does not hold back the rest.
                 tracing::debug!(%why, writes = jobs.len(), "store: a batch conflicted with another writer; running its writes again");
+                conflicts.fetch_add(1, Ordering::Relaxed);
                 for mut job in jobs {
-                    let committed = run_alone(&mut conn, &mut job);
+                    let committed = run_alone(&mut conn, &mut job, &conflicts);
                     if committed.is_ok() {
                         writable.store(true, Ordering::Relaxed);
                         committed_signal.send_modify(|n| *n = n.wrapping_add(1));
@@ -418,13 +431,18 @@ fn reconnect<K: Connector>(connector: &K) -> K::Conn {
 }
 
 /// Run one write in its own transaction, again after each conflict.
-fn run_alone(conn: &mut impl Connection, job: &mut Box<dyn Job>) -> Result<(), StoreError> {
+fn run_alone(
+    conn: &mut impl Connection,
+    job: &mut Box<dyn Job>,
+    conflicts: &std::sync::atomic::AtomicU64,
+) -> Result<(), StoreError> {
     let mut backoff_ms = CONFLICT_BACKOFF_MS_FIRST;
     let mut tries = 0;
     loop {
         match run_batch(conn, std::slice::from_mut(job)) {
             Err(StoreError::Conflict(why)) if tries < CONFLICT_RETRIES_MAX => {
                 tries += 1;
+                conflicts.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%why, tries, "store: a write conflicted with another writer; running it again");
                 // Jittered, so two hubs that conflicted do not meet again.
                 let jitter = rand::random::<u64>() % backoff_ms.max(1);

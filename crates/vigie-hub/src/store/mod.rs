@@ -233,6 +233,12 @@ impl Store {
         }
     }
 
+    /// How many times a write ran again after a conflict with another
+    /// hub's write (PostgreSQL; 0 on SQLite).
+    pub fn write_conflicts(&self) -> u64 {
+        self.db.conflicts()
+    }
+
     /// Which database this store runs on.
     pub fn dialect(&self) -> tx::Dialect {
         self.db.dialect()

@@ -99,6 +99,15 @@ async fn start_in(
 }
 
 impl TestHub {
+    /// A second hub's store on this hub's database: two writers at once.
+    pub fn second_store(&self) -> vigie_hub::store::Store {
+        vigie_hub::store::Store::open(
+            &store_location(&self._dir.0, "hub.db"),
+            vigie_hub::store::Rules::default(),
+        )
+        .expect("a second store on the same database")
+    }
+
     /// Stop this hub and start a new one on the same database and clock
     /// (on another port), as a restart would.
     pub async fn restart(self) -> TestHub {

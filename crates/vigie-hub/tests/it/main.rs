@@ -2,6 +2,7 @@
 
 mod answer_page;
 mod clock;
+mod concurrency;
 mod device_api;
 mod edge;
 mod failover;

@@ -77,7 +77,7 @@ pub(crate) async fn hub_with_tsa(tsa_skew_ms: i64) -> (TestHub, vigie_testkit::t
 
 /// One complete recording of `chunks` sealed at `T0` on the box's clock
 /// and uploaded; its id.
-async fn record_one(h: &TestHub, dev: &Device, chunks: u64) -> Uuid {
+pub(crate) async fn record_one(h: &TestHub, dev: &Device, chunks: u64) -> Uuid {
     let alarm = Uuid::now_v7();
     assert_eq!(h.press(dev, alarm).await.0, 201);
     let recording = Uuid::now_v7();
