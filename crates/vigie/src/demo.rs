@@ -159,7 +159,12 @@ fn link_token(text: &str) -> Option<String> {
     )
 }
 
-pub async fn run(scenario: bool, port: u16, mic: bool) -> anyhow::Result<()> {
+pub async fn run(
+    scenario: bool,
+    port: u16,
+    mic: bool,
+    store: Option<String>,
+) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("vigie-demo-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
@@ -191,8 +196,12 @@ pub async fn run(scenario: bool, port: u16, mic: bool) -> anyhow::Result<()> {
     };
     let config = Config::parse(
         &format!(
-            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{vault}[[gateways]]\nkind = \"log\"\nname = \"demo\"\n",
-            dir.join("vigie.db").display()
+            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{url}{vault}[[gateways]]\nkind = \"log\"\nname = \"demo\"\n",
+            dir.join("vigie.db").display(),
+            url = store
+                .as_ref()
+                .map(|u| format!("url = \"{u}\"\n"))
+                .unwrap_or_default(),
         ),
         [],
     )?;
@@ -204,7 +213,14 @@ pub async fn run(scenario: bool, port: u16, mic: bool) -> anyhow::Result<()> {
         .log_gateway("demo")
         .context("the demo gateway is missing")?;
     println!("Vigie — démonstration / demo");
-    println!("Hub : {} (SQLite dans / in {})", hub.url(), dir.display());
+    match &store {
+        None => println!("Hub : {} (SQLite dans / in {})", hub.url(), dir.display()),
+        Some(url) => println!(
+            "Hub : {} (PostgreSQL : {})",
+            hub.url(),
+            vigie_hub::store::redact_url(url)
+        ),
+    }
     let password = demo_password();
     let request = vigie_console::AccountRequest {
         username: DEMO_OPERATOR,

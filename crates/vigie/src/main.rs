@@ -46,6 +46,10 @@ enum Command {
         /// instead of a generated signal: speak, and hear it in the export.
         #[arg(long)]
         mic: bool,
+        /// The demo hub's store instead of an SQLite file in a temporary
+        /// folder: an empty PostgreSQL database, e.g. postgres://vigie@localhost/demo.
+        #[arg(long)]
+        store: Option<String>,
     },
     /// Manage shops, contacts, devices and alarms (works on the hub's database).
     Admin {
@@ -134,11 +138,12 @@ async fn main() -> anyhow::Result<()> {
             scenario,
             port,
             mic,
+            store,
         } => {
             if std::env::var("VIGIE_LOG").is_ok() {
                 init_logs();
             }
-            demo::run(scenario, port, mic).await
+            demo::run(scenario, port, mic, store).await
         }
         Command::Admin {
             config,

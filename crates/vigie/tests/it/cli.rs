@@ -340,3 +340,23 @@ async fn accounts_are_disabled_reset_and_deleted_from_the_cli() {
         assert!(actions.iter().any(|x| x == a), "{a} not in {actions:?}");
     }
 }
+
+/// The demo story end to end on a PostgreSQL store (`vigie demo --scenario
+/// --store postgres://…`), whichever backend the other tests run on.
+#[tokio::test]
+async fn the_demo_story_runs_on_postgresql() {
+    let url = vigie_testkit::postgres::fresh_database().expect("a PostgreSQL database");
+    let out = ok(&["demo", "--scenario", "--port", "0", "--store", &url]).await;
+    assert!(out.contains("Scénario réussi"), "{out}");
+    assert!(out.contains("(PostgreSQL : postgres://"), "{out}");
+    let states = vigie_testkit::postgres::psql(
+        &url,
+        &["SELECT state || ':' || COUNT(*) FROM alarms GROUP BY state ORDER BY state"],
+    )
+    .expect("psql");
+    assert_eq!(
+        states.trim(),
+        "cancelled:1\nopen:1\nresolved:1",
+        "the story's alarms are in PostgreSQL"
+    );
+}
