@@ -103,9 +103,20 @@ const TEMPLATE_PREFIX: &str = "vigie_template_";
 /// room to spare; the server's memory grows only a little per slot.
 const CONNECTIONS_MAX: u32 = 300;
 
-/// Settings fit for tests, given on `postgres`'s command line.
-fn server_settings(dir: &Path) -> Vec<(&'static str, String)> {
-    vec![
+/// How a server keeps what it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// For tests: no flush to disk, in memory when there is room.
+    Tests,
+    /// For benchmarks: every commit flushed (`fsync`, `synchronous_commit`
+    /// and `full_page_writes` on, PostgreSQL's defaults), in the temporary
+    /// folder beside the SQLite file it is compared with.
+    Durable,
+}
+
+/// Settings given on `postgres`'s command line.
+fn server_settings(dir: &Path, durability: Durability) -> Vec<(&'static str, String)> {
+    let mut settings = vec![
         // Only the unix socket in the server's own folder: nothing on the
         // network, no port for two test processes to fight over.
         ("listen_addresses", String::new()),
@@ -119,7 +130,13 @@ fn server_settings(dir: &Path) -> Vec<(&'static str, String)> {
         ("synchronous_commit", "off".to_string()),
         ("full_page_writes", "off".to_string()),
         ("max_connections", CONNECTIONS_MAX.to_string()),
-    ]
+    ];
+    if durability == Durability::Durable {
+        settings.retain(|(name, _)| {
+            !matches!(*name, "fsync" | "synchronous_commit" | "full_page_writes")
+        });
+    }
+    settings
 }
 
 /// Which store the hub's tests run on, chosen by `VIGIE_TEST_BACKEND`.
@@ -178,9 +195,23 @@ static DATABASES_MADE: AtomicU64 = AtomicU64::new(0);
 /// The test process's server, started on first use. A server that failed
 /// to start is not tried again: every later call gets the same error.
 pub fn server() -> anyhow::Result<&'static Server> {
-    match SERVER.get_or_init(|| Server::start().map_err(|e| format!("{e:#}"))) {
+    match SERVER.get_or_init(|| Server::start(Durability::Tests).map_err(|e| format!("{e:#}"))) {
         Ok(server) => Ok(server),
         Err(e) => Err(anyhow!("the test PostgreSQL server did not start: {e}")),
+    }
+}
+
+static DURABLE_SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+
+/// A second server of the process that flushes every commit to disk, for
+/// benchmarks that compare PostgreSQL's durable acknowledgement with
+/// SQLite's (see [`Durability::Durable`]).
+pub fn durable_server() -> anyhow::Result<&'static Server> {
+    match DURABLE_SERVER
+        .get_or_init(|| Server::start(Durability::Durable).map_err(|e| format!("{e:#}")))
+    {
+        Ok(server) => Ok(server),
+        Err(e) => Err(anyhow!("the durable PostgreSQL server did not start: {e}")),
     }
 }
 
@@ -299,7 +330,14 @@ impl Server {
         url
     }
 
-    fn start() -> anyhow::Result<Server> {
+    /// A new, empty database on this server.
+    pub fn fresh_database(&self) -> anyhow::Result<String> {
+        let database = next_database_name();
+        self.psql_admin(&[&format!("CREATE DATABASE {database}")])?;
+        Ok(self.announce(&database))
+    }
+
+    fn start(durability: Durability) -> anyhow::Result<Server> {
         let bin = Path::new(PG_BIN_DIR);
         for program in ["initdb", "postgres", "psql"] {
             if !bin.join(program).is_file() {
@@ -310,7 +348,10 @@ impl Server {
             .context("reading /proc/self to learn who runs the tests")?
             .uid()
             == 0;
-        let base = server_folder_base();
+        let base = match durability {
+            Durability::Tests => server_folder_base(),
+            Durability::Durable => std::env::temp_dir(),
+        };
         let socket_bytes =
             base.as_os_str().len() + format!("/{DIR_TEMPLATE}/.s.PGSQL.{SOCKET_PORT}").len();
         if socket_bytes > SOCKET_PATH_BYTES_MAX {
@@ -342,7 +383,7 @@ impl Server {
                 .context("mktemp printed a folder name that is not UTF-8")?
                 .trim(),
         );
-        let started = Self::start_in(&dir, as_root);
+        let started = Self::start_in(&dir, as_root, durability);
         if started.is_err() {
             // Nothing runs in it (a watchdog that was started deletes it too).
             let _ = std::fs::remove_dir_all(&dir);
@@ -350,7 +391,7 @@ impl Server {
         started
     }
 
-    fn start_in(dir: &Path, as_root: bool) -> anyhow::Result<Server> {
+    fn start_in(dir: &Path, as_root: bool, durability: Durability) -> anyhow::Result<Server> {
         let deadline = Instant::now() + Duration::from_millis(SERVER_START_TIMEOUT_MS);
         let bin = Path::new(PG_BIN_DIR);
         let data = dir.join("data");
@@ -376,7 +417,7 @@ impl Server {
             .args(["-c", WATCHDOG_SH, "vigie-pg-watchdog"])
             .arg(dir)
             .arg(bin.join("postgres"));
-        for (name, value) in server_settings(dir) {
+        for (name, value) in server_settings(dir, durability) {
             watchdog.arg("-c").arg(format!("{name}={value}"));
         }
         let mut child = watchdog

@@ -119,6 +119,10 @@ pub enum BenchCommand {
         /// The hub's SMPP window (submits in flight).
         #[arg(long, default_value_t = WINDOW_DEFAULT)]
         window: usize,
+        /// Then the same again on PostgreSQL (a server started for the
+        /// bench, every commit flushed to disk), recorded beside SQLite.
+        #[arg(long)]
+        postgres: bool,
         /// Print only; leave docs/benchmarks.md alone.
         #[arg(long)]
         no_record: bool,
@@ -153,6 +157,10 @@ pub enum BenchCommand {
         /// Raise requests in flight at once (the buttons' side).
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
+        /// Then the same again on PostgreSQL (a server started for the
+        /// bench, every commit flushed to disk), recorded beside SQLite.
+        #[arg(long)]
+        postgres: bool,
         /// Print only; leave docs/benchmarks.md alone.
         #[arg(long)]
         no_record: bool,
@@ -182,8 +190,16 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             alarms,
             contacts,
             window,
+            postgres,
             no_record,
-        } => latency(alarms, contacts, window, no_record).await,
+        } => {
+            latency(alarms, contacts, window, None, no_record).await?;
+            if postgres {
+                let url = bench_postgres()?;
+                latency(alarms, contacts, window, Some(url), no_record).await?;
+            }
+            Ok(())
+        }
         BenchCommand::Storm {
             shops,
             contacts,
@@ -191,18 +207,58 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             unpaced,
             window,
             in_flight,
+            postgres,
             no_record,
         } => {
             let pace = if unpaced { None } else { throttle };
             storm(
-                shops, contacts, throttle, pace, window, in_flight, no_record,
+                shops, contacts, throttle, pace, window, in_flight, None, no_record,
             )
-            .await
+            .await?;
+            if postgres {
+                let url = bench_postgres()?;
+                storm(
+                    shops,
+                    contacts,
+                    throttle,
+                    pace,
+                    window,
+                    in_flight,
+                    Some(url),
+                    no_record,
+                )
+                .await?;
+            }
+            Ok(())
         }
     }
 }
 
 // ---------------------------------------------------------------- the rig
+
+/// A fresh database on the bench's own PostgreSQL server, which flushes
+/// every commit to disk in the temporary folder, as SQLite does.
+fn bench_postgres() -> anyhow::Result<String> {
+    vigie_testkit::postgres::durable_server()?.fresh_database()
+}
+
+/// The bench hub's store, in words for the notes.
+fn store_words(store: Option<&str>) -> &'static str {
+    match store {
+        None => "SQLite (WAL, synchronous = FULL) in the temporary folder",
+        Some(_) => {
+            "PostgreSQL 15 (SERIALIZABLE writes, fsync and synchronous_commit on) on a unix socket, data in the temporary folder"
+        }
+    }
+}
+
+/// The bench's section key and title for a store.
+fn keyed(key: &str, title: &str, store: Option<&str>) -> (String, String) {
+    match store {
+        None => (key.to_string(), title.to_string()),
+        Some(_) => (format!("{key}-postgres"), format!("{title} — PostgreSQL")),
+    }
+}
 
 /// Simulator + hub + HTTP client; the hub's folder is removed on `stop`.
 struct Rig {
@@ -213,7 +269,11 @@ struct Rig {
 }
 
 impl Rig {
-    async fn start(window: usize, max_per_s: Option<u32>) -> anyhow::Result<Rig> {
+    async fn start(
+        window: usize,
+        max_per_s: Option<u32>,
+        store: Option<&str>,
+    ) -> anyhow::Result<Rig> {
         let smsc = Smsc::start(SYSTEM_ID, PASSWORD).await?;
         let dir = std::env::temp_dir().join(format!("vigie-bench-{}", Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir)
@@ -222,12 +282,15 @@ impl Rig {
         let addr = listener.local_addr()?;
         let toml = format!(
             "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\
-             [store]\nsqlite_path = \"{db}\"\n\
+             [store]\nsqlite_path = \"{db}\"\n{url}\
              [escalation]\ntier_timeout_s = {TIER_TIMEOUT_S}\n\
              [[gateways]]\nkind = \"smpp\"\nname = \"smsc\"\nhost = \"127.0.0.1\"\nport = {port}\n\
              system_id = \"{SYSTEM_ID}\"\npassword = \"{PASSWORD}\"\nsource_addr = \"VIGIE\"\n\
              replies = false\nwindow = {window}\n{pace}",
             db = dir.join("vigie.db").display(),
+            url = store
+                .map(|u| format!("url = \"{u}\"\n"))
+                .unwrap_or_default(),
             port = smsc.smpp_port(),
             pace = max_per_s
                 .map(|r| format!("max_per_s = {r}\n"))
@@ -460,7 +523,7 @@ async fn slow_clients(alarms: usize, connections: usize, no_record: bool) -> any
     println!(
         "bench slow-clients: {alarms} alarms idle, then {alarms} with {connections} slow connections held"
     );
-    let rig = Rig::start(WINDOW_DEFAULT, None).await?;
+    let rig = Rig::start(WINDOW_DEFAULT, None, None).await?;
     let region = seed(&rig, WARMUP_ALARMS + 2 * alarms, 1).await?;
     let mut idle = Vec::with_capacity(alarms);
     let mut held = Vec::with_capacity(alarms);
@@ -527,15 +590,18 @@ async fn latency(
     alarms: usize,
     contacts: usize,
     window: usize,
+    store: Option<String>,
     no_record: bool,
 ) -> anyhow::Result<()> {
+    let store = store.as_deref();
     if alarms == 0 || contacts == 0 {
         bail!("--alarms and --contacts must be at least 1");
     }
     println!(
-        "bench latency: {alarms} alarms (+{WARMUP_ALARMS} warm-up), one at a time, {contacts} tier-1 contacts each, SMPP window {window}"
+        "bench latency: {alarms} alarms (+{WARMUP_ALARMS} warm-up), one at a time, {contacts} tier-1 contacts each, SMPP window {window}; store: {}",
+        store_words(store)
     );
-    let rig = Rig::start(window, None).await?;
+    let rig = Rig::start(window, None, store).await?;
     let region = seed(&rig, WARMUP_ALARMS + alarms, contacts).await?;
     let mut first = Vec::with_capacity(alarms);
     let mut ack = Vec::with_capacity(alarms);
@@ -607,17 +673,17 @@ async fn latency(
         "{alarms} alarms measured after {WARMUP_ALARMS} warm-up ones, one at a time: each waits until its {contacts} alerts and the holder's confirmation are on the wire, then 10 ms, so every alarm meets an idle hub. \
          The first figure is an upper bound: it includes signing the request, HTTP, the signature check and the durable write. \
          Ratios in this run: first submit p50 / bare submit p50 = {:.1}; ack p50 / healthz p50 = {:.1}. \
-         Bench hub: SQLite (WAL, synchronous = FULL) in the temporary folder, SMPP window {window}, tier timeout {TIER_TIMEOUT_S} s (no escalation during the run).",
+         Bench hub: {}, SMPP window {window}, tier timeout {TIER_TIMEOUT_S} s (no escalation during the run).",
         pct(&first, 50.0) / pct(&bare, 50.0),
         pct(&ack, 50.0) / pct(&health, 50.0),
+        store_words(store),
     );
-    report(
+    let (key, title) = keyed(
         "latency",
         "Latency: alarm → first SMS, and durable acknowledgement",
-        &table,
-        &notes,
-        no_record,
-    )
+        store,
+    );
+    report(&key, &title, &table, &notes, no_record)
 }
 
 /// `n` submits one at a time through a bare SMPP gateway bound to the same
@@ -679,8 +745,10 @@ async fn storm(
     pace: Option<u32>,
     window: usize,
     in_flight: usize,
+    store: Option<String>,
     no_record: bool,
 ) -> anyhow::Result<()> {
+    let store = store.as_deref();
     if shops == 0 || contacts < 2 {
         bail!("--shops must be at least 1 and --contacts at least 2 (the bar is about second SMS)");
     }
@@ -692,7 +760,7 @@ async fn storm(
             None => "unthrottled".into(),
         }
     );
-    let rig = Rig::start(window, pace).await?;
+    let rig = Rig::start(window, pace, store).await?;
     // One more shop for the warm-up alarm (binds the gateway, opens connections).
     let region = seed(&rig, shops + 1, contacts).await?;
     one_alarm(&rig, &region, shops, contacts).await?;
@@ -914,8 +982,9 @@ async fn storm(
         "Times are from the first raise request sent (t = 0, client wall clock) to the SMSC's record of each submit_sm. \
          {shops} shops × {contacts} tier-1 police contacts (pre-approved), one enrolled button per shop (enrolled before the clock starts), \
          alarms raised with {in_flight} requests in flight; an alarm's first SMS is the earliest submit to any of its contacts, its second the next one. \
-         The holder's confirmation SMS is counted apart. Bench hub: SQLite (WAL, synchronous = FULL) in a temporary folder, SMPP window {window}, \
-         tier timeout {TIER_TIMEOUT_S} s (no escalation round during the run)."
+         The holder's confirmation SMS is counted apart. Bench hub: {}, SMPP window {window}, \
+         tier timeout {TIER_TIMEOUT_S} s (no escalation round during the run).",
+        store_words(store)
     );
     match (throttle.is_some(), complete) {
         (true, true) => notes.push_str(
@@ -953,6 +1022,7 @@ async fn storm(
     } else {
         format!("{title}, SMPP window {window}")
     };
+    let (key, title) = keyed(&key, &title, store);
     report(&key, &title, &table, &notes, no_record)
 }
 
