@@ -76,7 +76,11 @@ async fn raise(store: &Store, shop: i64, now: Timestamp) -> Uuid {
 }
 
 async fn world() -> World {
-    let dir = tempdir::Dir::new();
+    world_in(tempdir::Dir::new()).await
+}
+
+/// The world with its database in `dir`.
+async fn world_in(dir: tempdir::Dir) -> World {
     let store = Store::open_sqlite(&dir.0.join("vigie.db"), Rules::default()).expect("store");
     let clock = ManualClock::new(Timestamp(T0));
     let now = Timestamp(T0);
@@ -1549,4 +1553,178 @@ async fn the_alarm_list_filters_by_state_shop_and_day_and_the_audit_log_speaks_w
         )),
         "{page}"
     );
+}
+
+/// A small tmpfs (the disk that fills up), unmounted on drop. Needs root,
+/// as CI and the test script have.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let at = std::env::temp_dir().join(format!("vigie-console-disk-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&at).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "cannot mount a tmpfs at {} (the disk-full test needs root)",
+            at.display()
+        );
+        Self(at)
+    }
+
+    /// Write zeros until the disk is full; the file that fills it.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The next Server-Sent Event of a stream, whole.
+async fn next_event(
+    stream: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+) -> String {
+    let mut received = String::new();
+    while !received.contains("\n\n") {
+        let chunk = stream.next().await.expect("an event").expect("bytes");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    received
+}
+
+const CANNOT_WRITE_FR: &str = "Le hub ne peut plus enregistrer : disque plein ou en erreur.";
+
+#[tokio::test]
+async fn a_hub_that_cannot_write_says_so_on_every_page_and_on_the_live_board() {
+    let disk = SmallDisk::mount("4m");
+    let dir = disk.0.join("hub");
+    std::fs::create_dir_all(&dir).expect("hub folder");
+    let w = world_in(tempdir::Dir(dir)).await;
+    let mut desk = signed_in(&w, "operator").await;
+    let mut shopkeeper = signed_in(&w, "shopkeeper").await;
+    let (_, board) = desk.get(&w.app, "/console/board").await;
+    assert!(!board.contains(CANNOT_WRITE_FR), "{board}");
+    assert!(w.store.can_write());
+    let req = Request::get("/console/live")
+        .header(header::COOKIE, desk.cookie_header())
+        .body(Body::empty())
+        .expect("request");
+    let resp = w.app.clone().oneshot(req).await.expect("response");
+    let mut stream = resp.into_body().into_data_stream();
+    let first = next_event(&mut stream).await;
+    assert!(!first.contains(CANNOT_WRITE_FR), "{first}");
+
+    // The disk fills up: writes fail until one is refused for it.
+    let filler = disk.fill();
+    const WRITES_TRIED_MAX: usize = 10_000;
+    let mut refused = None;
+    for i in 0..WRITES_TRIED_MAX {
+        let r = w
+            .store
+            .add_contact(
+                NewContact {
+                    shop_id: Some(w.shop_b),
+                    name: format!("Voisin {i} {}", "x".repeat(60)),
+                    phone: PhoneNumber::parse(&format!(
+                        "06 {:02} {:02} 00 00",
+                        i / 100 % 100,
+                        i % 100
+                    ))
+                    .expect("phone"),
+                    relation: Relation::Friend,
+                    tier: 2,
+                },
+                w_now(&w),
+            )
+            .await;
+        if let Err(e) = r {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("the full disk refuses a write");
+    assert!(refused.cannot_write(), "{refused}");
+    assert!(!w.store.can_write());
+
+    // Every page says it, for every role that has pages, in both languages.
+    for path in [
+        "/console/board",
+        "/console/alarms",
+        "/console/shops",
+        "/console/fleet",
+        "/console/me",
+    ] {
+        let (status, html) = desk.get(&w.app, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(html.matches(CANNOT_WRITE_FR).count(), 1, "{path}: {html}");
+        assert!(html.contains("SMS direct des boîtiers"), "{path}");
+        assert!(
+            html.contains(r#"id="store-cannot-write" class="banner-down" role="alert""#),
+            "{path}"
+        );
+    }
+    let (_, own) = shopkeeper
+        .get(&w.app, &format!("/console/shops/{}", w.shop_a))
+        .await;
+    assert!(own.contains(CANNOT_WRITE_FR), "{own}");
+    let req = Request::get("/console/board")
+        .header(
+            header::COOKIE,
+            format!("{}; vigie_lang=en", desk.cookie_header()),
+        )
+        .body(Body::empty())
+        .expect("request");
+    let english = body_text(w.app.clone().oneshot(req).await.expect("response")).await;
+    assert!(
+        english.contains("The hub can no longer record anything"),
+        "{english}"
+    );
+    // The board open before the disk filled up says it without a reload.
+    let mut event = next_event(&mut stream).await;
+    while !event.contains(CANNOT_WRITE_FR) {
+        event = next_event(&mut stream).await;
+    }
+    assert!(event.starts_with("event: board\n"), "{event}");
+
+    // Room again: the next write commits, and the banner goes.
+    std::fs::remove_file(filler).expect("free the disk");
+    w.store
+        .audit(
+            vigie_hub::store::Audit {
+                account_id: None,
+                username: "operator".into(),
+                action: "test_room_again",
+                target: String::new(),
+                reason: None,
+                detail: serde_json::Value::Null,
+            },
+            w_now(&w),
+        )
+        .await
+        .expect("a write once there is room");
+    assert!(w.store.can_write());
+    let (_, board) = desk.get(&w.app, "/console/board").await;
+    assert!(!board.contains(CANNOT_WRITE_FR), "{board}");
+    let mut event = next_event(&mut stream).await;
+    while event.contains(CANNOT_WRITE_FR) {
+        event = next_event(&mut stream).await;
+    }
 }
