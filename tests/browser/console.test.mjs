@@ -336,7 +336,8 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     await stopChild(agent.child, 'SIGINT');
 
     // First sign-in: the role requires a second factor; the page shows the key.
-    const context = await newContext();
+    // (CSP bypassed only so that axe-core can be injected at the end.)
+    const context = await newContext({ bypassCSP: true });
     const page = await context.newPage();
     await signIn(page, hub, ACCOUNTS.investigator.username, ACCOUNTS.investigator.password, {
       code: async (p) => {
@@ -357,7 +358,9 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     await page.fill('form#access textarea[name=reason]', REASON_TOO_SHORT);
     await Promise.all([page.waitForNavigation(), page.click('form#access [type=submit]')]);
     assert.equal(await page.locator('audio#player').count(), 0, 'a too-short reason gives no access');
-    assert.match(await page.locator('[role=alert]').innerText(), /10 caractères/);
+    assert.match(await page.locator('main [role=alert]').innerText(), /Motif trop court \(9 caractères\) : 10 caractères au moins/, 'the refusal says why');
+    assert.equal((await page.locator('#recording-shop').innerText()).trim(), SHOPS.bijoux.name, 'the page names the shop');
+    assert.match(await page.locator('#custody').innerText(), /Personne n'a encore écouté/, 'an empty custody log says so');
     assert.equal((await context.request.get(audioUrl)).status(), 403);
 
     await page.fill('form#access textarea[name=reason]', LISTEN_REASON);
@@ -367,6 +370,25 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     assert.equal(audio.status(), 200, 'the audio plays after a reason');
     assert.equal((await audio.body()).subarray(0, 4).toString('latin1'), 'OggS', 'Ogg Opus audio');
     assert.ok((await page.locator('.markers-list li.m-speech').count()) >= 1, 'the speech is marked');
+
+    // The player can seek: the audio is served by ranges.
+    const whole = await audio.body();
+    assert.equal(audio.headers()['accept-ranges'], 'bytes');
+    const part = await context.request.get(audioUrl, { headers: { Range: 'bytes=100-199' } });
+    assert.equal(part.status(), 206, 'a range is answered 206');
+    assert.equal(part.headers()['content-range'], `bytes 100-199/${whole.length}`);
+    assert.deepEqual(await part.body(), whole.subarray(100, 200), 'the bytes asked for');
+    const past = await context.request.get(audioUrl, { headers: { Range: `bytes=${whole.length}-` } });
+    assert.equal(past.status(), 416, 'a range past the end is refused');
+    assert.equal(past.headers()['content-range'], `bytes */${whole.length}`);
+    const duration = await page.locator('audio#player').evaluate(
+      (a) => new Promise((resolve) => (Number.isFinite(a.duration) && a.duration > 0 ? resolve(a.duration) : a.addEventListener('durationchange', () => Number.isFinite(a.duration) && resolve(a.duration)))),
+    );
+    assert.ok(duration > 1, `the player knows the length (${duration} s)`);
+    const custody = page.locator('#custody tr[data-action=listen]');
+    assert.equal(await custody.count(), 1, 'the listen is in the custody log on the page');
+    assert.equal((await custody.locator('td.reason').innerText()).trim(), LISTEN_REASON);
+    assert.match(await custody.innerText(), new RegExp(ACCOUNTS.investigator.username));
 
     // The evidence export downloads, and `vigie verify` accepts it offline.
     await page.fill('form#export textarea[name=reason]', EXPORT_REASON);
@@ -381,6 +403,10 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     await vigie(['admin', '--config', hub.config, 'trust', 'export', '--region', 'Auvergne-Rhône-Alpes', '--out', trust]);
     const verified = await vigie(['verify', '--trust', trust, zip], { allowFailure: true });
     assert.equal(verified.code, 0, `vigie verify --trust accepts the export:\n${verified.stdout}${verified.stderr}`);
+    await page.goto(`${hub.url}/console/recordings/${recordingId}`);
+    assert.equal((await page.locator('#custody tr[data-action=export] td.reason').innerText()).trim(), EXPORT_REASON, 'the export is in the custody log');
+    const violations = await axeViolations(page);
+    assert.equal(violations.length, 0, `the recording's page:\n${describeViolations(violations)}`);
 
     const adminContext = await newContext();
     const admin = await adminContext.newPage();
