@@ -278,6 +278,23 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     assert.equal(Number(await page.locator('#shop-count').getAttribute('data-count')), before, 'nothing was imported');
     assert.equal((await hub.admin(['shop', 'list'], { json: true })).length, before);
 
+    // A file chosen in a browser without JavaScript: every problem of every line at once.
+    const noScript = await newContext({ javaScriptEnabled: false });
+    const plain = await noScript.newPage();
+    await signIn(plain, hub, ACCOUNTS.operator.username, ACCOUNTS.operator.password);
+    await plain.goto(`${hub.url}/console/shops`);
+    const worse = { ...bad, reference: 'ARA-T08', phone: '06 12 ab', name: '' };
+    await plain.locator('details:has(form#import) > summary').click();
+    await plain.setInputFiles('form#import input[type=file]', { name: 'boutiques.csv', mimeType: 'text/csv', buffer: Buffer.from(`${HEADER}\r\n${csvLine(good1)}\r\n${csvLine(bad)}\r\n${csvLine(worse)}\r\n`) });
+    await Promise.all([plain.waitForNavigation(), plain.click('form#import [type=submit]')]);
+    const listed = await plain.locator('.import-errors li').allInnerTexts();
+    assert.deepEqual(
+      listed.map((l) => l.split(' : ')[0]),
+      ['ligne 3', 'ligne 4', 'ligne 4', 'ligne 4'],
+      `line 3's commune; line 4's name, commune and phone: ${listed.join(' | ')}`,
+    );
+    assert.equal((await hub.admin(['shop', 'list'], { json: true })).length, before, 'nothing was imported');
+
     await open();
     await page.fill('form#import textarea[name=csv]', `${HEADER}\n${csvLine(good1)}\n${csvLine(good2)}\n`);
     await Promise.all([page.waitForNavigation(), page.click('form#import [type=submit]')]);
@@ -299,6 +316,17 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     assert.match(await page.locator('h1').innerText(), new RegExp(SHOPS.centre.name));
     assert.equal(await page.locator('#contacts tr[data-contact-id]').count(), 2, 'their two contacts');
     assert.equal(await page.locator('form#add-contact').count(), 1, 'they can add a contact');
+
+    // She edits her own shop's record; a problem is said next to its field.
+    await page.locator('#edit-shop-block > summary').click();
+    await page.fill('#shop-opening_hours', 'lundi 7h');
+    await Promise.all([page.waitForNavigation(), page.click('form#edit-shop [type=submit]')]);
+    assert.match(await page.locator('#shop-opening_hours-problem').innerText(), /Horaires : /);
+    assert.equal(await page.locator('#shop-opening_hours').getAttribute('aria-invalid'), 'true');
+    await page.fill('#shop-opening_hours', 'lu-sa 07:00-19:30');
+    await Promise.all([page.waitForNavigation(), page.click('form#edit-shop [type=submit]')]);
+    assert.match(await page.locator('.notice').innerText(), /Fiche de la boutique enregistrée/);
+    assert.match(await page.locator('dl.facts').innerText(), /du lundi au samedi/);
 
     const other = await page.goto(`${hub.url}/console/shops/${shopIds[SHOPS.halles.reference]}`);
     assert.equal(other.status(), 404, "another shop's page is not found (its existence is not revealed)");

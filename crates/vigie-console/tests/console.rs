@@ -359,6 +359,7 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Option<&'static [&
         (("GET", "/console/shops"), Some(DESK)),
         (("POST", "/console/shops/import"), Some(DESK)),
         (("GET", "/console/shops/{id}"), Some(DESK_SHOP)),
+        (("POST", "/console/shops/{id}"), Some(DESK_SHOP)),
         (("POST", "/console/shops/{id}/codes"), Some(DESK)),
         (("POST", "/console/shops/{id}/contacts"), Some(DESK_SHOP)),
         (("POST", "/console/contacts/{id}"), Some(DESK_SHOP)),
@@ -1727,4 +1728,262 @@ async fn a_hub_that_cannot_write_says_so_on_every_page_and_on_the_live_board() {
     while event.contains(CANNOT_WRITE_FR) {
         event = next_event(&mut stream).await;
     }
+}
+
+#[tokio::test]
+async fn the_desk_and_the_shopkeeper_edit_a_shops_record_with_every_problem_in_words() {
+    let w = world().await;
+    let mut shopkeeper = signed_in(&w, "shopkeeper").await;
+    let own = format!("/console/shops/{}", w.shop_a);
+    let good = [
+        ("name", "Tabac du Port"),
+        ("address", "3 quai Gailleton"),
+        ("holder_name", "Marie Dupont"),
+        ("holder_phone", "06 12 34 56 78"),
+        ("opening_hours", "lu-sa 07:00-19:30; di 08:00-12:00"),
+    ];
+    let (_, page) = shopkeeper.get(&w.app, &own).await;
+    assert!(page.contains(r#"<form id="edit-shop""#), "{page}");
+    let (status, to) = shopkeeper.post(&w.app, &own, &good).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            format!("{own}?done=shop_updated").as_str()
+        )
+    );
+    let shop = w.store.shop(w.shop_a).await.expect("shop");
+    assert_eq!(
+        (
+            shop.name.as_str(),
+            shop.address.as_str(),
+            shop.holder_name.as_str(),
+            shop.holder_phone.as_e164(),
+            shop.opening_hours.as_str()
+        ),
+        (
+            "Tabac du Port",
+            "3 quai Gailleton",
+            "Marie Dupont",
+            "+33612345678",
+            "lu-sa 07:00-19:30; di 08:00-12:00"
+        )
+    );
+    let (_, page) = shopkeeper.get(&w.app, &to).await;
+    assert!(page.contains("Fiche de la boutique enregistrée."), "{page}");
+    let audit = w.store.audit_log(10).await.expect("audit");
+    let line = audit
+        .iter()
+        .find(|l| l.action == "shop_edited")
+        .expect("audited");
+    assert_eq!(
+        (line.username.as_str(), line.target.as_str()),
+        ("shopkeeper", format!("shop:{}", w.shop_a).as_str())
+    );
+    assert_eq!(
+        line.detail["name"]["to"], "Tabac du Port",
+        "{}",
+        line.detail
+    );
+    assert!(line.detail.get("reference").is_none());
+
+    // Another shop: not found, and nothing changed.
+    let before = w.store.shop(w.shop_b).await.expect("shop").name;
+    let (status, _) = shopkeeper
+        .post(&w.app, &format!("/console/shops/{}", w.shop_b), &good)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(w.store.shop(w.shop_b).await.expect("shop").name, before);
+
+    // Bad values: every problem said on the form, next to its field, what was typed kept.
+    let (status, page) = shopkeeper
+        .post(
+            &w.app,
+            &own,
+            &[
+                ("name", " "),
+                ("address", "3 quai Gailleton"),
+                ("holder_name", "Marie Dupont"),
+                ("holder_phone", "06 12 ab"),
+                ("opening_hours", "lundi 7h"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Rien n&#x27;a été enregistré") || page.contains("Rien n'a été enregistré"),
+        "{page}"
+    );
+    assert!(page.contains("Nom : à remplir"), "{page}");
+    assert!(
+        page.contains("Téléphone du titulaire : caractère « a »"),
+        "{page}"
+    );
+    assert!(page.contains("Horaires : "), "{page}");
+    assert!(
+        page.contains(r#"id="shop-holder_phone" name="holder_phone" value="06 12 ab""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"aria-describedby="shop-name-problem""#),
+        "{page}"
+    );
+    assert!(
+        !page.contains(r#"aria-describedby="shop-address-problem""#),
+        "{page}"
+    );
+    assert_eq!(
+        w.store.shop(w.shop_a).await.expect("shop").name,
+        "Tabac du Port"
+    );
+
+    // The desk edits any shop.
+    let mut desk = signed_in(&w, "operator").await;
+    let (status, _) = desk
+        .post(&w.app, &format!("/console/shops/{}", w.shop_b), &good)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        w.store.shop(w.shop_b).await.expect("shop").holder_name,
+        "Marie Dupont"
+    );
+}
+
+impl Browser {
+    /// A `multipart/form-data` post, as a browser sends a form with a file.
+    async fn post_multipart(
+        &mut self,
+        app: &Router,
+        path: &str,
+        fields: &[(&str, Option<&str>, &str)],
+    ) -> (StatusCode, String) {
+        const BOUNDARY: &str = "----vigieTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = String::new();
+        for (name, filename, value) in fields {
+            body.push_str(&format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\""
+            ));
+            if let Some(f) = filename {
+                body.push_str(&format!("; filename=\"{f}\"\r\nContent-Type: text/csv"));
+            }
+            body.push_str(&format!("\r\n\r\n{value}\r\n"));
+        }
+        body.push_str(&format!("--{BOUNDARY}--\r\n"));
+        let req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header(header::ORIGIN, "http://vigie.test")
+            .header(header::HOST, "vigie.test")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .expect("request");
+        self.send(app, req).await
+    }
+}
+
+#[tokio::test]
+async fn a_shop_list_uploaded_as_a_file_reports_every_problem_at_once_in_the_pages_language() {
+    let w = world().await;
+    let mut b = signed_in(&w, "operator").await;
+    let before = w.store.shops().await.expect("shops").len();
+    let existing = w.store.shop(w.shop_a).await.expect("shop").reference;
+    let header = vigie_hub::region::SHOP_CSV_HEADER;
+    let bad = format!(
+        "{header}\r\nARA-9001,Tabac A,1 rue A,63430,Anne A,0611111111,mo-sa 07:00-19:00\r\n\
+         ARA-9002,,2 rue B,99999,Bob B,06 zz,lundi\r\n\
+         ARA-9001,Tabac C,3 rue C,63113,Cy C,0633333333,\r\n\
+         {existing},Tabac D,4 rue D,63113,Di D,0644444444,\r\n"
+    );
+    // Without its token, an upload is refused like any form.
+    let token = b.csrf.clone();
+    let (status, _) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[("file", Some("shops.csv"), &bad)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, page) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[
+                ("_csrf", None, &token),
+                ("file", Some("shops.csv"), &bad),
+                ("csv", None, ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    let problems: Vec<&str> = page
+        .split(r#"<ul class="import-errors">"#)
+        .nth(1)
+        .and_then(|p| p.split("</ul>").next())
+        .expect("the list of problems")
+        .split("<li>")
+        .skip(1)
+        .collect();
+    assert_eq!(
+        problems.len(),
+        6,
+        "every problem of every line: {problems:?}"
+    );
+    for expected in [
+        "ligne 3 : name (nom) : à remplir",
+        "ligne 3 : code INSEE 99999",
+        "ligne 3 : holder_phone",
+        "ligne 3 : opening_hours",
+        "ligne 4 : référence « ARA-9001 » déjà à la ligne 2",
+        "ligne 5 : la boutique",
+    ] {
+        assert!(
+            page.contains(&expected.replace('\'', "&#x27;")) || page.contains(expected),
+            "{expected}: {page}"
+        );
+    }
+    assert_eq!(w.store.shops().await.expect("shops").len(), before);
+
+    // The same file, the page in English: the problems in English.
+    b.cookies.insert("vigie_lang".into(), "en".into());
+    let (_, page) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[("_csrf", None, &token), ("file", Some("shops.csv"), &bad)],
+        )
+        .await;
+    assert!(page.contains("line 3: INSEE code 99999 unknown"), "{page}");
+    assert!(page.contains("line 4: reference"), "{page}");
+    assert!(!page.contains("ligne 3"), "{page}");
+    b.cookies.remove("vigie_lang");
+
+    // A good file is imported.
+    let good = format!(
+        "{header}\r\nARA-9001,Tabac A,1 rue A,63430,Anne A,0611111111,mo-sa 07:00-19:00\r\nARA-9002,Tabac B,2 rue B,69385,Bob B,0622222222,\r\n"
+    );
+    let (status, to) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[
+                ("_csrf", None, &token),
+                ("file", Some("shops.csv"), &good),
+                ("csv", None, ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/shops?imported=2")
+    );
+    assert_eq!(w.store.shops().await.expect("shops").len(), before + 2);
+    let lyon = w.store.shop_by_reference("ARA-9002").await.expect("shop");
+    assert_eq!(
+        (lyon.commune.as_str(), lyon.postcode.as_str()),
+        ("Lyon", "69005")
+    );
 }

@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigie_core::supervision::{Flag, Liveness};
-use vigie_hub::region::{SHOP_CSV_HEADER, parse_shop_csv};
+use vigie_hub::region::SHOP_CSV_HEADER;
 use vigie_hub::store::{DeviceHealth, HardwareState, Relation, Shop, StoreError};
 
 /// The Region's shops: the deployment's target.
@@ -101,7 +101,7 @@ pub struct ShopsQuery {
     imported: Option<usize>,
 }
 
-async fn shops_page(
+pub(crate) async fn shops_page(
     console: &Console,
     v: &Viewer,
     lang: Lang,
@@ -173,67 +173,6 @@ pub async fn shops(
     shops_page(&console, &v, lang, q, Vec::new(), None).await
 }
 
-#[derive(Deserialize)]
-pub struct Import {
-    csv: String,
-}
-
-/// Import the Region's list: every bad line reported, nothing imported
-/// unless every line is good.
-pub async fn import(
-    State(console): State<Console>,
-    Language(lang): Language,
-    Extension(v): Extension<Viewer>,
-    Form(f): Form<Import>,
-) -> Response {
-    let text = f.csv.replace("\r\n", "\n");
-    let parsed = tokio::task::spawn_blocking(move || parse_shop_csv(&text)).await;
-    let shops = match parsed {
-        Ok(Ok(shops)) => shops,
-        Ok(Err(errors)) => {
-            return shops_page(
-                &console,
-                &v,
-                lang,
-                ShopsQuery::default(),
-                errors,
-                Some(f.csv),
-            )
-            .await;
-        }
-        Err(_) => {
-            return super::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang,
-                "Erreur interne.",
-                "Internal error.",
-            );
-        }
-    };
-    let now = console.now();
-    match console.store().import_shops(shops, now).await {
-        Ok(n) => {
-            let mut audit = v.audit("shops_imported", "shops");
-            audit.detail = json!({ "count": n });
-            let _ = console.store().audit(audit, now).await;
-            see_other(&format!("/console/shops?imported={n}"))
-        }
-        Err(StoreError::Refused { message, .. }) => {
-            let text = lang.part(&message);
-            shops_page(
-                &console,
-                &v,
-                lang,
-                ShopsQuery::default(),
-                vec![text],
-                Some(f.csv),
-            )
-            .await
-        }
-        Err(e) => store_error(e, lang),
-    }
-}
-
 fn relation_label(r: Relation, lang: Lang) -> &'static str {
     match r {
         Relation::Friend => lang.pick("proche", "friend"),
@@ -266,6 +205,7 @@ fn done_notice(done: &str, lang: Lang) -> Option<&'static str> {
             "Contact added: an SMS asks for their consent.",
         ),
         "contact_updated" => lang.pick("Contact modifié.", "Contact updated."),
+        "shop_updated" => lang.pick("Fiche de la boutique enregistrée.", "Shop record saved."),
         "tier" => lang.pick("Palier changé.", "Tier changed."),
         "opt_in" => lang.pick("Demande d'accord renvoyée.", "Consent request sent again."),
         "removed" => lang.pick(
@@ -283,6 +223,8 @@ pub struct Said<'a> {
     pub error: Option<&'a str>,
     /// A new enrolment code to show (text and QR code).
     pub code: Option<String>,
+    /// The shop's form shown again, with what was typed and its problems.
+    pub form: Option<Value>,
 }
 
 impl Default for Said<'_> {
@@ -292,6 +234,7 @@ impl Default for Said<'_> {
             notice: None,
             error: None,
             code: None,
+            form: None,
         }
     }
 }
@@ -308,6 +251,7 @@ pub async fn shop_page(
         notice,
         error,
         code,
+        form,
     } = said;
     if !v.can_see_shop(shop_id) {
         return not_found(lang);
@@ -384,6 +328,7 @@ pub async fn shop_page(
             "error": error,
             "code": code,
             "code_qr": code_qr,
+            "form": form,
         }),
     );
     *resp.status_mut() = status;

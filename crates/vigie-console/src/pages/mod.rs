@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod evidence;
 pub mod fleet;
 pub mod me;
+pub mod shop_record;
 pub mod sign_in;
 pub mod stats;
 

@@ -13,6 +13,7 @@ mod clock;
 mod console;
 mod contacts;
 pub mod db;
+mod desk;
 mod fleet;
 mod inventory;
 mod model;
@@ -30,6 +31,7 @@ pub use console::{
     BoardContact, DeskAction, NOTE_CHARS_MAX, NewAccount, Role, Session,
 };
 pub use contacts::{CONTACT_NAME_CHARS_MAX, CONTACT_TIER_MAX, ContactEdit, OPT_IN_RESEND_MS_MIN};
+pub use desk::{SHOP_TEXT_CHARS_MAX, ShopEdit};
 pub use inventory::{
     Deployment, EnrolmentCode, HARDWARE_BATCH_MAX, HARDWARE_NOTE_CHARS_MAX, HardwareRow,
     HardwareState, SERIAL_CHARS_MAX, normalize_serial,
