@@ -1987,3 +1987,144 @@ async fn a_shop_list_uploaded_as_a_file_reports_every_problem_at_once_in_the_pag
         ("Lyon", "69005")
     );
 }
+
+async fn enrolled(store: &Store, code: &str, now: Timestamp) -> String {
+    let key = vigie_proto::signature::DeviceKey::generate();
+    store
+        .enroll(code, &key.public_key_b64(), "test", now)
+        .await
+        .expect("enroll")
+        .0
+        .id
+}
+
+fn heartbeat(
+    now: Timestamp,
+    modem: vigie_proto::ModemState,
+    signal_csq: Option<u8>,
+) -> vigie_proto::Heartbeat {
+    vigie_proto::Heartbeat {
+        sent_at_ms: now.as_ms(),
+        battery_pct: Some(85),
+        on_mains: true,
+        signal_csq,
+        modem,
+        free_storage_mb: 500,
+        version: "1.0.0".into(),
+        outbox_depth: 0,
+        uptime_s: 60,
+        clock_offset_ms: 0,
+    }
+}
+
+/// The row of the health table for `device`, slashes unescaped.
+fn health_row(page: &str, device: &str) -> String {
+    let start = page
+        .find(&format!(r#"data-device-id="{device}""#))
+        .unwrap_or_else(|| panic!("no row for {device}: {page}"));
+    let rest = &page[start..];
+    rest[..rest.find("</tr>").expect("row end")].replace("&#x2f;", "/")
+}
+
+#[tokio::test]
+async fn the_fleet_links_serials_and_boxes_says_no_network_only_when_reported_and_flags_oddities() {
+    let w = world().await;
+    let now = w_now(&w);
+    // A box from stock, assigned to shop A and enrolled with its code.
+    w.store
+        .add_hardware(vec!["SN-A1".into(), "SN-A2".into()], now)
+        .await
+        .expect("stock");
+    let code = w
+        .store
+        .assign_hardware("SN-A1", w.shop_a, now)
+        .await
+        .expect("assign");
+    let from_stock = enrolled(&w.store, &code.code, now).await;
+    // Two more on shop A: three boxes in service on one shop.
+    let code = w
+        .store
+        .new_enrolment_code(w.shop_a, now)
+        .await
+        .expect("code");
+    let searching = enrolled(&w.store, &code, now).await;
+    let silent = w
+        .store
+        .alarm(w.alarm_a)
+        .await
+        .expect("alarm")
+        .alarm
+        .device_id;
+    let hb = |modem, csq| heartbeat(now, modem, csq);
+    w.store
+        .record_heartbeat(
+            &from_stock,
+            hb(vigie_proto::ModemState::Registered, Some(17)),
+            now.as_ms() / 1_000,
+            now,
+        )
+        .expect("heartbeat");
+    w.store
+        .record_heartbeat(
+            &searching,
+            hb(vigie_proto::ModemState::Searching, Some(99)),
+            now.as_ms() / 1_000,
+            now,
+        )
+        .expect("heartbeat");
+
+    let mut desk = signed_in(&w, "operator").await;
+    let (status, page) = desk.get(&w.app, "/console/fleet").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.replace("&#x2f;", "/");
+    // The serial links to its box, and the box to its serial.
+    let stock_row = page
+        .split(r#"<tr id="serial-SN-A1""#)
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("the serial's row");
+    assert!(
+        stock_row.contains(&format!(r##"href="#device-{from_stock}""##)),
+        "{stock_row}"
+    );
+    let row = health_row(&page, &from_stock);
+    assert!(
+        page.contains(&format!(r#"id="device-{from_stock}" data-device-id"#)),
+        "{row}"
+    );
+    assert!(
+        row.contains(r##"<a href="#serial-SN-A1">SN-A1</a>"##),
+        "{row}"
+    );
+    // Battery and signal shown; the network as the modem said it.
+    assert!(row.contains("85 %"), "{row}");
+    assert!(row.contains("17/31 (bon, −79 dBm)"), "{row}");
+    assert!(row.contains(">réseau<"), "{row}");
+    assert!(!row.contains("pas de réseau"), "{row}");
+    // « Pas de réseau » when the modem said it was searching…
+    let row = health_row(&page, &searching);
+    assert!(row.contains("pas de réseau"), "{row}");
+    assert!(
+        !row.contains("/31"),
+        "an unmeasured signal (99) is not shown: {row}"
+    );
+    // …and not for a box that never said anything.
+    let row = health_row(&page, &silent);
+    assert!(!row.contains("pas de réseau"), "{row}");
+    // Three boxes on one shop are flagged, linked to the shop.
+    let shop_name = w.store.shop(w.shop_a).await.expect("shop").name;
+    assert!(
+        page.contains(&format!(
+            "3 boîtiers en service sur la boutique {shop_name}"
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            r#"<li data-kind="many_boxes"><a href="/console/shops/{}">"#,
+            w.shop_a
+        )),
+        "{page}"
+    );
+    assert!(!page.contains(r#"data-kind="no_shop""#));
+}
