@@ -451,7 +451,15 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
   step('statistics render a chart and a CSV', async () => {
     const page = desk;
     await page.goto(`${hub.url}/console/stats`);
-    assert.ok((await page.locator('svg.chart').count()) >= 1, 'a server-side SVG chart');
+    assert.equal(await page.locator('svg.chart').count(), 3, 'three server-side SVG charts');
+    // Readable at a glance: each chart says what it shows and names both axes.
+    for (const chart of await page.locator('svg.chart').all()) {
+      assert.ok((await chart.locator('text.chart-title').textContent()).length > 5, 'a visible title');
+      assert.equal(await chart.locator('text.axis-name').count(), 2, 'both axes named');
+      const box = await chart.boundingBox();
+      assert.ok(box.width >= 500, `wide enough on a desk screen (${box.width} px)`);
+    }
+    assert.match(await page.locator('svg.chart text.axis-name.y').first().textContent(), /Alarmes \(nombre\)/);
     const href = await page.locator('a#stats-csv').getAttribute('href');
     const csv = await page.context().request.get(new URL(href, hub.url).href);
     assert.equal(csv.status(), 200);
