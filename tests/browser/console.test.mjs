@@ -278,6 +278,23 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     assert.equal(Number(await page.locator('#shop-count').getAttribute('data-count')), before, 'nothing was imported');
     assert.equal((await hub.admin(['shop', 'list'], { json: true })).length, before);
 
+    // A file chosen in a browser without JavaScript: every problem of every line at once.
+    const noScript = await newContext({ javaScriptEnabled: false });
+    const plain = await noScript.newPage();
+    await signIn(plain, hub, ACCOUNTS.operator.username, ACCOUNTS.operator.password);
+    await plain.goto(`${hub.url}/console/shops`);
+    const worse = { ...bad, reference: 'ARA-T08', phone: '06 12 ab', name: '' };
+    await plain.locator('details:has(form#import) > summary').click();
+    await plain.setInputFiles('form#import input[type=file]', { name: 'boutiques.csv', mimeType: 'text/csv', buffer: Buffer.from(`${HEADER}\r\n${csvLine(good1)}\r\n${csvLine(bad)}\r\n${csvLine(worse)}\r\n`) });
+    await Promise.all([plain.waitForNavigation(), plain.click('form#import [type=submit]')]);
+    const listed = await plain.locator('.import-errors li').allInnerTexts();
+    assert.deepEqual(
+      listed.map((l) => l.split(' : ')[0]),
+      ['ligne 3', 'ligne 4', 'ligne 4', 'ligne 4'],
+      `line 3's commune; line 4's name, commune and phone: ${listed.join(' | ')}`,
+    );
+    assert.equal((await hub.admin(['shop', 'list'], { json: true })).length, before, 'nothing was imported');
+
     await open();
     await page.fill('form#import textarea[name=csv]', `${HEADER}\n${csvLine(good1)}\n${csvLine(good2)}\n`);
     await Promise.all([page.waitForNavigation(), page.click('form#import [type=submit]')]);
@@ -299,6 +316,17 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     assert.match(await page.locator('h1').innerText(), new RegExp(SHOPS.centre.name));
     assert.equal(await page.locator('#contacts tr[data-contact-id]').count(), 2, 'their two contacts');
     assert.equal(await page.locator('form#add-contact').count(), 1, 'they can add a contact');
+
+    // She edits her own shop's record; a problem is said next to its field.
+    await page.locator('#edit-shop-block > summary').click();
+    await page.fill('#shop-opening_hours', 'lundi 7h');
+    await Promise.all([page.waitForNavigation(), page.click('form#edit-shop [type=submit]')]);
+    assert.match(await page.locator('#shop-opening_hours-problem').innerText(), /Horaires : /);
+    assert.equal(await page.locator('#shop-opening_hours').getAttribute('aria-invalid'), 'true');
+    await page.fill('#shop-opening_hours', 'lu-sa 07:00-19:30');
+    await Promise.all([page.waitForNavigation(), page.click('form#edit-shop [type=submit]')]);
+    assert.match(await page.locator('.notice').innerText(), /Fiche de la boutique enregistrée/);
+    assert.match(await page.locator('dl.facts').innerText(), /du lundi au samedi/);
 
     const other = await page.goto(`${hub.url}/console/shops/${shopIds[SHOPS.halles.reference]}`);
     assert.equal(other.status(), 404, "another shop's page is not found (its existence is not revealed)");
@@ -336,7 +364,8 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     await stopChild(agent.child, 'SIGINT');
 
     // First sign-in: the role requires a second factor; the page shows the key.
-    const context = await newContext();
+    // (CSP bypassed only so that axe-core can be injected at the end.)
+    const context = await newContext({ bypassCSP: true });
     const page = await context.newPage();
     await signIn(page, hub, ACCOUNTS.investigator.username, ACCOUNTS.investigator.password, {
       code: async (p) => {
@@ -357,7 +386,9 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     await page.fill('form#access textarea[name=reason]', REASON_TOO_SHORT);
     await Promise.all([page.waitForNavigation(), page.click('form#access [type=submit]')]);
     assert.equal(await page.locator('audio#player').count(), 0, 'a too-short reason gives no access');
-    assert.match(await page.locator('[role=alert]').innerText(), /10 caractères/);
+    assert.match(await page.locator('main [role=alert]').innerText(), /Motif trop court \(9 caractères\) : 10 caractères au moins/, 'the refusal says why');
+    assert.equal((await page.locator('#recording-shop').innerText()).trim(), SHOPS.bijoux.name, 'the page names the shop');
+    assert.match(await page.locator('#custody').innerText(), /Personne n'a encore écouté/, 'an empty custody log says so');
     assert.equal((await context.request.get(audioUrl)).status(), 403);
 
     await page.fill('form#access textarea[name=reason]', LISTEN_REASON);
@@ -367,6 +398,25 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     assert.equal(audio.status(), 200, 'the audio plays after a reason');
     assert.equal((await audio.body()).subarray(0, 4).toString('latin1'), 'OggS', 'Ogg Opus audio');
     assert.ok((await page.locator('.markers-list li.m-speech').count()) >= 1, 'the speech is marked');
+
+    // The player can seek: the audio is served by ranges.
+    const whole = await audio.body();
+    assert.equal(audio.headers()['accept-ranges'], 'bytes');
+    const part = await context.request.get(audioUrl, { headers: { Range: 'bytes=100-199' } });
+    assert.equal(part.status(), 206, 'a range is answered 206');
+    assert.equal(part.headers()['content-range'], `bytes 100-199/${whole.length}`);
+    assert.deepEqual(await part.body(), whole.subarray(100, 200), 'the bytes asked for');
+    const past = await context.request.get(audioUrl, { headers: { Range: `bytes=${whole.length}-` } });
+    assert.equal(past.status(), 416, 'a range past the end is refused');
+    assert.equal(past.headers()['content-range'], `bytes */${whole.length}`);
+    const duration = await page.locator('audio#player').evaluate(
+      (a) => new Promise((resolve) => (Number.isFinite(a.duration) && a.duration > 0 ? resolve(a.duration) : a.addEventListener('durationchange', () => Number.isFinite(a.duration) && resolve(a.duration)))),
+    );
+    assert.ok(duration > 1, `the player knows the length (${duration} s)`);
+    const custody = page.locator('#custody tr[data-action=listen]');
+    assert.equal(await custody.count(), 1, 'the listen is in the custody log on the page');
+    assert.equal((await custody.locator('td.reason').innerText()).trim(), LISTEN_REASON);
+    assert.match(await custody.innerText(), new RegExp(ACCOUNTS.investigator.username));
 
     // The evidence export downloads, and `vigie verify` accepts it offline.
     await page.fill('form#export textarea[name=reason]', EXPORT_REASON);
@@ -381,6 +431,10 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     await vigie(['admin', '--config', hub.config, 'trust', 'export', '--region', 'Auvergne-Rhône-Alpes', '--out', trust]);
     const verified = await vigie(['verify', '--trust', trust, zip], { allowFailure: true });
     assert.equal(verified.code, 0, `vigie verify --trust accepts the export:\n${verified.stdout}${verified.stderr}`);
+    await page.goto(`${hub.url}/console/recordings/${recordingId}`);
+    assert.equal((await page.locator('#custody tr[data-action=export] td.reason').innerText()).trim(), EXPORT_REASON, 'the export is in the custody log');
+    const violations = await axeViolations(page);
+    assert.equal(violations.length, 0, `the recording's page:\n${describeViolations(violations)}`);
 
     const adminContext = await newContext();
     const admin = await adminContext.newPage();
@@ -397,7 +451,15 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
   step('statistics render a chart and a CSV', async () => {
     const page = desk;
     await page.goto(`${hub.url}/console/stats`);
-    assert.ok((await page.locator('svg.chart').count()) >= 1, 'a server-side SVG chart');
+    assert.equal(await page.locator('svg.chart').count(), 3, 'three server-side SVG charts');
+    // Readable at a glance: each chart says what it shows and names both axes.
+    for (const chart of await page.locator('svg.chart').all()) {
+      assert.ok((await chart.locator('text.chart-title').textContent()).length > 5, 'a visible title');
+      assert.equal(await chart.locator('text.axis-name').count(), 2, 'both axes named');
+      const box = await chart.boundingBox();
+      assert.ok(box.width >= 500, `wide enough on a desk screen (${box.width} px)`);
+    }
+    assert.match(await page.locator('svg.chart text.axis-name.y').first().textContent(), /Alarmes \(nombre\)/);
     const href = await page.locator('a#stats-csv').getAttribute('href');
     const csv = await page.context().request.get(new URL(href, hub.url).href);
     assert.equal(csv.status(), 200);

@@ -119,16 +119,6 @@
     if (document.getElementById("board")) onBoardSwap();
     setInterval(tickAges, 1000);
 
-    // A CSV file chosen fills the text box the form sends.
-    document.querySelectorAll("input[type=file][data-fill]").forEach(function (input) {
-      input.addEventListener("change", function () {
-        var file = input.files && input.files[0];
-        var target = document.getElementById(input.dataset.fill);
-        if (!file || !target) return;
-        file.text().then(function (t) { target.value = t; });
-      });
-    });
-
     // Forms that undo something ask first.
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (e) {

@@ -14,6 +14,7 @@
 pub mod assets;
 pub mod auth;
 mod i18n;
+mod multipart;
 pub mod pages;
 mod views;
 
@@ -345,13 +346,19 @@ pub fn routes() -> Vec<(RouteRule, MethodRouter<Console>)> {
             "POST",
             "/console/shops/import",
             Access::Roles(DESK),
-            post(fleet::import),
+            post(shop_record::import),
         ),
         r(
             "GET",
             "/console/shops/{id}",
             Access::Roles(DESK_AND_SHOP),
             get(fleet::shop),
+        ),
+        r(
+            "POST",
+            "/console/shops/{id}",
+            Access::Roles(DESK_AND_SHOP),
+            post(shop_record::edit),
         ),
         r(
             "POST",

@@ -17,6 +17,7 @@ macro_rules! templates {
 /// Every template, by name.
 pub const TEMPLATES: &[(&str, &str)] = templates![
     "base.html",
+    "store_banner.html",
     "sign_in.html",
     "sign_in_code.html",
     "error.html",

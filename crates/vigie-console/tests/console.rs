@@ -76,11 +76,21 @@ async fn raise(store: &Store, shop: i64, now: Timestamp) -> Uuid {
 }
 
 async fn world() -> World {
-    let dir = tempdir::Dir::new();
+    world_in(tempdir::Dir::new()).await
+}
+
+/// The world with its database in `dir` (the folder's PostgreSQL database
+/// when the tests run on PostgreSQL).
+async fn world_in(dir: tempdir::Dir) -> World {
     let location = match vigie_testkit::store::postgres_url(&dir.0).expect("the test store") {
         Some(url) => vigie_hub::store::Location::Postgres(url),
         None => vigie_hub::store::Location::Sqlite(dir.0.join("vigie.db")),
     };
+    world_at(dir, location).await
+}
+
+/// The world on the store at `location`, its other files in `dir`.
+async fn world_at(dir: tempdir::Dir, location: vigie_hub::store::Location) -> World {
     let store = Store::open(&location, Rules::default()).expect("store");
     let clock = ManualClock::new(Timestamp(T0));
     let now = Timestamp(T0);
@@ -359,6 +369,7 @@ fn expected_rules() -> BTreeMap<(&'static str, &'static str), Option<&'static [&
         (("GET", "/console/shops"), Some(DESK)),
         (("POST", "/console/shops/import"), Some(DESK)),
         (("GET", "/console/shops/{id}"), Some(DESK_SHOP)),
+        (("POST", "/console/shops/{id}"), Some(DESK_SHOP)),
         (("POST", "/console/shops/{id}/codes"), Some(DESK)),
         (("POST", "/console/shops/{id}/contacts"), Some(DESK_SHOP)),
         (("POST", "/console/contacts/{id}"), Some(DESK_SHOP)),
@@ -1553,4 +1564,580 @@ async fn the_alarm_list_filters_by_state_shop_and_day_and_the_audit_log_speaks_w
         )),
         "{page}"
     );
+}
+
+/// A small tmpfs (the disk that fills up), unmounted on drop. Needs root,
+/// as CI and the test script have.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let at = std::env::temp_dir().join(format!("vigie-console-disk-{}", Uuid::now_v7()));
+        std::fs::create_dir_all(&at).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "cannot mount a tmpfs at {} (the disk-full test needs root)",
+            at.display()
+        );
+        Self(at)
+    }
+
+    /// Write zeros until the disk is full; the file that fills it.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The next Server-Sent Event of a stream, whole.
+async fn next_event(
+    stream: &mut (impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
+) -> String {
+    let mut received = String::new();
+    while !received.contains("\n\n") {
+        let chunk = stream.next().await.expect("an event").expect("bytes");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    received
+}
+
+const CANNOT_WRITE_FR: &str = "Le hub ne peut plus enregistrer : disque plein ou en erreur.";
+
+#[tokio::test]
+async fn a_hub_that_cannot_write_says_so_on_every_page_and_on_the_live_board() {
+    let disk = SmallDisk::mount("4m");
+    let dir = disk.0.join("hub");
+    std::fs::create_dir_all(&dir).expect("hub folder");
+    // An SQLite file on the small disk, whichever backend the other tests
+    // run on: this is the disk that fills up.
+    let location = vigie_hub::store::Location::Sqlite(dir.join("vigie.db"));
+    let w = world_at(tempdir::Dir(dir), location).await;
+    let mut desk = signed_in(&w, "operator").await;
+    let mut shopkeeper = signed_in(&w, "shopkeeper").await;
+    let (_, board) = desk.get(&w.app, "/console/board").await;
+    assert!(!board.contains(CANNOT_WRITE_FR), "{board}");
+    assert!(w.store.can_write());
+    let req = Request::get("/console/live")
+        .header(header::COOKIE, desk.cookie_header())
+        .body(Body::empty())
+        .expect("request");
+    let resp = w.app.clone().oneshot(req).await.expect("response");
+    let mut stream = resp.into_body().into_data_stream();
+    let first = next_event(&mut stream).await;
+    assert!(!first.contains(CANNOT_WRITE_FR), "{first}");
+
+    // The disk fills up: writes fail until one is refused for it.
+    let filler = disk.fill();
+    const WRITES_TRIED_MAX: usize = 10_000;
+    let mut refused = None;
+    for i in 0..WRITES_TRIED_MAX {
+        let r = w
+            .store
+            .add_contact(
+                NewContact {
+                    shop_id: Some(w.shop_b),
+                    name: format!("Voisin {i} {}", "x".repeat(60)),
+                    phone: PhoneNumber::parse(&format!(
+                        "06 {:02} {:02} 00 00",
+                        i / 100 % 100,
+                        i % 100
+                    ))
+                    .expect("phone"),
+                    relation: Relation::Friend,
+                    tier: 2,
+                },
+                w_now(&w),
+            )
+            .await;
+        if let Err(e) = r {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("the full disk refuses a write");
+    assert!(refused.cannot_write(), "{refused}");
+    assert!(!w.store.can_write());
+
+    // Every page says it, for every role that has pages, in both languages.
+    for path in [
+        "/console/board",
+        "/console/alarms",
+        "/console/shops",
+        "/console/fleet",
+        "/console/me",
+    ] {
+        let (status, html) = desk.get(&w.app, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(html.matches(CANNOT_WRITE_FR).count(), 1, "{path}: {html}");
+        assert!(html.contains("SMS direct des boîtiers"), "{path}");
+        assert!(
+            html.contains(r#"id="store-cannot-write" class="banner-down" role="alert""#),
+            "{path}"
+        );
+    }
+    let (_, own) = shopkeeper
+        .get(&w.app, &format!("/console/shops/{}", w.shop_a))
+        .await;
+    assert!(own.contains(CANNOT_WRITE_FR), "{own}");
+    let req = Request::get("/console/board")
+        .header(
+            header::COOKIE,
+            format!("{}; vigie_lang=en", desk.cookie_header()),
+        )
+        .body(Body::empty())
+        .expect("request");
+    let english = body_text(w.app.clone().oneshot(req).await.expect("response")).await;
+    assert!(
+        english.contains("The hub can no longer record anything"),
+        "{english}"
+    );
+    // The board open before the disk filled up says it without a reload.
+    let mut event = next_event(&mut stream).await;
+    while !event.contains(CANNOT_WRITE_FR) {
+        event = next_event(&mut stream).await;
+    }
+    assert!(event.starts_with("event: board\n"), "{event}");
+
+    // Room again: the next write commits, and the banner goes.
+    std::fs::remove_file(filler).expect("free the disk");
+    w.store
+        .audit(
+            vigie_hub::store::Audit {
+                account_id: None,
+                username: "operator".into(),
+                action: "test_room_again",
+                target: String::new(),
+                reason: None,
+                detail: serde_json::Value::Null,
+            },
+            w_now(&w),
+        )
+        .await
+        .expect("a write once there is room");
+    assert!(w.store.can_write());
+    let (_, board) = desk.get(&w.app, "/console/board").await;
+    assert!(!board.contains(CANNOT_WRITE_FR), "{board}");
+    let mut event = next_event(&mut stream).await;
+    while event.contains(CANNOT_WRITE_FR) {
+        event = next_event(&mut stream).await;
+    }
+}
+
+#[tokio::test]
+async fn the_desk_and_the_shopkeeper_edit_a_shops_record_with_every_problem_in_words() {
+    let w = world().await;
+    let mut shopkeeper = signed_in(&w, "shopkeeper").await;
+    let own = format!("/console/shops/{}", w.shop_a);
+    let good = [
+        ("name", "Tabac du Port"),
+        ("address", "3 quai Gailleton"),
+        ("holder_name", "Marie Dupont"),
+        ("holder_phone", "06 12 34 56 78"),
+        ("opening_hours", "lu-sa 07:00-19:30; di 08:00-12:00"),
+    ];
+    let (_, page) = shopkeeper.get(&w.app, &own).await;
+    assert!(page.contains(r#"<form id="edit-shop""#), "{page}");
+    let (status, to) = shopkeeper.post(&w.app, &own, &good).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            format!("{own}?done=shop_updated").as_str()
+        )
+    );
+    let shop = w.store.shop(w.shop_a).await.expect("shop");
+    assert_eq!(
+        (
+            shop.name.as_str(),
+            shop.address.as_str(),
+            shop.holder_name.as_str(),
+            shop.holder_phone.as_e164(),
+            shop.opening_hours.as_str()
+        ),
+        (
+            "Tabac du Port",
+            "3 quai Gailleton",
+            "Marie Dupont",
+            "+33612345678",
+            "lu-sa 07:00-19:30; di 08:00-12:00"
+        )
+    );
+    let (_, page) = shopkeeper.get(&w.app, &to).await;
+    assert!(page.contains("Fiche de la boutique enregistrée."), "{page}");
+    let audit = w.store.audit_log(10).await.expect("audit");
+    let line = audit
+        .iter()
+        .find(|l| l.action == "shop_edited")
+        .expect("audited");
+    assert_eq!(
+        (line.username.as_str(), line.target.as_str()),
+        ("shopkeeper", format!("shop:{}", w.shop_a).as_str())
+    );
+    assert_eq!(
+        line.detail["name"]["to"], "Tabac du Port",
+        "{}",
+        line.detail
+    );
+    assert!(line.detail.get("reference").is_none());
+
+    // Another shop: not found, and nothing changed.
+    let before = w.store.shop(w.shop_b).await.expect("shop").name;
+    let (status, _) = shopkeeper
+        .post(&w.app, &format!("/console/shops/{}", w.shop_b), &good)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(w.store.shop(w.shop_b).await.expect("shop").name, before);
+
+    // Bad values: every problem said on the form, next to its field, what was typed kept.
+    let (status, page) = shopkeeper
+        .post(
+            &w.app,
+            &own,
+            &[
+                ("name", " "),
+                ("address", "3 quai Gailleton"),
+                ("holder_name", "Marie Dupont"),
+                ("holder_phone", "06 12 ab"),
+                ("opening_hours", "lundi 7h"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Rien n&#x27;a été enregistré") || page.contains("Rien n'a été enregistré"),
+        "{page}"
+    );
+    assert!(page.contains("Nom : à remplir"), "{page}");
+    assert!(
+        page.contains("Téléphone du titulaire : caractère « a »"),
+        "{page}"
+    );
+    assert!(page.contains("Horaires : "), "{page}");
+    assert!(
+        page.contains(r#"id="shop-holder_phone" name="holder_phone" value="06 12 ab""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"aria-describedby="shop-name-problem""#),
+        "{page}"
+    );
+    assert!(
+        !page.contains(r#"aria-describedby="shop-address-problem""#),
+        "{page}"
+    );
+    assert_eq!(
+        w.store.shop(w.shop_a).await.expect("shop").name,
+        "Tabac du Port"
+    );
+
+    // The desk edits any shop.
+    let mut desk = signed_in(&w, "operator").await;
+    let (status, _) = desk
+        .post(&w.app, &format!("/console/shops/{}", w.shop_b), &good)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        w.store.shop(w.shop_b).await.expect("shop").holder_name,
+        "Marie Dupont"
+    );
+}
+
+impl Browser {
+    /// A `multipart/form-data` post, as a browser sends a form with a file.
+    async fn post_multipart(
+        &mut self,
+        app: &Router,
+        path: &str,
+        fields: &[(&str, Option<&str>, &str)],
+    ) -> (StatusCode, String) {
+        const BOUNDARY: &str = "----vigieTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = String::new();
+        for (name, filename, value) in fields {
+            body.push_str(&format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\""
+            ));
+            if let Some(f) = filename {
+                body.push_str(&format!("; filename=\"{f}\"\r\nContent-Type: text/csv"));
+            }
+            body.push_str(&format!("\r\n\r\n{value}\r\n"));
+        }
+        body.push_str(&format!("--{BOUNDARY}--\r\n"));
+        let req = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header(header::ORIGIN, "http://vigie.test")
+            .header(header::HOST, "vigie.test")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(body))
+            .expect("request");
+        self.send(app, req).await
+    }
+}
+
+#[tokio::test]
+async fn a_shop_list_uploaded_as_a_file_reports_every_problem_at_once_in_the_pages_language() {
+    let w = world().await;
+    let mut b = signed_in(&w, "operator").await;
+    let before = w.store.shops().await.expect("shops").len();
+    let existing = w.store.shop(w.shop_a).await.expect("shop").reference;
+    let header = vigie_hub::region::SHOP_CSV_HEADER;
+    let bad = format!(
+        "{header}\r\nARA-9001,Tabac A,1 rue A,63430,Anne A,0611111111,mo-sa 07:00-19:00\r\n\
+         ARA-9002,,2 rue B,99999,Bob B,06 zz,lundi\r\n\
+         ARA-9001,Tabac C,3 rue C,63113,Cy C,0633333333,\r\n\
+         {existing},Tabac D,4 rue D,63113,Di D,0644444444,\r\n"
+    );
+    // Without its token, an upload is refused like any form.
+    let token = b.csrf.clone();
+    let (status, _) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[("file", Some("shops.csv"), &bad)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, page) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[
+                ("_csrf", None, &token),
+                ("file", Some("shops.csv"), &bad),
+                ("csv", None, ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    let problems: Vec<&str> = page
+        .split(r#"<ul class="import-errors">"#)
+        .nth(1)
+        .and_then(|p| p.split("</ul>").next())
+        .expect("the list of problems")
+        .split("<li>")
+        .skip(1)
+        .collect();
+    assert_eq!(
+        problems.len(),
+        6,
+        "every problem of every line: {problems:?}"
+    );
+    for expected in [
+        "ligne 3 : name (nom) : à remplir",
+        "ligne 3 : code INSEE 99999",
+        "ligne 3 : holder_phone",
+        "ligne 3 : opening_hours",
+        "ligne 4 : référence « ARA-9001 » déjà à la ligne 2",
+        "ligne 5 : la boutique",
+    ] {
+        assert!(
+            page.contains(&expected.replace('\'', "&#x27;")) || page.contains(expected),
+            "{expected}: {page}"
+        );
+    }
+    assert_eq!(w.store.shops().await.expect("shops").len(), before);
+
+    // The same file, the page in English: the problems in English.
+    b.cookies.insert("vigie_lang".into(), "en".into());
+    let (_, page) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[("_csrf", None, &token), ("file", Some("shops.csv"), &bad)],
+        )
+        .await;
+    assert!(page.contains("line 3: INSEE code 99999 unknown"), "{page}");
+    assert!(page.contains("line 4: reference"), "{page}");
+    assert!(!page.contains("ligne 3"), "{page}");
+    b.cookies.remove("vigie_lang");
+
+    // A good file is imported.
+    let good = format!(
+        "{header}\r\nARA-9001,Tabac A,1 rue A,63430,Anne A,0611111111,mo-sa 07:00-19:00\r\nARA-9002,Tabac B,2 rue B,69385,Bob B,0622222222,\r\n"
+    );
+    let (status, to) = b
+        .post_multipart(
+            &w.app,
+            "/console/shops/import",
+            &[
+                ("_csrf", None, &token),
+                ("file", Some("shops.csv"), &good),
+                ("csv", None, ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/console/shops?imported=2")
+    );
+    assert_eq!(w.store.shops().await.expect("shops").len(), before + 2);
+    let lyon = w.store.shop_by_reference("ARA-9002").await.expect("shop");
+    assert_eq!(
+        (lyon.commune.as_str(), lyon.postcode.as_str()),
+        ("Lyon", "69005")
+    );
+}
+
+async fn enrolled(store: &Store, code: &str, now: Timestamp) -> String {
+    let key = vigie_proto::signature::DeviceKey::generate();
+    store
+        .enroll(code, &key.public_key_b64(), "test", now)
+        .await
+        .expect("enroll")
+        .0
+        .id
+}
+
+fn heartbeat(
+    now: Timestamp,
+    modem: vigie_proto::ModemState,
+    signal_csq: Option<u8>,
+) -> vigie_proto::Heartbeat {
+    vigie_proto::Heartbeat {
+        sent_at_ms: now.as_ms(),
+        battery_pct: Some(85),
+        on_mains: true,
+        signal_csq,
+        modem,
+        free_storage_mb: 500,
+        version: "1.0.0".into(),
+        outbox_depth: 0,
+        uptime_s: 60,
+        clock_offset_ms: 0,
+    }
+}
+
+/// The row of the health table for `device`, slashes unescaped.
+fn health_row(page: &str, device: &str) -> String {
+    let start = page
+        .find(&format!(r#"data-device-id="{device}""#))
+        .unwrap_or_else(|| panic!("no row for {device}: {page}"));
+    let rest = &page[start..];
+    rest[..rest.find("</tr>").expect("row end")].replace("&#x2f;", "/")
+}
+
+#[tokio::test]
+async fn the_fleet_links_serials_and_boxes_says_no_network_only_when_reported_and_flags_oddities() {
+    let w = world().await;
+    let now = w_now(&w);
+    // A box from stock, assigned to shop A and enrolled with its code.
+    w.store
+        .add_hardware(vec!["SN-A1".into(), "SN-A2".into()], now)
+        .await
+        .expect("stock");
+    let code = w
+        .store
+        .assign_hardware("SN-A1", w.shop_a, now)
+        .await
+        .expect("assign");
+    let from_stock = enrolled(&w.store, &code.code, now).await;
+    // Two more on shop A: three boxes in service on one shop.
+    let code = w
+        .store
+        .new_enrolment_code(w.shop_a, now)
+        .await
+        .expect("code");
+    let searching = enrolled(&w.store, &code, now).await;
+    let silent = w
+        .store
+        .alarm(w.alarm_a)
+        .await
+        .expect("alarm")
+        .alarm
+        .device_id;
+    let hb = |modem, csq| heartbeat(now, modem, csq);
+    w.store
+        .record_heartbeat(
+            &from_stock,
+            hb(vigie_proto::ModemState::Registered, Some(17)),
+            now.as_ms() / 1_000,
+            now,
+        )
+        .expect("heartbeat");
+    w.store
+        .record_heartbeat(
+            &searching,
+            hb(vigie_proto::ModemState::Searching, Some(99)),
+            now.as_ms() / 1_000,
+            now,
+        )
+        .expect("heartbeat");
+
+    let mut desk = signed_in(&w, "operator").await;
+    let (status, page) = desk.get(&w.app, "/console/fleet").await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.replace("&#x2f;", "/");
+    // The serial links to its box, and the box to its serial.
+    let stock_row = page
+        .split(r#"<tr id="serial-SN-A1""#)
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("the serial's row");
+    assert!(
+        stock_row.contains(&format!(r##"href="#device-{from_stock}""##)),
+        "{stock_row}"
+    );
+    let row = health_row(&page, &from_stock);
+    assert!(
+        page.contains(&format!(r#"id="device-{from_stock}" data-device-id"#)),
+        "{row}"
+    );
+    assert!(
+        row.contains(r##"<a href="#serial-SN-A1">SN-A1</a>"##),
+        "{row}"
+    );
+    // Battery and signal shown; the network as the modem said it.
+    assert!(row.contains("85 %"), "{row}");
+    assert!(row.contains("17/31 (bon, −79 dBm)"), "{row}");
+    assert!(row.contains(">réseau<"), "{row}");
+    assert!(!row.contains("pas de réseau"), "{row}");
+    // « Pas de réseau » when the modem said it was searching…
+    let row = health_row(&page, &searching);
+    assert!(row.contains("pas de réseau"), "{row}");
+    assert!(
+        !row.contains("/31"),
+        "an unmeasured signal (99) is not shown: {row}"
+    );
+    // …and not for a box that never said anything.
+    let row = health_row(&page, &silent);
+    assert!(!row.contains("pas de réseau"), "{row}");
+    // Three boxes on one shop are flagged, linked to the shop.
+    let shop_name = w.store.shop(w.shop_a).await.expect("shop").name;
+    assert!(
+        page.contains(&format!(
+            "3 boîtiers en service sur la boutique {shop_name}"
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(
+            r#"<li data-kind="many_boxes"><a href="/console/shops/{}">"#,
+            w.shop_a
+        )),
+        "{page}"
+    );
+    assert!(!page.contains(r#"data-kind="no_shop""#));
 }

@@ -12,11 +12,18 @@ use std::fmt::Write as _;
 
 use crate::xml::escape;
 
-/// A bar chart: one bar per label, heights proportional to the values.
+/// A bar chart: one bar per label, heights proportional to the values,
+/// with its title written above it and both axes named (units included),
+/// so that a desk reads it at a glance without hovering.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BarChart {
     /// What the chart shows, e.g. "Alarmes par mois / Alarms per month".
     pub title: String,
+    /// What the bars are, under the horizontal axis, e.g. "Mois".
+    pub x_label: String,
+    /// What the heights are, with their unit, beside the vertical axis,
+    /// e.g. "Alarmes (nombre)" or "Délai (s)".
+    pub y_label: String,
     /// Unit of the values, printed with the axis maximum and in each bar's
     /// title, e.g. "s" or "h"; may be empty.
     pub unit: String,
@@ -28,19 +35,25 @@ pub struct BarChart {
 }
 
 /// The smallest drawing area, so a chart given a tiny size stays legible.
-const WIDTH_PX_MIN: u32 = 120;
-const HEIGHT_PX_MIN: u32 = 80;
+const WIDTH_PX_MIN: u32 = 160;
+const HEIGHT_PX_MIN: u32 = 140;
 /// Least space left of the plot; more when the axis maximum is wide.
 const MARGIN_LEFT_PX_MIN: f64 = 32.0;
 const MARGIN_RIGHT_PX: f64 = 8.0;
 /// Space above the plot for the value over the tallest bar.
 const MARGIN_TOP_PX: f64 = 20.0;
+/// The band above that for the title, written in the picture.
+const TITLE_BAND_PX: f64 = 26.0;
+const TITLE_FONT_SIZE_PX: f64 = 16.0;
 /// Space under the plot for horizontal bar labels.
 const MARGIN_BOTTOM_PX: f64 = 24.0;
-const FONT_SIZE_PX: f64 = 12.0;
+/// Room for an axis's name (one line of text).
+const AXIS_NAME_BAND_PX: f64 = 20.0;
+/// Text of labels and values: legible on a desk screen across the room.
+const FONT_SIZE_PX: f64 = 13.0;
 /// Rough width of one character at [`FONT_SIZE_PX`], to decide whether labels
 /// fit under their bars and how much room they need.
-const CHAR_WIDTH_PX: f64 = 7.0;
+const CHAR_WIDTH_PX: f64 = 7.5;
 /// Labels too long to sit under their bar are slanted by this angle…
 const SLANT_DEGREES: f64 = 40.0;
 /// …and cut to this many characters (the bar's `<title>` keeps them whole).
@@ -52,6 +65,8 @@ const BAR_SHARE: f64 = 0.7;
 const BAR_FILL: &str = "#1f4e79";
 const TEXT_FILL: &str = "#1a1a1a";
 const AXIS_STROKE: &str = "#333333";
+/// Grid lines behind the bars: light, only to follow a value across.
+const GRID_STROKE: &str = "#d5dbe1";
 
 /// Shown instead of bars when there is nothing to draw.
 pub const NO_DATA: &str = "Aucune donnée / No data";
@@ -63,7 +78,9 @@ struct Layout {
     left: f64,
     /// Width of one bar's slot.
     slot: f64,
-    /// y of the horizontal axis; the plot spans MARGIN_TOP_PX..axis_y.
+    /// y of the plot's top (the axis maximum).
+    top: f64,
+    /// y of the horizontal axis; the plot spans top..axis_y.
     axis_y: f64,
     slanted: bool,
 }
@@ -74,7 +91,7 @@ impl Layout {
         let height = f64::from(spec.height_px.max(HEIGHT_PX_MIN));
         let n = spec.bars.len().max(1) as f64;
         let tick_width = tick_label.chars().count() as f64 * CHAR_WIDTH_PX + 10.0;
-        let mut left = MARGIN_LEFT_PX_MIN.max(tick_width);
+        let mut left = MARGIN_LEFT_PX_MIN.max(tick_width) + AXIS_NAME_BAND_PX;
         let mut slot = (width - left - MARGIN_RIGHT_PX) / n;
         let longest = spec
             .bars
@@ -83,21 +100,23 @@ impl Layout {
             .max()
             .unwrap_or(0);
         let slanted = longest as f64 * CHAR_WIDTH_PX > slot;
-        let mut bottom = MARGIN_BOTTOM_PX;
+        let mut bottom = MARGIN_BOTTOM_PX + AXIS_NAME_BAND_PX;
         if slanted {
             // A slanted label runs down and to the left of its bar's centre.
             let run = longest.min(SLANTED_LABEL_CHARS_MAX) as f64 * CHAR_WIDTH_PX;
             let angle = SLANT_DEGREES.to_radians();
             left = left.max(run * angle.cos() - slot / 2.0 + 4.0);
             slot = (width - left - MARGIN_RIGHT_PX) / n;
-            bottom = run * angle.sin() + FONT_SIZE_PX + 8.0;
+            bottom = run * angle.sin() + FONT_SIZE_PX + 8.0 + AXIS_NAME_BAND_PX;
         }
+        let top = TITLE_BAND_PX + MARGIN_TOP_PX;
         Layout {
             width,
             height,
             left,
             slot,
-            axis_y: (height - bottom).max(MARGIN_TOP_PX + 1.0),
+            top,
+            axis_y: (height - bottom).max(top + 1.0),
             slanted,
         }
     }
@@ -107,7 +126,7 @@ impl Layout {
     }
 
     fn plot_height(&self) -> f64 {
-        self.axis_y - MARGIN_TOP_PX
+        self.axis_y - self.top
     }
 }
 
@@ -133,13 +152,40 @@ pub fn bar_chart(spec: &BarChart) -> String {
         h = num(layout.height),
         title = escape(&spec.title),
     );
+    // The title and the axes' names, written in the picture.
+    let _ = write!(
+        svg,
+        r#"<text class="chart-title" x="{x}" y="{y}" font-size="{TITLE_FONT_SIZE_PX}" font-weight="bold" fill="{TEXT_FILL}">{title}</text>"#,
+        x = num(4.0),
+        y = num(TITLE_FONT_SIZE_PX + 2.0),
+        title = escape(&spec.title),
+    );
+    if !spec.y_label.is_empty() {
+        let (x, y) = (FONT_SIZE_PX + 2.0, layout.top + layout.plot_height() / 2.0);
+        let _ = write!(
+            svg,
+            r#"<text class="axis-name y" x="{x}" y="{y}" text-anchor="middle" transform="rotate(-90 {x} {y})" fill="{TEXT_FILL}">{l}</text>"#,
+            x = num(x),
+            y = num(y),
+            l = escape(&spec.y_label),
+        );
+    }
+    if !spec.x_label.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text class="axis-name x" x="{x}" y="{y}" text-anchor="middle" fill="{TEXT_FILL}">{l}</text>"#,
+            x = num(layout.left + layout.plot_width() / 2.0),
+            y = num(layout.height - 6.0),
+            l = escape(&spec.x_label),
+        );
+    }
     let _ = write!(
         svg,
         r#"<line class="axis" x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="{AXIS_STROKE}"/><line class="axis" x1="{x0}" y1="{top}" x2="{x0}" y2="{y}" stroke="{AXIS_STROKE}"/>"#,
         x0 = num(layout.left),
         x1 = num(layout.width - MARGIN_RIGHT_PX),
         y = num(layout.axis_y),
-        top = num(MARGIN_TOP_PX),
+        top = num(layout.top),
     );
 
     if spec.bars.is_empty() {
@@ -147,21 +193,41 @@ pub fn bar_chart(spec: &BarChart) -> String {
             svg,
             r#"<text class="empty" x="{x}" y="{y}" text-anchor="middle" fill="{TEXT_FILL}">{NO_DATA}</text></svg>"#,
             x = num(layout.left + layout.plot_width() / 2.0),
-            y = num(MARGIN_TOP_PX + layout.plot_height() / 2.0),
+            y = num(layout.top + layout.plot_height() / 2.0),
         );
         return svg;
     }
 
-    let _ = write!(
-        svg,
-        r#"<line class="tick" x1="{x0}" y1="{top}" x2="{x1}" y2="{top}" stroke="{AXIS_STROKE}"/><text class="tick" x="{tx}" y="{ty}" text-anchor="end" fill="{TEXT_FILL}">{label}</text>"#,
-        x0 = num(layout.left - 4.0),
-        x1 = num(layout.left),
-        top = num(MARGIN_TOP_PX),
-        tx = num(layout.left - 6.0),
-        ty = num(MARGIN_TOP_PX + FONT_SIZE_PX / 3.0),
-        label = escape(&tick_label),
-    );
+    // Round ticks from 0 to the maximum, each with a light grid line.
+    let steps = tick_steps(max);
+    for k in 0..=steps {
+        let value = max * f64::from(k) / f64::from(steps);
+        let y = layout.axis_y - layout.plot_height() * f64::from(k) / f64::from(steps);
+        let label = if k == steps {
+            tick_label.clone()
+        } else {
+            format_value(value)
+        };
+        if k > 0 {
+            let _ = write!(
+                svg,
+                r#"<line class="grid" x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="{GRID_STROKE}"/>"#,
+                x0 = num(layout.left),
+                x1 = num(layout.width - MARGIN_RIGHT_PX),
+                y = num(y),
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<line class="tick" x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="{AXIS_STROKE}"/><text class="tick" x="{tx}" y="{ty}" text-anchor="end" fill="{TEXT_FILL}">{label}</text>"#,
+            x0 = num(layout.left - 4.0),
+            x1 = num(layout.left),
+            y = num(y),
+            tx = num(layout.left - 6.0),
+            ty = num(y + FONT_SIZE_PX / 3.0),
+            label = escape(&label),
+        );
+    }
 
     let bar_width = layout.slot * BAR_SHARE;
     for (i, (label, value)) in spec.bars.iter().enumerate() {
@@ -221,6 +287,13 @@ fn truncate(text: &str, chars_max: usize) -> String {
     let mut cut: String = text.chars().take(chars_max.saturating_sub(1)).collect();
     cut.push('…');
     cut
+}
+
+/// How many equal steps divide the axis from 0 to `max` (1, 2 or 5 times
+/// a power of ten) into round values: fifths of 1 and 5, quarters of 2.
+fn tick_steps(max: f64) -> u32 {
+    let leading = max / 10f64.powf(max.log10().floor());
+    if (leading - 2.0).abs() < 1e-9 { 4 } else { 5 }
 }
 
 /// The top of the value axis: the largest value rounded up to 1, 2 or 5
@@ -308,6 +381,8 @@ mod tests {
     fn chart(bars: &[(&str, f64)]) -> BarChart {
         BarChart {
             title: "Alarmes par mois".into(),
+            x_label: "Mois".into(),
+            y_label: "Alarmes (nombre)".into(),
             unit: String::new(),
             bars: bars.iter().map(|(l, v)| ((*l).to_owned(), *v)).collect(),
             width_px: 600,
@@ -382,7 +457,7 @@ mod tests {
             .iter()
             .map(|v| v.parse().expect("number"))
             .collect();
-        assert_eq!(y[0], MARGIN_TOP_PX);
+        assert_eq!(y[0], TITLE_BAND_PX + MARGIN_TOP_PX);
     }
 
     #[test]
@@ -433,7 +508,7 @@ mod tests {
                     .expect("number")
         );
         let short = bar_chart(&chart(&[("01", 1.0), ("03", 2.0)]));
-        assert!(!short.contains("rotate("));
+        assert!(!short.contains("rotate(-40"));
     }
 
     #[test]
@@ -443,8 +518,8 @@ mod tests {
             height_px: 0,
             ..chart(&[("a", 1.0)])
         });
-        assert_eq!(attrs(&svg, "svg", "width"), ["120"]);
-        assert_eq!(attrs(&svg, "svg", "height"), ["80"]);
+        assert_eq!(attrs(&svg, "svg", "width"), ["160"]);
+        assert_eq!(attrs(&svg, "svg", "height"), ["140"]);
         assert!(heights(&svg)[0] > 0.0);
     }
 
@@ -454,6 +529,39 @@ mod tests {
         let b = attrs(&bar_chart(&chart(&[("b", 1.0)])), "svg", "aria-labelledby");
         assert_ne!(a, b);
         assert!(a[0].starts_with("chart-"));
+    }
+
+    #[test]
+    fn the_title_and_both_axes_are_written_with_round_ticks() {
+        let svg = bar_chart(&BarChart {
+            unit: "s".into(),
+            y_label: "Délai (s)".into(),
+            ..chart(&[("2026-10", 40.0), ("2026-11", 12.5)])
+        });
+        assert!(
+            svg.contains(r##"font-weight="bold" fill="#1a1a1a">Alarmes par mois</text>"##),
+            "{svg}"
+        );
+        assert!(svg.contains(r#"<text class="axis-name y""#) && svg.contains(">Délai (s)</text>"));
+        assert!(svg.contains(r#"transform="rotate(-90 "#));
+        assert!(svg.contains(r#"<text class="axis-name x""#) && svg.contains(">Mois</text>"));
+        // 0 to 50 s in fifths, the top one with its unit.
+        let ticks: Vec<&str> = svg
+            .split(r#"<text class="tick""#)
+            .skip(1)
+            .filter_map(|t| t.split('>').nth(1)?.split('<').next())
+            .collect();
+        assert_eq!(ticks, ["0", "10", "20", "30", "40", "50\u{a0}s"]);
+        assert_eq!(svg.matches(r#"<line class="grid""#).count(), 5);
+        assert_eq!(tick_steps(20.0), 4);
+        assert_eq!(tick_steps(0.5), 5);
+        // No axis name given: none written.
+        let bare = bar_chart(&BarChart {
+            x_label: String::new(),
+            y_label: String::new(),
+            ..chart(&[("a", 1.0)])
+        });
+        assert!(!bare.contains("axis-name"));
     }
 
     #[test]

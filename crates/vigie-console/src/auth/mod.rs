@@ -225,6 +225,10 @@ async fn check_csrf(req: Request, expected: &str, lang: Lang) -> Result<Request,
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .or_else(|| form_field(&bytes, "_csrf"))
+        .or_else(|| {
+            let content_type = parts.headers.get(axum::http::header::CONTENT_TYPE)?;
+            crate::multipart::field(&bytes, content_type.to_str().ok()?, "_csrf")
+        })
         .unwrap_or("");
     if !tokens_equal(given, expected) {
         return Err(refuse(

@@ -245,6 +245,7 @@ fn action_label(action: &str, lang: crate::Lang) -> &'static str {
         "alarm_note" => ("Note sur une alarme", "Note on an alarm"),
         "alarm_resolved" => ("Alarme close", "Alarm closed"),
         "shops_imported" => ("Boutiques importées", "Shops imported"),
+        "shop_edited" => ("Fiche d'une boutique modifiée", "Shop record changed"),
         "contact_added" => ("Contact ajouté", "Contact added"),
         "contact_updated" => ("Contact modifié", "Contact changed"),
         "contact_tier" => ("Palier d'un contact changé", "Contact's tier changed"),

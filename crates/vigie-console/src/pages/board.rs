@@ -26,6 +26,11 @@ use vigie_hub::store::{BoardAlarm, StepSeen, StoreError};
 const CLOCK_STEPS_SHOWN_MS: i64 = 24 * 3_600_000;
 /// Comment lines sent on an idle stream so proxies keep it open, in seconds.
 const KEEP_ALIVE_S: u64 = 15;
+/// How often a live view looks whether the hub can still write, in
+/// milliseconds: a failed write commits nothing, so no commit signal says
+/// that the disk is full; this reads one flag, and re-renders only when it
+/// changed.
+const WRITABLE_CHECK_MS: u64 = 2_000;
 
 pub fn state_label(state: AlarmState, lang: Lang) -> &'static str {
     match state {
@@ -187,6 +192,7 @@ pub async fn board_fragment(
         "now_ms": now.as_ms(),
         "desk": crate::DESK.contains(&viewer.role()),
         "clock_steps": clock_steps,
+        "store_cannot_write": !console.store().can_write(),
     });
     console
         .inner
@@ -345,20 +351,33 @@ fn stream(
     alarm: Option<uuid::Uuid>,
 ) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
     let commits = console.store().commits();
-    let state = (console, viewer, commits, None::<String>);
+    // What the last fragment was rendered with: its text without the ages,
+    // and whether the hub could write then.
+    let state = (console, viewer, commits, None::<String>, true);
     futures::stream::unfold(
         state,
-        move |(console, viewer, mut commits, mut last)| async move {
+        move |(console, viewer, mut commits, mut last, mut writable)| async move {
             loop {
                 if last.is_some() {
-                    // Wait for the next commit; a closed store ends the stream.
-                    commits.changed().await.ok()?;
+                    // Wait for the next commit, or for the hub to stop (or
+                    // start again) being able to write; a closed store ends
+                    // the stream.
+                    let mut check = tokio::time::interval(Duration::from_millis(WRITABLE_CHECK_MS));
+                    loop {
+                        tokio::select! {
+                            changed = commits.changed() => { changed.ok()?; break; }
+                            _ = check.tick() => {
+                                if console.store().can_write() != writable { break; }
+                            }
+                        }
+                    }
                     // Signed out (here or everywhere), disabled or expired:
                     // the stream ends with the session.
                     if !crate::auth::still_signed_in(&console, &viewer.session_hash).await {
                         return None;
                     }
                 }
+                writable = console.store().can_write();
                 let rendered = match alarm {
                     None => board_fragment(&console, &viewer, lang).await,
                     Some(id) => super::alarm::timeline_fragment(&console, &viewer, id, lang).await,
@@ -376,8 +395,9 @@ fn stream(
                 if last.as_deref() != Some(key.as_str()) {
                     let name = if alarm.is_some() { "alarm" } else { "board" };
                     let event = Event::default().event(name).data(html);
-                    return Some((Ok(event), (console, viewer, commits, Some(key))));
+                    return Some((Ok(event), (console, viewer, commits, Some(key), writable)));
                 }
+                last = Some(key);
             }
         },
     )

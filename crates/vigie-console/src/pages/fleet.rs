@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigie_core::supervision::{Flag, Liveness};
-use vigie_hub::region::{SHOP_CSV_HEADER, parse_shop_csv};
+use vigie_hub::region::SHOP_CSV_HEADER;
 use vigie_hub::store::{DeviceHealth, HardwareState, Relation, Shop, StoreError};
 
 /// The Region's shops: the deployment's target.
@@ -77,6 +77,52 @@ fn clock_note(d: &DeviceHealth, lang: Lang) -> Option<String> {
     Some(lang.pick(&fr, &en).to_string())
 }
 
+/// What the modem said of the network in the box's last heartbeat, in
+/// words; none before any heartbeat (unknown is not « pas de réseau »).
+fn network_label(modem: Option<&str>, lang: Lang) -> Option<&'static str> {
+    Some(match modem? {
+        "registered" => lang.pick("réseau", "network"),
+        "roaming" => lang.pick("réseau (itinérance)", "network (roaming)"),
+        "searching" => lang.pick("pas de réseau (recherche)", "no network (searching)"),
+        "denied" => lang.pick("pas de réseau (refusé)", "no network (denied)"),
+        "no_sim" => lang.pick("pas de carte SIM", "no SIM"),
+        "absent" => lang.pick("modem muet", "modem not answering"),
+        _ => return None,
+    })
+}
+
+/// The box's faults in words. « Pas de réseau » only when the modem said
+/// so: a box whose modem is absent says that instead, and a state the hub
+/// does not know is no fault.
+fn fault_labels(d: &DeviceHealth, lang: Lang) -> Vec<&'static str> {
+    d.flags
+        .iter()
+        .filter_map(|f| match f {
+            Flag::NotRegistered => match d.modem.as_deref() {
+                Some("searching" | "denied") => Some(lang.pick("pas de réseau", "no network")),
+                Some("absent") => Some(lang.pick("modem muet", "modem not answering")),
+                _ => None,
+            },
+            other => Some(flag_label(other, lang)),
+        })
+        .collect()
+}
+
+/// Signal as people read it: « 17/31 (bon, −79 dBm) »; none when the
+/// modem did not measure it (`AT+CSQ` 99) or never said.
+fn signal_words(csq: Option<u8>, lang: Lang) -> Option<String> {
+    let csq = csq.filter(|&s| s <= 31)?;
+    let quality = match csq {
+        0..=9 => lang.pick("faible", "weak"),
+        10..=14 => lang.pick("moyen", "fair"),
+        15..=19 => lang.pick("bon", "good"),
+        _ => lang.pick("excellent", "excellent"),
+    };
+    // 3GPP TS 27.007: 0 is −113 dBm or less, each step 2 dB.
+    let dbm = -113 + 2 * i32::from(csq);
+    Some(format!("{csq}/31 ({quality}, −{} dBm)", dbm.unsigned_abs()))
+}
+
 fn device_view(d: &DeviceHealth, lang: Lang) -> Value {
     json!({
         "device_id": d.device_id,
@@ -86,13 +132,88 @@ fn device_view(d: &DeviceHealth, lang: Lang) -> Value {
         "liveness_label": liveness_label(d.liveness, lang),
         "last_seen": d.last_seen_at.map(when),
         "battery": d.battery_pct.map(|b| format!("{b} %{}", if d.on_mains == Some(false) { lang.pick(" (sur batterie)", " (on battery)") } else { "" })),
-        "signal": d.signal_csq.filter(|&s| s != 99).map(|s| format!("{s}/31")),
+        "battery_low": d.flags.contains(&Flag::LowBattery),
+        "signal": signal_words(d.signal_csq, lang),
+        "signal_weak": d.signal_csq.is_some_and(|s| s < 10),
+        "network": network_label(d.modem.as_deref(), lang),
         "version": d.version,
         "outbox": d.outbox_depth,
         "last_test": d.last_test_ok_at.map(when),
-        "flags": d.flags.iter().map(|f| flag_label(f, lang)).collect::<Vec<_>>().join(", "),
+        "flags": fault_labels(d, lang).join(", "),
         "clock": clock_note(d, lang),
     })
+}
+
+/// Boxes on one shop beyond which the desk should look (a shop has one
+/// box, and a replacement may overlap it for a while).
+const BOXES_PER_SHOP_EXPECTED_MAX: usize = 2;
+
+/// Oddities of the fleet the desk should look at: too many boxes on one
+/// shop, a box in service with no shop, one box under two serials.
+fn oddities(
+    health: &[DeviceHealth],
+    hardware: &[vigie_hub::store::HardwareRow],
+    lang: Lang,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut per_shop: std::collections::BTreeMap<i64, (&str, usize)> = Default::default();
+    for d in health
+        .iter()
+        .filter(|d| !matches!(d.device_state.as_str(), "faulty" | "returned"))
+    {
+        per_shop.entry(d.shop_id).or_insert((&d.shop_name, 0)).1 += 1;
+    }
+    for (shop, (name, n)) in per_shop {
+        if n > BOXES_PER_SHOP_EXPECTED_MAX {
+            out.push(json!({
+                "kind": "many_boxes",
+                "text": lang.pick(&format!("{n} boîtiers en service sur la boutique {name}"), &format!("{n} boxes in service at {name}")),
+                "href": format!("/console/shops/{shop}"),
+            }));
+        }
+    }
+    for h in hardware.iter().filter(|h| {
+        matches!(
+            h.state,
+            HardwareState::Assigned | HardwareState::Enrolled | HardwareState::Active
+        ) && h.shop_id.is_none()
+    }) {
+        out.push(json!({
+            "kind": "no_shop",
+            "text": lang.pick(&format!("le boîtier {} est {} sans boutique", h.serial, h.state.label_fr()), &format!("box {} is {} with no shop", h.serial, h.state.label_en())),
+            "href": format!("#serial-{}", anchor(&h.serial)),
+        }));
+    }
+    let mut serials_of: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for h in hardware {
+        if let Some(d) = h.device_id.as_deref() {
+            serials_of.entry(d).or_default().push(&h.serial);
+        }
+    }
+    for (device, serials) in serials_of.into_iter().filter(|(_, s)| s.len() > 1) {
+        out.push(json!({
+            "kind": "enrolled_twice",
+            "text": lang.pick(
+                &format!("le boîtier {device} est enrôlé sous {} numéros de série : {}", serials.len(), serials.join(", ")),
+                &format!("box {device} is enrolled under {} serials: {}", serials.len(), serials.join(", ")),
+            ),
+            "href": format!("#device-{}", anchor(device)),
+        }));
+    }
+    out
+}
+
+/// An id usable in a fragment link (`#serial-…`): other characters replaced.
+fn anchor(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[derive(Deserialize, Default)]
@@ -101,7 +222,7 @@ pub struct ShopsQuery {
     imported: Option<usize>,
 }
 
-async fn shops_page(
+pub(crate) async fn shops_page(
     console: &Console,
     v: &Viewer,
     lang: Lang,
@@ -173,67 +294,6 @@ pub async fn shops(
     shops_page(&console, &v, lang, q, Vec::new(), None).await
 }
 
-#[derive(Deserialize)]
-pub struct Import {
-    csv: String,
-}
-
-/// Import the Region's list: every bad line reported, nothing imported
-/// unless every line is good.
-pub async fn import(
-    State(console): State<Console>,
-    Language(lang): Language,
-    Extension(v): Extension<Viewer>,
-    Form(f): Form<Import>,
-) -> Response {
-    let text = f.csv.replace("\r\n", "\n");
-    let parsed = tokio::task::spawn_blocking(move || parse_shop_csv(&text)).await;
-    let shops = match parsed {
-        Ok(Ok(shops)) => shops,
-        Ok(Err(errors)) => {
-            return shops_page(
-                &console,
-                &v,
-                lang,
-                ShopsQuery::default(),
-                errors,
-                Some(f.csv),
-            )
-            .await;
-        }
-        Err(_) => {
-            return super::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                lang,
-                "Erreur interne.",
-                "Internal error.",
-            );
-        }
-    };
-    let now = console.now();
-    match console.store().import_shops(shops, now).await {
-        Ok(n) => {
-            let mut audit = v.audit("shops_imported", "shops");
-            audit.detail = json!({ "count": n });
-            let _ = console.store().audit(audit, now).await;
-            see_other(&format!("/console/shops?imported={n}"))
-        }
-        Err(StoreError::Refused { message, .. }) => {
-            let text = lang.part(&message);
-            shops_page(
-                &console,
-                &v,
-                lang,
-                ShopsQuery::default(),
-                vec![text],
-                Some(f.csv),
-            )
-            .await
-        }
-        Err(e) => store_error(e, lang),
-    }
-}
-
 fn relation_label(r: Relation, lang: Lang) -> &'static str {
     match r {
         Relation::Friend => lang.pick("proche", "friend"),
@@ -266,6 +326,7 @@ fn done_notice(done: &str, lang: Lang) -> Option<&'static str> {
             "Contact added: an SMS asks for their consent.",
         ),
         "contact_updated" => lang.pick("Contact modifié.", "Contact updated."),
+        "shop_updated" => lang.pick("Fiche de la boutique enregistrée.", "Shop record saved."),
         "tier" => lang.pick("Palier changé.", "Tier changed."),
         "opt_in" => lang.pick("Demande d'accord renvoyée.", "Consent request sent again."),
         "removed" => lang.pick(
@@ -283,6 +344,8 @@ pub struct Said<'a> {
     pub error: Option<&'a str>,
     /// A new enrolment code to show (text and QR code).
     pub code: Option<String>,
+    /// The shop's form shown again, with what was typed and its problems.
+    pub form: Option<Value>,
 }
 
 impl Default for Said<'_> {
@@ -292,6 +355,7 @@ impl Default for Said<'_> {
             notice: None,
             error: None,
             code: None,
+            form: None,
         }
     }
 }
@@ -308,6 +372,7 @@ pub async fn shop_page(
         notice,
         error,
         code,
+        form,
     } = said;
     if !v.can_see_shop(shop_id) {
         return not_found(lang);
@@ -384,6 +449,7 @@ pub async fn shop_page(
             "error": error,
             "code": code,
             "code_qr": code_qr,
+            "form": form,
         }),
     );
     *resp.status_mut() = status;
@@ -480,14 +546,34 @@ async fn fleet_page(
         .iter()
         .filter(|d| d.liveness == Liveness::Offline)
         .count();
-    let devices: Vec<Value> = health.iter().map(|d| device_view(d, lang)).collect();
+    let oddities = oddities(&health, &hardware, lang);
+    let serial_of: std::collections::HashMap<&str, &str> = hardware
+        .iter()
+        .filter_map(|h| Some((h.device_id.as_deref()?, h.serial.as_str())))
+        .collect();
+    let devices: Vec<Value> = health
+        .iter()
+        .map(|d| {
+            let mut view = device_view(d, lang);
+            view["anchor"] = json!(anchor(&d.device_id));
+            if let Some(serial) = serial_of.get(d.device_id.as_str()) {
+                view["serial"] = json!(serial);
+                view["serial_anchor"] = json!(anchor(serial));
+            }
+            view
+        })
+        .collect();
+    let listed: std::collections::HashSet<&str> =
+        health.iter().map(|d| d.device_id.as_str()).collect();
     let hardware: Vec<Value> = hardware
         .iter()
         .map(|h| {
             json!({
-                "serial": h.serial, "state": h.state.as_str(),
+                "serial": h.serial, "anchor": anchor(&h.serial), "state": h.state.as_str(),
                 "state_label": if lang == Lang::En { h.state.label_en() } else { h.state.label_fr() },
                 "shop_id": h.shop_id, "shop_name": h.shop_name, "updated_at": when(h.updated_at), "note": h.note,
+                "device_id": h.device_id,
+                "device_anchor": h.device_id.as_deref().filter(|d| listed.contains(d)).map(anchor),
             })
         })
         .collect();
@@ -497,7 +583,7 @@ async fn fleet_page(
         lang,
         "fleet.html",
         "/console/fleet",
-        json!({ "devices": devices, "offline": offline, "hardware": hardware, "deployment": deployment, "notice": notice, "error": error, "code": code }),
+        json!({ "devices": devices, "offline": offline, "hardware": hardware, "oddities": oddities, "deployment": deployment, "notice": notice, "error": error, "code": code }),
     );
     *resp.status_mut() = status;
     resp
@@ -652,4 +738,117 @@ pub fn opening_hours_words(text: &str, lang: crate::Lang) -> String {
     vigie_core::supervision::OpeningHours::parse(text)
         .map(|h| h.in_words(lang == crate::Lang::Fr))
         .unwrap_or_else(|_| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_core::Timestamp;
+    use vigie_hub::store::HardwareRow;
+
+    fn device(id: &str, shop: i64, state: &str) -> DeviceHealth {
+        DeviceHealth {
+            device_id: id.into(),
+            shop_id: shop,
+            shop_reference: format!("ARA-{shop}"),
+            shop_name: format!("Tabac {shop}"),
+            device_state: state.into(),
+            liveness: Liveness::NeverSeen,
+            last_seen_at: None,
+            battery_pct: None,
+            on_mains: None,
+            signal_csq: None,
+            modem: None,
+            free_storage_mb: None,
+            version: None,
+            outbox_depth: None,
+            uptime_s: None,
+            last_test_ok_at: None,
+            box_clock_ahead_ms: None,
+            clock_offset_ms: None,
+            flags: vec![Flag::NotRegistered],
+        }
+    }
+
+    fn serial(
+        serial: &str,
+        state: HardwareState,
+        shop: Option<i64>,
+        device: Option<&str>,
+    ) -> HardwareRow {
+        HardwareRow {
+            serial: serial.into(),
+            state,
+            shop_id: shop,
+            shop_name: shop.map(|s| format!("Tabac {s}")),
+            device_id: device.map(str::to_string),
+            updated_at: Timestamp(0),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn oddities_are_too_many_boxes_a_box_without_a_shop_and_a_box_under_two_serials() {
+        let health = [
+            device("d1", 1, "active"),
+            device("d2", 1, "active"),
+            device("d3", 1, "enrolled"),
+            device("d4", 1, "faulty"),
+            device("d5", 2, "active"),
+            device("d6", 2, "active"),
+        ];
+        let hardware = [
+            serial("SN-1", HardwareState::Active, Some(1), Some("d1")),
+            serial("SN-2", HardwareState::Assigned, None, None),
+            serial("SN-3", HardwareState::Stock, None, None),
+            serial("SN-4", HardwareState::Active, Some(2), Some("d5")),
+            serial("SN-5", HardwareState::Enrolled, Some(2), Some("d5")),
+        ];
+        let found = oddities(&health, &hardware, Lang::Fr);
+        let texts: Vec<&str> = found.iter().filter_map(|o| o["text"].as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "3 boîtiers en service sur la boutique Tabac 1",
+                "le boîtier SN-2 est attribué sans boutique",
+                "le boîtier d5 est enrôlé sous 2 numéros de série : SN-4, SN-5",
+            ]
+        );
+        assert_eq!(found[1]["href"], "#serial-SN-2");
+        assert_eq!(found[2]["href"], "#device-d5");
+        assert!(oddities(&health[4..], &hardware[2..4], Lang::Fr).is_empty());
+    }
+
+    #[test]
+    fn no_network_is_said_only_when_the_modem_said_it() {
+        let mut d = device("d1", 1, "active");
+        assert!(
+            fault_labels(&d, Lang::Fr).is_empty(),
+            "never reported: no fault"
+        );
+        assert_eq!(network_label(None, Lang::Fr), None);
+        for (modem, fault) in [
+            ("searching", Some("pas de réseau")),
+            ("denied", Some("pas de réseau")),
+            ("absent", Some("modem muet")),
+            ("something-new", None),
+        ] {
+            d.modem = Some(modem.into());
+            assert_eq!(
+                fault_labels(&d, Lang::Fr).first().copied(),
+                fault,
+                "{modem}"
+            );
+        }
+        assert_eq!(network_label(Some("registered"), Lang::Fr), Some("réseau"));
+        assert_eq!(signal_words(Some(99), Lang::Fr), None);
+        assert_eq!(
+            signal_words(Some(0), Lang::Fr).as_deref(),
+            Some("0/31 (faible, −113 dBm)")
+        );
+        assert_eq!(
+            signal_words(Some(31), Lang::En).as_deref(),
+            Some("31/31 (excellent, −51 dBm)")
+        );
+    }
 }

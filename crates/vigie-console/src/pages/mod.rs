@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod evidence;
 pub mod fleet;
 pub mod me;
+pub mod shop_record;
 pub mod sign_in;
 pub mod stats;
 
@@ -121,6 +122,11 @@ pub fn render(
         map.insert("lang".into(), json!(lang.code()));
         map.insert("path".into(), json!(current));
         map.insert("region".into(), json!(console.inner.config.region_name));
+        // A hub that cannot write keeps no alarm: every page says so.
+        map.insert(
+            "store_cannot_write".into(),
+            json!(!console.store().can_write()),
+        );
         if let Some(v) = viewer {
             map.insert("csrf".into(), json!(v.csrf));
             map.insert(

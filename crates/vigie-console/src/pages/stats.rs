@@ -16,6 +16,11 @@ use vigie_core::Timestamp;
 use vigie_figures::chart::{BarChart, bar_chart};
 use vigie_figures::stats::{Area, Figures, figures, to_csv};
 
+/// A chart's drawing size, in pixels: one per row of a desk's screen
+/// (the page scales it down on a phone), text at 13 px stays legible.
+const CHART_WIDTH_PX: u32 = 760;
+const CHART_HEIGHT_PX: u32 = 340;
+
 /// Months shown by default, and at most.
 const MONTHS_DEFAULT: u32 = 12;
 const MONTHS_MAX: u32 = 36;
@@ -94,36 +99,56 @@ pub async fn page(
     };
     let chart_months = bar_chart(&BarChart {
         title: lang.pick("Alarmes par mois", "Alarms per month").into(),
+        x_label: lang
+            .pick("Mois (heure de Paris)", "Month (Paris time)")
+            .into(),
+        y_label: lang.pick("Alarmes (nombre)", "Alarms (count)").into(),
         unit: lang.pick("alarmes", "alarms").into(),
         bars: f
             .months
             .iter()
             .map(|m| (m.month.clone(), m.alarms as f64))
             .collect(),
-        width_px: 640,
-        height_px: 260,
+        width_px: CHART_WIDTH_PX,
+        height_px: CHART_HEIGHT_PX,
     });
     let chart_answer = bar_chart(&BarChart {
         title: lang
             .pick(
-                "Délai médian de première réponse par mois (s)",
-                "Median time to first answer per month (s)",
+                "Délai médian de première réponse, par mois",
+                "Median time to the first answer, per month",
             )
             .into(),
+        x_label: lang
+            .pick("Mois (heure de Paris)", "Month (Paris time)")
+            .into(),
+        y_label: lang.pick("Délai (secondes)", "Time (seconds)").into(),
         unit: "s".into(),
         bars: f
             .months
             .iter()
             .map(|m| (m.month.clone(), m.answer_p50_s.unwrap_or(0.0)))
             .collect(),
-        width_px: 640,
-        height_px: 260,
+        width_px: CHART_WIDTH_PX,
+        height_px: CHART_HEIGHT_PX,
     });
     let chart_areas = bar_chart(&BarChart {
         title: lang
             .pick(
-                "Taux de fausses alertes par zone (%)",
-                "False-alarm rate by area (%)",
+                "Taux de fausses alertes par zone",
+                "False-alarm rate by area",
+            )
+            .into(),
+        x_label: lang
+            .pick(
+                "Département, et zones rurale / urbaine",
+                "Département, and rural / urban areas",
+            )
+            .into(),
+        y_label: lang
+            .pick(
+                "Fausses alertes (% des alarmes)",
+                "False alarms (% of alarms)",
             )
             .into(),
         unit: "%".into(),
@@ -138,8 +163,8 @@ pub async fn page(
                 )
             })
             .collect(),
-        width_px: 640,
-        height_px: 300,
+        width_px: CHART_WIDTH_PX,
+        height_px: CHART_HEIGHT_PX + 60,
     });
     let areas: Vec<Value> = f
         .areas

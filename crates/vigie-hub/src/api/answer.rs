@@ -171,7 +171,8 @@ fn render_answer_page(p: &AnswerPage, token: &str) -> Html<String> {
         };
         answers.push_str(&format!(
             "<li>{at} — {}{me}&nbsp;: {}</li>",
-            escape(&a.contact_name),
+            // « Marie D. »: enough for the others to know who, no more.
+            escape(&crate::store::short_name(&a.contact_name)),
             escape(a.answer.label_fr())
         ));
     }

@@ -17,6 +17,7 @@ mod console;
 mod contacts;
 pub mod copy;
 pub mod db;
+mod desk;
 mod fleet;
 mod inventory;
 pub mod migrations;
@@ -28,7 +29,7 @@ pub mod tx;
 pub mod vault;
 
 pub use alarms::{
-    AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX,
+    AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX, short_name,
 };
 pub use clock::{AdoptedStep, StepSeen};
 pub use console::{
@@ -36,6 +37,7 @@ pub use console::{
     BoardContact, DeskAction, NOTE_CHARS_MAX, NewAccount, Role, Session,
 };
 pub use contacts::{CONTACT_NAME_CHARS_MAX, CONTACT_TIER_MAX, ContactEdit, OPT_IN_RESEND_MS_MIN};
+pub use desk::{SHOP_TEXT_CHARS_MAX, ShopEdit};
 pub use inventory::{
     Deployment, EnrolmentCode, HARDWARE_BATCH_MAX, HARDWARE_NOTE_CHARS_MAX, HardwareRow,
     HardwareState, SERIAL_CHARS_MAX, normalize_serial,

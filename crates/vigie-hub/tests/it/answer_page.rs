@@ -79,6 +79,34 @@ async fn the_answer_page_confirms_the_answer_then_reveals_nothing_once_closed() 
     );
     assert!(page.contains(r#"href="tel:17""#), "{page}");
 
+    // Ahmed sees who answered by a short name, never the full one.
+    let ahmed = h.sms_to(AHMED, "ALERTE").await;
+    let ahmed_url = format!(
+        "{}/r/{}",
+        h.url(),
+        link_token(
+            &ahmed
+                .iter()
+                .find(|s| s.text.contains("ALERTE"))
+                .expect("alert")
+                .text
+        )
+    );
+    let page = h
+        .http
+        .get(&ahmed_url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("Marie D."), "{page}");
+    assert!(
+        !page.contains("Dupont"),
+        "a full name on another contact's page: {page}"
+    );
+
     // Closed: nothing about the shop or the people any more.
     h.hub
         .store
