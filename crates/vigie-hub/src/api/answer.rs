@@ -171,8 +171,12 @@ fn render_answer_page(p: &AnswerPage, token: &str) -> Html<String> {
         };
         answers.push_str(&format!(
             "<li>{at} — {}{me}&nbsp;: {}</li>",
-            // « Marie D. »: enough for the others to know who, no more.
-            escape(&crate::store::short_name(&a.contact_name)),
+            // The others by « Marie D. »: enough to know who, no more.
+            escape(&if me.is_empty() {
+                crate::store::short_name(&a.contact_name)
+            } else {
+                a.contact_name.clone()
+            }),
             escape(a.answer.label_fr())
         ));
     }

@@ -2,13 +2,26 @@
 //! Each operation is one transaction: load, decide with `vigie_core`,
 //! write the state, the SMS to send and the events together.
 
-use super::fleet::{CONTACT_COLUMNS, contact_from_row, load_contact, load_shop, set_consent};
+use super::effects::set_consent;
 use super::model::*;
-use super::outbox::{
-    NOTIFICATION_COLUMNS, NewSms, PRIORITY_ADMIN, PRIORITY_ALERT, PRIORITY_FIRST_ALERT,
-    PRIORITY_NOTICE, notification_from_row, queue_sms,
-};
-use super::tx::{OptionalExtension as _, Row, Tx, args};
+use super::tables::alarms::COLUMNS as ALARM_COLUMNS;
+use super::tables::alarms::from_row as alarm_from_row;
+use super::tables::alarms::load as load_alarm;
+use super::tables::contacts::COLUMNS as CONTACT_COLUMNS;
+use super::tables::contacts::from_row as contact_from_row;
+use super::tables::contacts::load as load_contact;
+use super::tables::events::append as log_event;
+use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
+use super::tables::notifications::NewSms;
+use super::tables::notifications::PRIORITY_ADMIN;
+use super::tables::notifications::PRIORITY_ALERT;
+use super::tables::notifications::PRIORITY_FIRST_ALERT;
+use super::tables::notifications::PRIORITY_NOTICE;
+use super::tables::notifications::from_row as notification_from_row;
+use super::tables::notifications::queue as queue_sms;
+use super::tables::readiness::test_pressed;
+use super::tables::shops::load as load_shop;
+use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Rules, Store, StoreError, random_token};
 use uuid::Uuid;
 use vigie_core::alarm::{self, LATE_PRESS_MS_MIN};
@@ -31,54 +44,6 @@ pub const DUE_ALARMS_PER_PASS_MAX: usize = 512;
 pub const DIRECT_SMS_PER_REPORT_MAX: usize = 64;
 /// The "gateway" of an SMS the box sent through its own modem.
 pub const BOX_MODEM_GATEWAY: &str = "box-modem";
-
-pub(crate) const ALARM_COLUMNS: &str = "id, shop_id, device_id, code, state, pressed_at, device_pressed_at, received_at, age_ms, recording, step, next_step_at, exhausted, outcome, closed_at";
-
-pub(crate) fn alarm_from_row(r: &Row) -> Result<Alarm, StoreError> {
-    let id: String = r.get(0)?;
-    let state: String = r.get(4)?;
-    let outcome: Option<String> = r.get(13)?;
-    Ok(Alarm {
-        id: Uuid::parse_str(&id).unwrap_or_default(),
-        shop_id: r.get(1)?,
-        device_id: r.get(2)?,
-        code: r.get(3)?,
-        state: AlarmState::parse(&state).unwrap_or(AlarmState::Open),
-        pressed_at: Timestamp(r.get(5)?),
-        device_pressed_at: Timestamp(r.get(6)?),
-        received_at: Timestamp(r.get(7)?),
-        age_ms: r.get(8)?,
-        recording: r.get(9)?,
-        step: r.get(10)?,
-        next_step_at: r.get::<Option<i64>>(11)?.map(Timestamp),
-        exhausted: r.get(12)?,
-        outcome: outcome.as_deref().and_then(Outcome::parse),
-        closed_at: r.get::<Option<i64>>(14)?.map(Timestamp),
-    })
-}
-
-fn load_alarm(c: &dyn Tx, id: &str) -> Result<Option<Alarm>, StoreError> {
-    c.query_row(
-        &format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = ?1"),
-        args![id],
-        alarm_from_row,
-    )
-    .optional()
-}
-
-pub(crate) fn log_event(
-    c: &dyn Tx,
-    alarm: Option<&str>,
-    at: Timestamp,
-    kind: &str,
-    detail: &serde_json::Value,
-) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO events (alarm_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-        args![alarm, at.as_ms(), kind, detail.to_string()],
-    )?;
-    Ok(())
-}
 
 fn receipt(a: &Alarm, duplicate: bool, contacts_alerting: u32) -> AlarmReceipt {
     AlarmReceipt {
@@ -251,64 +216,6 @@ fn advance(c: &dyn Tx, rules: &Rules, alarm: &Alarm, now: Timestamp) -> Result<u
             Ok(0)
         }
     }
-}
-
-/// An alert that went out although it had been withdrawn (the cancel or
-/// the resolution raced the gateway): its contact gets the notice the
-/// others got, under the same key, so never twice.
-pub(crate) fn notify_late_alert(
-    c: &dyn Tx,
-    alarm_id: &str,
-    notification_id: i64,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let Some(alarm) = load_alarm(c, alarm_id)? else {
-        return Ok(());
-    };
-    let contact: Option<i64> = c.query_row(
-        "SELECT contact_id FROM notifications WHERE id = ?1",
-        args![notification_id],
-        |r| r.get(0),
-    )?;
-    let Some(contact_id) = contact else {
-        return Ok(());
-    };
-    let contact = load_contact(c, contact_id)?;
-    let shop = load_shop(c, alarm.shop_id)?;
-    let (key, purpose, priority, text) = match alarm.state {
-        AlarmState::Cancelled => (
-            format!("cancel:{alarm_id}"),
-            "cancel",
-            PRIORITY_ALERT,
-            sms::cancelled(&shop.name, alarm.pressed_at),
-        ),
-        AlarmState::Resolved => {
-            let outcome = alarm.outcome.unwrap_or(Outcome::Incident);
-            (
-                format!("resolved:{alarm_id}"),
-                "resolved",
-                PRIORITY_NOTICE,
-                sms::resolved(&shop.name, alarm.pressed_at, outcome),
-            )
-        }
-        AlarmState::Open | AlarmState::Acknowledged => return Ok(()),
-    };
-    queue_sms(
-        c,
-        &NewSms {
-            dedup_key: format!("{key}:{contact_id}"),
-            alarm_id: Some(alarm_id),
-            contact_id: Some(contact_id),
-            phone: contact.phone.as_e164(),
-            purpose,
-            step: alarm.step,
-            attempt: 0,
-            priority,
-            text: &text.text,
-        },
-        now,
-    )?;
-    Ok(())
 }
 
 /// Contacts alerted for this alarm so far.
@@ -627,7 +534,7 @@ fn raise_test(
         },
         now,
     )?;
-    super::supervision::test_pressed(c, shop_id, now)?;
+    test_pressed(c, shop_id, now)?;
     log_event(
         c,
         Some(id),
@@ -823,9 +730,8 @@ impl Store {
                     "SELECT id FROM alarms WHERE next_step_at IS NOT NULL AND next_step_at <= ?1 AND state = 'open' ORDER BY next_step_at LIMIT ?2",
                 )?;
                 let ids = st
-                    .query_map(args![now.as_ms(), DUE_ALARMS_PER_PASS_MAX as i64], |r| r.get::<String>(0))?
-                    .filter_map(|r| r.ok().and_then(|s| Uuid::parse_str(&s).ok()))
-                    .collect();
+                    .query_map(args![now.as_ms(), DUE_ALARMS_PER_PASS_MAX as i64], |r| r.get::<Uuid>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(ids)
             })
             .await
@@ -1065,10 +971,7 @@ impl Store {
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"))?;
                 let mut st = c.prepare("SELECT id, at, kind, detail FROM events WHERE alarm_id = ?1 ORDER BY id")?;
                 let events = st
-                    .query_map(args![id], |r| {
-                        let detail: String = r.get(3)?;
-                        Ok(Event { id: r.get(0)?, at: Timestamp(r.get(1)?), kind: r.get(2)?, detail: serde_json::from_str(&detail).unwrap_or_default() })
-                    })?
+                    .query_map(args![id], |r| Ok(Event { id: r.get(0)?, at: Timestamp(r.get(1)?), kind: r.get(2)?, detail: r.json(3)? }))?
                     .collect::<Result<Vec<_>, _>>()?;
                 let mut st = c.prepare(&format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE alarm_id = ?1 ORDER BY id"))?;
                 let notifications = st.query_map(args![id], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;

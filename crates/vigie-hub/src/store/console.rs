@@ -5,10 +5,14 @@
 //! sessions by the SHA-256 of their cookie: the store never sees a secret
 //! a person types or a browser holds.
 
-use super::alarms::{ALARM_COLUMNS, alarm_from_row, log_event};
-use super::fleet::{SHOP_COLUMNS, shop_from_row};
 use super::model::*;
-use super::outbox::{NOTIFICATION_COLUMNS, notification_from_row};
+use super::tables::alarms::COLUMNS as ALARM_COLUMNS;
+use super::tables::alarms::from_row as alarm_from_row;
+use super::tables::events::append as log_event;
+use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
+use super::tables::notifications::from_row as notification_from_row;
+use super::tables::shops::COLUMNS as SHOP_COLUMNS;
+use super::tables::shops::from_row as shop_from_row;
 use super::tx::{OptionalExtension as _, Row, Tx, args};
 use super::{Store, StoreError};
 use serde::Serialize;
@@ -581,7 +585,6 @@ impl Store {
                 )?;
                 let rows = st
                     .query_map(args![limit.min(AUDIT_LINES_MAX) as i64], |r| {
-                        let detail: String = r.get(6)?;
                         Ok(AuditLine {
                             id: r.get(0)?,
                             at: Timestamp(r.get(1)?),
@@ -589,7 +592,7 @@ impl Store {
                             action: r.get(3)?,
                             target: r.get(4)?,
                             reason: r.get(5)?,
-                            detail: serde_json::from_str(&detail).unwrap_or_default(),
+                            detail: r.json(6)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;

@@ -9,10 +9,13 @@
 //! past alarms still name who answered them. Every change leaves an event
 //! (`alarm_id` NULL) and makes the shop's boxes fetch their contacts again.
 
-use super::alarms::log_event;
-use super::fleet::{load_contact, load_shop};
 use super::model::*;
-use super::outbox::{NewSms, PRIORITY_ADMIN, queue_sms};
+use super::tables::contacts::load as load_contact;
+use super::tables::events::append as log_event;
+use super::tables::notifications::NewSms;
+use super::tables::notifications::PRIORITY_ADMIN;
+use super::tables::notifications::queue as queue_sms;
+use super::tables::shops::load as load_shop;
 use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Rules, Store, StoreError, random_token};
 use vigie_core::{PhoneNumber, Timestamp, sms};

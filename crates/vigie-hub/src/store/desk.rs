@@ -2,8 +2,8 @@
 //! name, address, holder and opening hours, written with its audit line in
 //! one transaction.
 
-use super::fleet::load_shop;
 use super::model::Shop;
+use super::tables::shops::load as load_shop;
 use super::tx::args;
 use super::{Audit, Store, StoreError};
 use vigie_core::{PhoneNumber, Timestamp};

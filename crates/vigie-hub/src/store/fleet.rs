@@ -1,73 +1,24 @@
 //! Shops, contacts, enrolment codes and devices.
 
+use super::effects::hardware_enrolled;
+use super::effects::set_consent;
 use super::model::*;
-use super::tx::{OptionalExtension as _, Row, Tx, args};
+use super::tables::contacts::COLUMNS as CONTACT_COLUMNS;
+use super::tables::contacts::from_row as contact_from_row;
+use super::tables::contacts::load as load_contact;
+use super::tables::enrolment_codes::insert as insert_enrolment_code;
+use super::tables::notifications::NewSms;
+use super::tables::notifications::PRIORITY_ADMIN;
+use super::tables::notifications::queue as queue_sms;
+use super::tables::shops::COLUMNS as SHOP_COLUMNS;
+use super::tables::shops::from_row as shop_from_row;
+use super::tables::shops::load as load_shop;
+use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Rules, Store, StoreError, random_token};
-use vigie_core::{PhoneNumber, Timestamp, sms};
+use vigie_core::{Timestamp, sms};
 
-pub(crate) const SHOP_COLUMNS: &str = "id, reference, name, address, insee, commune, postcode, departement, lat, lon, rural, holder_name, holder_phone, holder_sms, opening_hours, tier_timeout_s, escalation_repeat";
-pub(crate) const CONTACT_COLUMNS: &str =
-    "id, shop_id, name, phone, relation, tier, consent, bounced";
 /// Characters of a consent link's token (~71 bits).
 const CONSENT_TOKEN_CHARS: usize = 12;
-/// Enrolment codes: 8 characters from the alarm-code alphabet, shown as XXXX-XXXX.
-const ENROLMENT_CODE_CHARS: usize = 8;
-
-fn phone_col(row: &Row, i: usize) -> Result<PhoneNumber, StoreError> {
-    row.parse(i, |s| PhoneNumber::parse(s).ok())
-}
-
-pub(crate) fn shop_from_row(row: &Row) -> Result<Shop, StoreError> {
-    Ok(Shop {
-        id: row.get(0)?,
-        reference: row.get(1)?,
-        name: row.get(2)?,
-        address: row.get(3)?,
-        insee: row.get(4)?,
-        commune: row.get(5)?,
-        postcode: row.get(6)?,
-        departement: row.get(7)?,
-        lat: row.get(8)?,
-        lon: row.get(9)?,
-        rural: row.get(10)?,
-        holder_name: row.get(11)?,
-        holder_phone: phone_col(row, 12)?,
-        holder_sms: row.get(13)?,
-        opening_hours: row.get(14)?,
-        tier_timeout_s: row.get(15)?,
-        escalation_repeat: row.get(16)?,
-    })
-}
-
-pub(crate) fn contact_from_row(row: &Row) -> Result<Contact, StoreError> {
-    let relation: String = row.get(4)?;
-    let consent: String = row.get(6)?;
-    Ok(Contact {
-        id: row.get(0)?,
-        shop_id: row.get(1)?,
-        name: row.get(2)?,
-        phone: phone_col(row, 3)?,
-        relation: Relation::parse(&relation).unwrap_or(Relation::Friend),
-        tier: row.get(5)?,
-        consent: Consent::parse(&consent).unwrap_or(Consent::Pending),
-        bounced: row.get(7)?,
-    })
-}
-
-pub(crate) fn load_shop(conn: &dyn Tx, id: i64) -> Result<Shop, StoreError> {
-    conn.query_row(
-        &format!("SELECT {SHOP_COLUMNS} FROM shops WHERE id = ?1"),
-        args![id],
-        shop_from_row,
-    )
-    .optional()?
-    .ok_or_else(|| {
-        StoreError::refused(
-            "unknown_shop",
-            format!("aucun commerce n°{id} / no shop {id}"),
-        )
-    })
-}
 
 fn contact_by_consent_token(c: &dyn Tx, token: &str) -> Result<i64, StoreError> {
     c.query_row(
@@ -77,21 +28,6 @@ fn contact_by_consent_token(c: &dyn Tx, token: &str) -> Result<i64, StoreError> 
     )
     .optional()?
     .ok_or_else(|| StoreError::refused("unknown_link", "lien inconnu / unknown link"))
-}
-
-pub(crate) fn load_contact(conn: &dyn Tx, id: i64) -> Result<Contact, StoreError> {
-    conn.query_row(
-        &format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"),
-        args![id],
-        contact_from_row,
-    )
-    .optional()?
-    .ok_or_else(|| {
-        StoreError::refused(
-            "unknown_contact",
-            format!("aucun contact n°{id} / no contact {id}"),
-        )
-    })
 }
 
 fn insert_shop(conn: &dyn Tx, s: &NewShop, now: Timestamp) -> Result<i64, StoreError> {
@@ -325,7 +261,7 @@ impl Store {
                 )?;
                 c.execute("UPDATE enrolment_codes SET used_at = ?1, device_id = ?2 WHERE code = ?3", args![now.as_ms(), device_id, code])?;
                 if let Some(serial) = &serial {
-                    super::inventory::hardware_enrolled(c, serial, shop_id, &device_id, now)?;
+                    hardware_enrolled(c, serial, shop_id, &device_id, now)?;
                 }
                 let device = Device { id: device_id, shop_id, state: "enrolled".into(), version: version.clone(), enrolled_at: now, last_seen_at: None };
                 Ok((device, load_shop(c, shop_id)?))
@@ -371,31 +307,6 @@ impl Store {
             })
             .await
     }
-}
-
-/// Insert a new enrolment code for `shop_id` (bound to the box `serial`
-/// when given), valid `ttl_ms` from `now`.
-pub(crate) fn insert_enrolment_code(
-    c: &dyn Tx,
-    shop_id: i64,
-    serial: Option<&str>,
-    ttl_ms: i64,
-    now: Timestamp,
-) -> Result<String, StoreError> {
-    let raw: Vec<u8> = (0..ENROLMENT_CODE_CHARS)
-        .map(|_| rand::random::<u8>())
-        .collect();
-    let alphabet = vigie_core::alarm::ALARM_CODE_ALPHABET;
-    let chars: String = raw
-        .iter()
-        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
-        .collect();
-    let code = format!("{}-{}", &chars[..4], &chars[4..]);
-    c.execute(
-        "INSERT INTO enrolment_codes (code, shop_id, created_at, expires_at, serial) VALUES (?1, ?2, ?3, ?4, ?5)",
-        args![code, shop_id, now.as_ms(), now.plus_ms(ttl_ms).as_ms(), serial],
-    )?;
-    Ok(code)
 }
 
 fn add_contact_tx(
@@ -444,9 +355,9 @@ fn add_contact_tx(
     if let (Consent::Pending, Some(shop)) = (consent, &shop) {
         let link = format!("{}/c/{token}", rules.public_url);
         let text = sms::consent_request(&shop.holder_name, &shop.name, &shop.commune, &link);
-        super::outbox::queue_sms(
+        queue_sms(
             c,
-            &super::outbox::NewSms {
+            &NewSms {
                 dedup_key: format!("consent:{id}:{}", now.as_ms()),
                 alarm_id: None,
                 contact_id: Some(id),
@@ -454,32 +365,11 @@ fn add_contact_tx(
                 purpose: "consent",
                 step: 0,
                 attempt: 0,
-                priority: super::outbox::PRIORITY_ADMIN,
+                priority: PRIORITY_ADMIN,
                 text: &text.text,
             },
             now,
         )?;
     }
     load_contact(c, id)
-}
-
-pub(crate) fn set_consent(
-    c: &dyn Tx,
-    contact_id: i64,
-    consent: Consent,
-    via: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE contacts SET consent = ?1, consent_at = ?2 WHERE id = ?3",
-        args![consent.as_str(), now.as_ms(), contact_id],
-    )?;
-    super::alarms::log_event(
-        c,
-        None,
-        now,
-        "consent",
-        &serde_json::json!({ "contact": contact_id, "consent": consent.as_str(), "via": via }),
-    )?;
-    Ok(())
 }

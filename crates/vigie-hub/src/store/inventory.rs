@@ -11,8 +11,9 @@
 //! heartbeat flush) or from a heartbeat still waiting in memory. So the first
 //! heartbeat shows in the inventory at once, without a write per heartbeat.
 
-use super::alarms::log_event;
-use super::fleet::{insert_enrolment_code, load_shop};
+use super::tables::enrolment_codes::insert as insert_enrolment_code;
+use super::tables::events::append as log_event;
+use super::tables::shops::load as load_shop;
 use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
 use serde::Serialize;
@@ -252,37 +253,6 @@ fn refuse_assign(serial: &str, state: HardwareState) -> StoreError {
             ),
         ),
     }
-}
-
-/// Enrolment with a code bound to `serial`: the box must still be assigned
-/// to the code's shop; it becomes enrolled with `device_id`. Called by
-/// [`Store::enroll`] in its transaction.
-pub(crate) fn hardware_enrolled(
-    c: &dyn Tx,
-    serial: &str,
-    shop_id: i64,
-    device_id: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let updated = c.execute(
-        "UPDATE hardware SET state = 'enrolled', device_id = ?1, updated_at = ?2 WHERE serial = ?3 AND state = 'assigned' AND shop_id = ?4",
-        args![device_id, now.as_ms(), serial, shop_id],
-    )?;
-    if updated == 0 {
-        return Err(StoreError::refused(
-            "hardware_unavailable",
-            format!(
-                "ce code était pour le boîtier {serial}, qui n'est plus attribué à ce commerce : demandez un nouveau code / this code was for box {serial}, no longer assigned to this shop: ask for a new code"
-            ),
-        ));
-    }
-    log_event(
-        c,
-        None,
-        now,
-        "hardware_enrolled",
-        &serde_json::json!({ "serial": serial, "shop": shop_id, "device": device_id }),
-    )
 }
 
 impl Store {

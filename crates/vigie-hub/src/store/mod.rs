@@ -18,6 +18,7 @@ mod contacts;
 pub mod copy;
 pub mod db;
 mod desk;
+mod effects;
 mod fleet;
 mod inventory;
 pub mod migrations;
@@ -25,6 +26,7 @@ mod model;
 mod outbox;
 mod stats;
 mod supervision;
+mod tables;
 pub mod tx;
 pub mod vault;
 
@@ -46,6 +48,9 @@ pub use model::*;
 pub use outbox::SubmitOutcome;
 pub use stats::STATS_FACTS_MAX;
 pub use supervision::{DeviceHealth, FleetEvent, Readiness};
+pub use tables::notifications::{
+    PRIORITY_ADMIN, PRIORITY_ALERT, PRIORITY_FIRST_ALERT, PRIORITY_NOTICE,
+};
 
 use db::Db;
 use std::path::Path;
@@ -315,6 +320,77 @@ mod tidy {
                     !uses || relative == home,
                     "{relative} uses {client}: only {home} may"
                 );
+            }
+        }
+    }
+
+    /// The store's layers point one way: the table modules are leaves (the
+    /// seam, the model and outside crates only, never another table or an
+    /// operation), `effects` is built from tables, and no operation imports
+    /// another (the shared pieces live below them).
+    #[test]
+    fn the_store_layers_point_one_way() {
+        let store = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+        const OPERATIONS: &[&str] = &[
+            "alarms",
+            "clock",
+            "console",
+            "contacts",
+            "copy",
+            "desk",
+            "fleet",
+            "inventory",
+            "outbox",
+            "stats",
+            "supervision",
+            "vault",
+        ];
+        let uses = |file: &Path| -> Vec<String> {
+            std::fs::read_to_string(file)
+                .expect("read")
+                .lines()
+                .filter(|l| l.trim_start().starts_with("use ") || l.contains("super::"))
+                .map(str::to_string)
+                .collect()
+        };
+        let mut tables = Vec::new();
+        rust_files(&store.join("tables"), &mut tables);
+        assert!(tables.len() >= 8, "{tables:?}");
+        for file in &tables {
+            for line in uses(file) {
+                let allowed = [
+                    "crate::store::StoreError",
+                    "crate::store::model",
+                    "crate::store::tx",
+                ];
+                let internal = line.contains("crate::") || line.contains("super::");
+                let ok = !internal || allowed.iter().any(|a| line.contains(a));
+                assert!(
+                    ok || file.ends_with("tables/mod.rs"),
+                    "{}: {line}: a table module imports only the seam and the model",
+                    file.display()
+                );
+            }
+        }
+        for line in uses(&store.join("effects.rs")) {
+            for op in OPERATIONS {
+                assert!(
+                    !line.contains(&format!("super::{op}::"))
+                        && !line.contains(&format!("super::{op};")),
+                    "effects.rs: {line}: effects are built from tables, not operations"
+                );
+            }
+        }
+        for from in OPERATIONS {
+            let file = store.join(format!("{from}.rs"));
+            for line in uses(&file) {
+                for to in OPERATIONS.iter().filter(|o| *o != from) {
+                    assert!(
+                        !line.contains(&format!("super::{to}::"))
+                            && !line.contains(&format!("crate::store::{to}::")),
+                        "{from}.rs: {line}: operations share tables and effects, never each other"
+                    );
+                }
             }
         }
     }

@@ -1,68 +1,19 @@
 //! The SMS outbox: every message to send, one row per attempt, in the
 //! order the dispatcher must send them, and what became of each.
 
+use super::effects::notify_late_alert;
+use super::effects::test_sms_accepted;
 use super::model::Notification;
-use super::tx::{OptionalExtension as _, Row, Tx, args};
+use super::tables::events::append as log_event;
+use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
+use super::tables::notifications::NewSms;
+use super::tables::notifications::from_row as notification_from_row;
+use super::tables::notifications::queue as queue_sms;
+use super::tables::readiness::test_delivered as test_sms_delivered;
+use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
 use crate::gateway::ReceiptRef;
 use vigie_core::Timestamp;
-
-/// An alarm's first SMS: before anything else, so that in a storm every
-/// alarm reaches someone before any alarm reaches a second person.
-pub const PRIORITY_FIRST_ALERT: u8 = 0;
-/// The other alerts, answers broadcast, cancellations.
-pub const PRIORITY_ALERT: u8 = 1;
-/// Confirmations to the holder, closing notices.
-pub const PRIORITY_NOTICE: u8 = 2;
-/// Consent requests and replies to stray SMS.
-pub const PRIORITY_ADMIN: u8 = 3;
-
-pub(crate) const NOTIFICATION_COLUMNS: &str = "id, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, tries, gateway, message_id, error, created_at, submitted_at, done_at";
-
-pub(crate) fn notification_from_row(r: &Row) -> Result<Notification, StoreError> {
-    let alarm: Option<String> = r.get(1)?;
-    Ok(Notification {
-        id: r.get(0)?,
-        alarm_id: alarm.and_then(|a| uuid::Uuid::parse_str(&a).ok()),
-        contact_id: r.get(2)?,
-        phone: r.get(3)?,
-        purpose: r.get(4)?,
-        step: r.get(5)?,
-        attempt: r.get(6)?,
-        priority: r.get(7)?,
-        text: r.get(8)?,
-        state: r.get(9)?,
-        tries: r.get(10)?,
-        gateway: r.get(11)?,
-        message_id: r.get(12)?,
-        error: r.get(13)?,
-        created_at: Timestamp(r.get(14)?),
-        submitted_at: r.get::<Option<i64>>(15)?.map(Timestamp),
-        done_at: r.get::<Option<i64>>(16)?.map(Timestamp),
-    })
-}
-
-pub(crate) struct NewSms<'a> {
-    pub dedup_key: String,
-    pub alarm_id: Option<&'a str>,
-    pub contact_id: Option<i64>,
-    pub phone: &'a str,
-    pub purpose: &'static str,
-    pub step: u32,
-    pub attempt: u32,
-    pub priority: u8,
-    pub text: &'a str,
-}
-
-/// Queue an SMS; returns false if one with the same key was already queued.
-pub(crate) fn queue_sms(c: &dyn Tx, s: &NewSms<'_>, now: Timestamp) -> Result<bool, StoreError> {
-    let n = c.execute(
-        "INSERT INTO notifications (dedup_key, alarm_id, contact_id, phone, purpose, step, attempt, priority, text, state, created_at, not_before)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10) ON CONFLICT (dedup_key) DO NOTHING",
-        args![s.dedup_key, s.alarm_id, s.contact_id, s.phone, s.purpose, s.step, s.attempt, s.priority, s.text, now.as_ms()],
-    )?;
-    Ok(n == 1)
-}
 
 /// What the dispatcher learnt from one submit.
 #[derive(Debug, Clone)]
@@ -140,14 +91,14 @@ impl Store {
                                     )
                                     .optional()?;
                                 if let Some(Some(alarm)) = late {
-                                    super::alarms::notify_late_alert(c, &alarm, *id, now)?;
+                                    notify_late_alert(c, &alarm, *id, now)?;
                                 }
                             }
                             // A silent test's SMS accepted by a gateway: the shop's chain works.
                             if let Some((purpose, Some(alarm))) = &updated
                                 && purpose == "test"
                             {
-                                super::supervision::test_sms_accepted(c, alarm, gateway, now)?;
+                                test_sms_accepted(c, alarm, gateway, now)?;
                             }
                             if let Some(mid) = message_id {
                                 let early: Option<(bool, String)> = c
@@ -260,9 +211,9 @@ fn apply_receipt(
             .optional()?;
         if let Some((Some(alarm), contact, purpose)) = row {
             if purpose == "test" {
-                super::supervision::test_sms_delivered(c, &alarm, now)?;
+                test_sms_delivered(c, &alarm, now)?;
             }
-            super::alarms::log_event(
+            log_event(
                 c,
                 Some(&alarm),
                 now,
@@ -317,7 +268,7 @@ fn fail_notification(
             .is_some_and(|s| s == "open" || s == "acknowledged"),
         None => false,
     };
-    super::alarms::log_event(
+    log_event(
         c,
         alarm.as_deref(),
         now,

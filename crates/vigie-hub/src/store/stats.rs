@@ -53,14 +53,13 @@ impl Store {
                         args![from.as_ms(), to.as_ms(), STATS_FACTS_MAX as i64],
                         |r| {
                             let state: String = r.get(4)?;
-                            let outcome: Option<String> = r.get(5)?;
                             Ok(AlarmFact {
                                 departement: r.get(0)?,
                                 rural: r.get(1)?,
                                 pressed_at: Timestamp(r.get(2)?),
                                 first_answer_at: r.get::<Option<i64>>(3)?.map(Timestamp),
                                 cancelled: state == "cancelled",
-                                outcome: outcome.as_deref().and_then(Outcome::parse),
+                                outcome: r.parse_opt(5, Outcome::parse)?,
                             })
                         },
                     )?

@@ -10,9 +10,10 @@
 //! heartbeats, which the next heartbeat replaces; the restart grace in
 //! `vigie_core::supervision::liveness` keeps that from looking like silence.
 
-use super::alarms::log_event;
-use super::fleet::load_shop;
-use super::outbox::{NewSms, PRIORITY_NOTICE, queue_sms};
+use super::tables::notifications::NewSms;
+use super::tables::notifications::PRIORITY_NOTICE;
+use super::tables::notifications::queue as queue_sms;
+use super::tables::shops::load as load_shop;
 use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
 use serde::Serialize;
@@ -170,49 +171,6 @@ fn fleet_event(
     c.execute(
         "INSERT INTO fleet_events (at, device_id, shop_id, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         args![at.as_ms(), device, shop, kind, detail.to_string()],
-    )?;
-    Ok(())
-}
-
-/// The test SMS of alarm `alarm` was accepted by a gateway: the shop's chain works.
-pub(crate) fn test_sms_accepted(
-    c: &dyn Tx,
-    alarm: &str,
-    gateway: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE shop_readiness SET last_test_ok_at = ?1 WHERE shop_id = (SELECT shop_id FROM alarms WHERE id = ?2)",
-        args![now.as_ms(), alarm],
-    )?;
-    log_event(
-        c,
-        Some(alarm),
-        now,
-        "test_ok",
-        &serde_json::json!({ "gateway": gateway }),
-    )
-}
-
-/// The test SMS of alarm `alarm` was delivered to its phone.
-pub(crate) fn test_sms_delivered(
-    c: &dyn Tx,
-    alarm: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    c.execute(
-        "UPDATE shop_readiness SET last_test_delivered_at = ?1 WHERE shop_id = (SELECT shop_id FROM alarms WHERE id = ?2)",
-        args![now.as_ms(), alarm],
-    )?;
-    Ok(())
-}
-
-/// A test press was received for `shop`.
-pub(crate) fn test_pressed(c: &dyn Tx, shop: i64, now: Timestamp) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO shop_readiness (shop_id, last_test_at) VALUES (?1, ?2)
-         ON CONFLICT (shop_id) DO UPDATE SET last_test_at = excluded.last_test_at",
-        args![shop, now.as_ms()],
     )?;
     Ok(())
 }
@@ -701,14 +659,13 @@ impl Store {
                 )?;
                 let rows = st
                     .query_map(args![device], |r| {
-                        let detail: String = r.get(5)?;
                         Ok(FleetEvent {
                             id: r.get(0)?,
                             at: Timestamp(r.get(1)?),
                             device_id: r.get(2)?,
                             shop_id: r.get(3)?,
                             kind: r.get(4)?,
-                            detail: serde_json::from_str(&detail).unwrap_or_default(),
+                            detail: r.json(5)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;

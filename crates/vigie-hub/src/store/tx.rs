@@ -223,6 +223,12 @@ impl Row {
         }
     }
 
+    /// Column `i`, a JSON document.
+    pub fn json(&self, i: usize) -> Result<serde_json::Value, StoreError> {
+        let text: String = self.get(i)?;
+        serde_json::from_str(&text).map_err(|e| self.corrupt(i, format!("not JSON: {e}")))
+    }
+
     /// The raw values, in column order (for copying whole tables).
     pub fn values(&self) -> &[Value] {
         &self.values
@@ -320,6 +326,14 @@ impl FromValue for uuid::Uuid {
     fn from_value(v: &Value) -> Result<Self, String> {
         let text = String::from_value(v)?;
         uuid::Uuid::parse_str(&text).map_err(|e| format!("{text:?} is not a UUID: {e}"))
+    }
+}
+
+impl FromValue for vigie_core::PhoneNumber {
+    fn from_value(v: &Value) -> Result<Self, String> {
+        let text = String::from_value(v)?;
+        vigie_core::PhoneNumber::parse(&text)
+            .map_err(|e| format!("{text:?} is not a phone number: {e}"))
     }
 }
 

@@ -7,6 +7,11 @@
 //! indices run 0, 1, 2… without gaps, assigned inside the writer's
 //! transaction so concurrent appends cannot collide.
 
+use super::tables::events::append as log_event;
+use super::tables::notifications::NewSms;
+use super::tables::notifications::PRIORITY_NOTICE;
+use super::tables::notifications::queue as queue_sms;
+use super::tables::shops::load as load_shop;
 use super::tx::{OptionalExtension as _, Row, Tx, args};
 use super::{Store, StoreError};
 use uuid::Uuid;
@@ -66,11 +71,9 @@ pub struct StoredCheckpoint {
 const RECORDING_COLUMNS: &str = "id, alarm_id, device_id, shop_id, started_at, last_chunk_at, next_seq, final, retention_until, legal_hold, deleted_at";
 
 fn recording_from_row(r: &Row) -> Result<Recording, StoreError> {
-    let id: String = r.get(0)?;
-    let alarm: String = r.get(1)?;
     Ok(Recording {
-        id: Uuid::parse_str(&id).unwrap_or_default(),
-        alarm_id: Uuid::parse_str(&alarm).unwrap_or_default(),
+        id: r.get::<Uuid>(0)?,
+        alarm_id: r.get::<Uuid>(1)?,
         device_id: r.get(2)?,
         shop_id: r.get(3)?,
         started_at: Timestamp(r.get(4)?),
@@ -213,7 +216,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0, ?7, ?8)",
                     args![recording.to_string(), alarm.to_string(), device_id, shop_id, now.as_ms(), new_wrapped_key, vec![0u8; 32], retention_until.as_ms()],
                 )?;
-                super::alarms::log_event(c, Some(&alarm.to_string()), now, "recording_started", &serde_json::json!({ "recording": recording }))?;
+                log_event(c, Some(&alarm.to_string()), now, "recording_started", &serde_json::json!({ "recording": recording }))?;
                 Ok(new_wrapped_key.clone())
             })
             .await
@@ -488,11 +491,11 @@ impl Store {
                     .query_map(args![horizon.as_ms()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
                 for (id, shop_id, started, until) in &due {
-                    let shop = super::fleet::load_shop(c, *shop_id)?;
+                    let shop = load_shop(c, *shop_id)?;
                     let text = vigie_core::sms::recording_reminder(&shop.name, Timestamp(*started), Timestamp(*until));
-                    super::outbox::queue_sms(
+                    queue_sms(
                         c,
-                        &super::outbox::NewSms {
+                        &NewSms {
                             dedup_key: format!("retention-reminder:{id}"),
                             alarm_id: None,
                             contact_id: None,
@@ -500,7 +503,7 @@ impl Store {
                             purpose: "reminder",
                             step: 0,
                             attempt: 0,
-                            priority: super::outbox::PRIORITY_NOTICE,
+                            priority: PRIORITY_NOTICE,
                             text: &text.text,
                         },
                         now,
@@ -518,9 +521,8 @@ impl Store {
             .read(move |c| {
                 let mut st = c.prepare("SELECT id FROM recordings WHERE retention_until <= ?1 AND legal_hold = 0 AND deleted_at IS NULL")?;
                 let rows = st
-                    .query_map(args![now.as_ms()], |r| r.get::<String>(0))?
-                    .filter_map(|r| r.ok().and_then(|s| Uuid::parse_str(&s).ok()))
-                    .collect();
+                    .query_map(args![now.as_ms()], |r| r.get::<Uuid>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(rows)
             })
             .await

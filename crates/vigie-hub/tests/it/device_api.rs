@@ -327,6 +327,8 @@ const NOT_FOR_BOXES: &[&str] = &[
     "bad_public_key",          // enrolment
     "bad_version",             // enrolment
     "unknown_shop",            // admin and console
+    "bad_shop_field",          // the console's shop form
+    "target_not_empty",        // vigie admin store copy
     "unknown_contact",         // admin and console
     "unknown_recording",       // console and export
     "duplicate_shop",          // admin and console

@@ -63,6 +63,12 @@ pub async fn spawn_hub_configured(
     gateways_before: &str,
     env: &[(&str, &str)],
 ) -> TestHub {
+    if std::env::var_os("VIGIE_TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("VIGIE_TEST_LOG"))
+            .with_test_writer()
+            .try_init();
+    }
     let dir = TempDir::new("vigie-test");
     start_in(dir, extra_toml, gateways_before, env, ManualClock::new(T0)).await
 }

@@ -12,8 +12,15 @@ use vigie_hub::store::{Location, Rules, Store, StoreError};
 const FIXTURE: &[u8] = include_bytes!("../fixtures/store-2d66e10.db");
 
 fn postgres_store() -> Store {
+    postgres_store_at().0
+}
+
+/// A store on a fresh PostgreSQL database, and the database's URL.
+fn postgres_store_at() -> (Store, String) {
     let url = vigie_testkit::postgres::fresh_database().expect("a PostgreSQL database");
-    Store::open(&Location::Postgres(url), Rules::default()).expect("PostgreSQL store")
+    let store =
+        Store::open(&Location::Postgres(url.clone()), Rules::default()).expect("PostgreSQL store");
+    (store, url)
 }
 
 fn fixture_store(dir: &TempDir) -> Store {
@@ -130,4 +137,31 @@ async fn a_region_moves_to_postgres_and_back_and_every_table_verifies() {
         matches!(&e, StoreError::Refused { code: "target_not_empty", message } if message.contains("shops")),
         "{e}"
     );
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_decode_is_an_error_naming_its_table_and_column() {
+    let dir = TempDir::new("vigie-corrupt");
+    let source = fixture_store(&dir);
+    let (pg, url) = postgres_store_at();
+    copy_store(&source, &pg, |_| {}).await.expect("copy");
+    drop(source);
+    let damage = "UPDATE alarms SET state = 'burning' WHERE state = 'open'";
+    {
+        let c = rusqlite::Connection::open(dir.0.join("old.db")).expect("open the file");
+        c.execute(damage, []).expect("damage the SQLite file");
+    }
+    vigie_testkit::postgres::psql(&url, &[damage]).expect("damage the PostgreSQL copy");
+    let sqlite = Store::open_sqlite(&dir.0.join("old.db"), Rules::default()).expect("opens");
+    for (backend, store) in [("SQLite", &sqlite), ("PostgreSQL", &pg)] {
+        let e = store
+            .alarms(50)
+            .await
+            .expect_err("a state this version never writes");
+        assert!(
+            matches!(&e, StoreError::Corrupt { table, column, .. } if table == "alarms" && column == "state"),
+            "{backend}: {e}"
+        );
+        assert!(e.to_string().contains("burning"), "{backend}: {e}");
+    }
 }
