@@ -79,17 +79,19 @@ run_pass() {
   while [ "$1" != "--" ]; do vars+=("$1"); shift; done
   shift
   if [ "$name" = sqlite ]; then log=/tmp/vigie-test.log; else log=/tmp/vigie-test-$name.log; fi
+  local started=$SECONDS
   set +e
   env "${vars[@]}" "$@" 2>&1 | tee "$log" | grep -E '^(test result|failures:|---- |thread .* panicked)'
   local rc=${PIPESTATUS[0]}
   set -e
+  local took=$((SECONDS - started))
   local pass_passed pass_failed
   read -r pass_passed pass_failed < <(awk '/^test result:/ {
       for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) p += $(i - 1); if ($i ~ /^failed/) f += $(i - 1) }
     } END { print p + 0, f + 0 }' "$log")
   # A pass that stopped before its tests ran (a build failure) still counts as a failure.
   if [ "$rc" -ne 0 ] && [ "$pass_failed" -eq 0 ]; then pass_failed=1; fi
-  local line="$name: $pass_passed passed, $pass_failed failed (full log: $log)"
+  local line="$name: $pass_passed passed, $pass_failed failed in ${took} s (full log: $log)"
   echo "$line"
   pass_lines+=("$line")
   passed=$((passed + pass_passed))
