@@ -16,35 +16,34 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use vigie_core::{Outcome, Timestamp};
-use vigie_hub::store::{AlarmDetail, BoardAlarm, BoardContact, DeskAction, StoreError};
+use vigie_hub::store::{AlarmDetail, AlarmEvent, BoardAlarm, BoardContact, DeskAction, StoreError};
 
 /// Alarms listed at most on the alarms page.
 const ALARMS_LISTED_MAX: usize = 500;
 
-fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
-    let by = detail.get("by").and_then(|v| v.as_str()).unwrap_or("");
-    match kind {
-        "raised" => match detail.get("late_by_ms").and_then(|v| v.as_i64()) {
-            Some(ms) if ms > 0 => format!(
+fn event_label(event: &AlarmEvent, lang: Lang) -> String {
+    match event {
+        AlarmEvent::Raised { late_by_ms, .. } => match late_by_ms {
+            Some(ms) if *ms > 0 => format!(
                 "{} ({})",
                 lang.pick(
                     "Appui sur le bouton, reçu en retard",
                     "Button pressed, received late"
                 ),
-                super::duration(ms)
+                super::duration(*ms)
             ),
             _ => lang
                 .pick("Appui sur le bouton", "Button pressed")
                 .to_string(),
         },
-        "escalated" => {
-            let tier = detail.get("tier").and_then(|v| v.as_u64()).unwrap_or(0);
-            let n = detail
-                .get("contacts")
-                .and_then(|v| v.as_array())
-                .map_or(0, |a| a.len());
-            let round = detail.get("round").and_then(|v| v.as_u64()).unwrap_or(0);
-            let again = if round > 0 {
+        AlarmEvent::Escalated {
+            tier,
+            contacts,
+            round,
+            ..
+        } => {
+            let n = contacts.len();
+            let again = if *round > 0 {
                 lang.pick(" (nouveau tour)", " (again)")
             } else {
                 ""
@@ -54,47 +53,44 @@ fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
                 Lang::En => format!("Tier {tier} alerted: {n} contact(s){again}"),
             }
         }
-        "no_contact" => lang
+        AlarmEvent::NoContact { .. } => lang
             .pick(
                 "Aucun contact joignable à ce palier",
                 "No reachable contact at this tier",
             )
             .to_string(),
-        "exhausted" => lang
+        AlarmEvent::Exhausted { .. } => lang
             .pick(
                 "Escalade épuisée : personne n'a répondu",
                 "Escalation exhausted: nobody answered",
             )
             .to_string(),
-        "answered" => lang
+        AlarmEvent::Answered { .. } => lang
             .pick("Réponse d'un contact", "A contact answered")
             .to_string(),
-        "acknowledged" => lang
+        AlarmEvent::Acknowledged { .. } => lang
             .pick(
                 "Un contact a répondu : quelqu'un vient ou appelle le 17",
                 "A contact answered: someone is coming or calling 17",
             )
             .to_string(),
-        "direct_sms" => lang
+        AlarmEvent::DirectSms { .. } => lang
             .pick(
                 "SMS envoyés directement par le boîtier",
                 "SMS sent directly by the box",
             )
             .to_string(),
-        "cancelled" => lang
+        AlarmEvent::Cancelled { .. } => lang
             .pick("Annulée par un appui long", "Cancelled by a long press")
             .to_string(),
-        "resolved" => format!(
+        AlarmEvent::Resolved { outcome, by } => format!(
             "{} {by} ({})",
             lang.pick("Close par", "Resolved by"),
-            detail
-                .get("outcome")
-                .and_then(|v| v.as_str())
-                .and_then(Outcome::parse)
+            Outcome::parse(outcome)
                 .map(|o| outcome_label(o, lang))
                 .unwrap_or("")
         ),
-        "desk_taken" => match detail.get("from").and_then(|v| v.as_str()) {
+        AlarmEvent::DeskTaken { by, from } => match from {
             Some(from) => match lang {
                 Lang::Fr => format!("Suivie au poste par {by}, à la place de {from}"),
                 Lang::En => format!("Followed at the desk by {by}, taking over from {from}"),
@@ -104,36 +100,43 @@ fn event_label(kind: &str, detail: &Value, lang: Lang) -> String {
                 lang.pick("Suivie au poste par", "Followed at the desk by")
             ),
         },
-        "note" => format!(
-            "{} {by} : {}",
-            lang.pick("Note de", "Note by"),
-            detail.get("text").and_then(|v| v.as_str()).unwrap_or("")
-        ),
-        "recording_requested" | "recording_started" => lang
+        AlarmEvent::Note { by, text } => {
+            format!("{} {by} : {text}", lang.pick("Note de", "Note by"))
+        }
+        AlarmEvent::RecordingRequested {} | AlarmEvent::RecordingStarted { .. } => lang
             .pick(
                 "Enregistrement démarré (double appui)",
                 "Recording started (double press)",
             )
             .to_string(),
-        "delivered" => lang
+        AlarmEvent::Delivered { .. } => lang
             .pick("SMS reçu par le téléphone", "SMS delivered")
             .to_string(),
-        "test_press" => lang.pick("Essai silencieux", "Silent test").to_string(),
-        other => other.replace('_', " "),
+        AlarmEvent::DeliveryFailed { retry, .. } => if *retry {
+            lang.pick(
+                "SMS non remis : nouvel essai par la passerelle suivante",
+                "SMS not delivered: trying again through the next gateway",
+            )
+        } else {
+            lang.pick("SMS non remis", "SMS not delivered")
+        }
+        .to_string(),
+        AlarmEvent::TestPress { .. } => lang.pick("Essai silencieux", "Silent test").to_string(),
+        AlarmEvent::TestOk { .. } => lang
+            .pick(
+                "Essai : SMS pris par la passerelle",
+                "Test: SMS taken by the gateway",
+            )
+            .to_string(),
     }
 }
 
 /// Who follows the alarm at the desk: the last « Je prends en main ».
 fn desk_holder(d: &AlarmDetail) -> Option<String> {
-    d.events
-        .iter()
-        .rfind(|e| e.kind == "desk_taken")
-        .and_then(|e| {
-            e.detail
-                .get("by")
-                .and_then(|b| b.as_str())
-                .map(str::to_string)
-        })
+    d.events.iter().rev().find_map(|e| match &e.event {
+        AlarmEvent::DeskTaken { by, .. } => Some(by.clone()),
+        _ => None,
+    })
 }
 
 /// The board's view of an alarm, built from its detail.
@@ -193,13 +196,13 @@ fn board_alarm(d: &AlarmDetail, names: &[(i64, String, u8)]) -> BoardAlarm {
 fn timeline(d: &AlarmDetail, lang: Lang, names: &[(i64, String, u8)]) -> Vec<Value> {
     let mut items: Vec<(Timestamp, i64, Value)> = Vec::new();
     for e in &d.events {
-        if e.kind == "delivered" {
+        if matches!(e.event, AlarmEvent::Delivered { .. }) {
             continue; // shown on the SMS line
         }
         items.push((
             e.at,
             e.id,
-            json!({ "at": when(e.at), "kind": e.kind, "text": event_label(&e.kind, &e.detail, lang) }),
+            json!({ "at": when(e.at), "kind": e.event.kind(), "text": event_label(&e.event, lang) }),
         ));
     }
     for a in &d.answers {

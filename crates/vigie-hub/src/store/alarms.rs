@@ -10,7 +10,7 @@ use super::tables::alarms::load as load_alarm;
 use super::tables::contacts::COLUMNS as CONTACT_COLUMNS;
 use super::tables::contacts::from_row as contact_from_row;
 use super::tables::contacts::load as load_contact;
-use super::tables::events::append as log_event;
+use super::tables::events::record as record_event;
 use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
 use super::tables::notifications::NewSms;
 use super::tables::notifications::PRIORITY_ADMIN;
@@ -178,12 +178,16 @@ fn advance(c: &dyn Tx, rules: &Rules, alarm: &Alarm, now: Timestamp) -> Result<u
                 "UPDATE alarms SET step = ?1, next_step_at = ?2 WHERE id = ?3",
                 args![step + 1, next_step_at.as_ms(), id],
             )?;
-            log_event(
+            record_event(
                 c,
-                Some(&id),
+                &id,
                 now,
-                "escalated",
-                &serde_json::json!({ "step": step, "round": round, "tier": tier, "contacts": contacts }),
+                &AlarmEvent::Escalated {
+                    step,
+                    round,
+                    tier,
+                    contacts: contacts.clone(),
+                },
             )?;
             Ok(contacts.len() as u32)
         }
@@ -192,12 +196,13 @@ fn advance(c: &dyn Tx, rules: &Rules, alarm: &Alarm, now: Timestamp) -> Result<u
                 "UPDATE alarms SET next_step_at = NULL, exhausted = 1 WHERE id = ?1",
                 args![id],
             )?;
-            log_event(
+            record_event(
                 c,
-                Some(&id),
+                &id,
                 now,
-                "no_contact",
-                &serde_json::json!({ "message": "aucun contact joignable / no reachable contact" }),
+                &AlarmEvent::NoContact {
+                    message: "aucun contact joignable / no reachable contact".into(),
+                },
             )?;
             Ok(0)
         }
@@ -206,13 +211,7 @@ fn advance(c: &dyn Tx, rules: &Rules, alarm: &Alarm, now: Timestamp) -> Result<u
                 "UPDATE alarms SET next_step_at = NULL, exhausted = 1 WHERE id = ?1",
                 args![id],
             )?;
-            log_event(
-                c,
-                Some(&id),
-                now,
-                "exhausted",
-                &serde_json::json!({ "steps": alarm.step }),
-            )?;
+            record_event(c, &id, now, &AlarmEvent::Exhausted { steps: alarm.step })?;
             Ok(0)
         }
     }
@@ -330,12 +329,16 @@ fn apply_answer(
         args![id, contact.id, answer.as_str(), via, now.as_ms()],
         |r| r.get(0),
     )?;
-    log_event(
+    record_event(
         c,
-        Some(&id),
+        &id,
         now,
-        "answered",
-        &serde_json::json!({ "contact": contact.id, "name": contact.name, "answer": answer.as_str(), "via": via }),
+        &AlarmEvent::Answered {
+            contact: contact.id,
+            name: contact.name.clone(),
+            answer: answer.as_str().into(),
+            via: via.into(),
+        },
     )?;
     let state = alarm::state_after_answer(alarm.state, answer);
     if state != alarm.state {
@@ -343,13 +346,7 @@ fn apply_answer(
             "UPDATE alarms SET state = ?1, next_step_at = NULL WHERE id = ?2",
             args![state.as_str(), id],
         )?;
-        log_event(
-            c,
-            Some(&id),
-            now,
-            "acknowledged",
-            &serde_json::json!({ "by": contact.id }),
-        )?;
+        record_event(c, &id, now, &AlarmEvent::Acknowledged { by: contact.id })?;
     }
     let shop = load_shop(c, alarm.shop_id)?;
     let text = sms::answer_broadcast(&shop.name, &short_name(&contact.name), answer, now);
@@ -473,18 +470,18 @@ fn record_direct(
             }
         }
     }
-    log_event(
+    record_event(
         c,
-        Some(&id),
+        &id,
         now,
-        "direct_sms",
-        &serde_json::json!({
-            "via": via,
-            "by_box": by_box,
-            "already_sent": already_sent,
-            "unmatched": unmatched,
-            "ignored": reported.len().saturating_sub(DIRECT_SMS_PER_REPORT_MAX),
-        }),
+        &AlarmEvent::DirectSms {
+            via: via.into(),
+            by_box,
+            already_sent,
+            unmatched,
+            ignored: reported.len().saturating_sub(DIRECT_SMS_PER_REPORT_MAX),
+            reason: None,
+        },
     )
 }
 
@@ -535,12 +532,16 @@ fn raise_test(
         now,
     )?;
     test_pressed(c, shop_id, now)?;
-    log_event(
+    record_event(
         c,
-        Some(id),
+        id,
         now,
-        "test_press",
-        &serde_json::json!({ "device": device_id, "late_by_ms": late, "to": who, "direct_sms_ignored": req.direct_sms.len() }),
+        &AlarmEvent::TestPress {
+            device: device_id.into(),
+            late_by_ms: late,
+            to: who.into(),
+            direct_sms_ignored: req.direct_sms.len(),
+        },
     )?;
     let alarm =
         load_alarm(c, id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
@@ -590,7 +591,7 @@ impl Store {
                     args![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late, req.recording],
                 )?;
                 c.execute("UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2", args![now.as_ms(), device_id])?;
-                log_event(c, Some(&id), now, "raised", &serde_json::json!({ "device": device_id, "late_by_ms": late, "recording": req.recording }))?;
+                record_event(c, &id, now, &AlarmEvent::Raised { device: device_id.clone(), late_by_ms: late, recording: req.recording })?;
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
                 let alerting = advance(c, &rules, &alarm, now)?;
                 if !req.direct_sms.is_empty() {
@@ -654,7 +655,7 @@ impl Store {
                     "UPDATE notifications SET state = 'withdrawn', done_at = ?1 WHERE alarm_id = ?2 AND state = 'pending' AND purpose = 'alert'",
                     args![now.as_ms(), id],
                 )?;
-                log_event(c, Some(&id), now, "cancelled", &serde_json::json!({ "by": "holder", "withdrawn": withdrawn }))?;
+                record_event(c, &id, now, &AlarmEvent::Cancelled { by: "holder".into(), withdrawn: withdrawn as u64 })?;
                 let shop = load_shop(c, alarm.shop_id)?;
                 let text = sms::cancelled(&shop.name, alarm.pressed_at);
                 let notice = Notice { key: format!("cancel:{id}"), purpose: "cancel", priority: PRIORITY_ALERT, text: &text.text, except: None, holder_too: false };
@@ -680,9 +681,26 @@ impl Store {
                 let id = alarm_id.to_string();
                 let alarm = load_alarm(c, &id)?
                     .filter(|a| a.device_id == device_id)
-                    .ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue pour ce boîtier / unknown alarm for this device"))?;
+                    .ok_or_else(|| {
+                        StoreError::refused(
+                            "unknown_alarm",
+                            "alarme inconnue pour ce boîtier / unknown alarm for this device",
+                        )
+                    })?;
                 if alarm.outcome == Some(Outcome::Test) {
-                    return log_event(c, Some(&id), now, "direct_sms", &serde_json::json!({ "via": "report", "ignored": direct_sms.len(), "reason": "test" }));
+                    return record_event(
+                        c,
+                        &id,
+                        now,
+                        &AlarmEvent::DirectSms {
+                            via: "report".into(),
+                            by_box: Vec::new(),
+                            already_sent: Vec::new(),
+                            unmatched: Vec::new(),
+                            ignored: direct_sms.len(),
+                            reason: Some("test".into()),
+                        },
+                    );
                 }
                 record_direct(c, &alarm, &direct_sms, "report", now)
             })
@@ -710,13 +728,7 @@ impl Store {
                         "alarme inconnue pour ce boîtier / unknown alarm for this device",
                     ));
                 }
-                log_event(
-                    c,
-                    Some(&id),
-                    now,
-                    "recording_requested",
-                    &serde_json::json!({}),
-                )?;
+                record_event(c, &id, now, &AlarmEvent::RecordingRequested {})?;
                 Ok(())
             })
             .await
@@ -826,7 +838,7 @@ impl Store {
                     "UPDATE notifications SET state = 'withdrawn', done_at = ?1 WHERE alarm_id = ?2 AND state = 'pending' AND purpose = 'alert'",
                     args![now.as_ms(), id],
                 )?;
-                log_event(c, Some(&id), now, "resolved", &serde_json::json!({ "outcome": outcome.as_str(), "by": by }))?;
+                record_event(c, &id, now, &AlarmEvent::Resolved { outcome: outcome.as_str().into(), by: by.clone() })?;
                 let shop = load_shop(c, alarm.shop_id)?;
                 let text = sms::resolved(&shop.name, alarm.pressed_at, outcome);
                 let notice = Notice { key: format!("resolved:{id}"), purpose: "resolved", priority: PRIORITY_NOTICE, text: &text.text, except: None, holder_too: false };
@@ -969,10 +981,7 @@ impl Store {
             .read(move |c| {
                 let id = alarm_id.to_string();
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::refused("unknown_alarm", "alarme inconnue / unknown alarm"))?;
-                let mut st = c.prepare("SELECT id, at, kind, detail FROM events WHERE alarm_id = ?1 ORDER BY id")?;
-                let events = st
-                    .query_map(args![id], |r| Ok(Event { id: r.get(0)?, at: Timestamp(r.get(1)?), kind: r.get(2)?, detail: r.json(3)? }))?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let events = super::tables::events::of_alarm(c, &id)?;
                 let mut st = c.prepare(&format!("SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE alarm_id = ?1 ORDER BY id"))?;
                 let notifications = st.query_map(args![id], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;
                 Ok(AlarmDetail { shop: load_shop(c, alarm.shop_id)?, answers: answers(c, &id)?, alarm, events, notifications })

@@ -8,7 +8,7 @@
 use super::model::*;
 use super::tables::alarms::COLUMNS as ALARM_COLUMNS;
 use super::tables::alarms::from_row as alarm_from_row;
-use super::tables::events::append as log_event;
+use super::tables::events::record as record_event;
 use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
 use super::tables::notifications::from_row as notification_from_row;
 use super::tables::shops::COLUMNS as SHOP_COLUMNS;
@@ -648,15 +648,12 @@ impl Store {
                                 ),
                             ));
                         }
-                        let detail = match &other {
-                            Some(from) => serde_json::json!({ "by": audit.username, "from": from }),
-                            None => serde_json::json!({ "by": audit.username }),
-                        };
+                        let taken = AlarmEvent::DeskTaken { by: audit.username.clone(), from: other.clone() };
                         if let Some(from) = other {
                             audit.action = "alarm_taken_over";
                             audit.detail = serde_json::json!({ "from": from });
                         }
-                        log_event(c, Some(&id), now, "desk_taken", &detail)?
+                        record_event(c, &id, now, &taken)?
                     }
                     DeskAction::Note(text) => {
                         let text = text.trim();
@@ -666,7 +663,7 @@ impl Store {
                                 format!("la note doit faire de 1 à {NOTE_CHARS_MAX} caractères / a note has 1 to {NOTE_CHARS_MAX} characters"),
                             ));
                         }
-                        log_event(c, Some(&id), now, "note", &serde_json::json!({ "by": audit.username, "text": text }))?
+                        record_event(c, &id, now, &AlarmEvent::Note { by: audit.username.clone(), text: text.to_string() })?
                     }
                 }
                 insert_audit(c, &audit, now)

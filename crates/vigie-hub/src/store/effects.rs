@@ -36,12 +36,13 @@ pub(crate) fn test_sms_accepted(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     readiness::test_accepted(c, alarm, now)?;
-    events::append(
+    events::record(
         c,
-        Some(alarm),
+        alarm,
         now,
-        "test_ok",
-        &serde_json::json!({ "gateway": gateway }),
+        &super::model::AlarmEvent::TestOk {
+            gateway: gateway.to_string(),
+        },
     )
 }
 

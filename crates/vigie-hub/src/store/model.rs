@@ -180,12 +180,129 @@ pub struct Notification {
     pub done_at: Option<Timestamp>,
 }
 
+/// One line of an alarm's event log: the event, and as stored (its kind's
+/// name and its fields as JSON, for exports and the command line).
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub id: i64,
     pub at: Timestamp,
+    pub event: AlarmEvent,
     pub kind: String,
     pub detail: serde_json::Value,
+}
+
+/// What can happen to an alarm: the closed vocabulary of its event log.
+/// Stored as `events.kind` (the variant's name in snake case) and
+/// `events.detail` (its fields as JSON); a stored kind or detail this
+/// version does not know is an error, never a guess.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AlarmEvent {
+    /// The button was pressed (`late_by_ms`: the press reached the hub late).
+    Raised {
+        device: String,
+        late_by_ms: Option<i64>,
+        recording: bool,
+    },
+    /// A silent test press: one SMS to the holder or the Region's test number.
+    TestPress {
+        device: String,
+        late_by_ms: Option<i64>,
+        to: String,
+        direct_sms_ignored: usize,
+    },
+    /// A tier was alerted.
+    Escalated {
+        step: u32,
+        round: u32,
+        tier: u8,
+        contacts: Vec<i64>,
+    },
+    /// No contact could be reached at this step.
+    NoContact { message: String },
+    /// Every step was tried; the alarm stays open, flagged.
+    Exhausted { steps: u32 },
+    /// A contact answered (by the link or by SMS).
+    Answered {
+        contact: i64,
+        name: String,
+        answer: String,
+        via: String,
+    },
+    /// The first answer that stops the escalation.
+    Acknowledged { by: i64 },
+    /// SMS the box sent through its own modem, as it reported them.
+    DirectSms {
+        via: String,
+        #[serde(default)]
+        by_box: Vec<i64>,
+        #[serde(default)]
+        already_sent: Vec<i64>,
+        #[serde(default)]
+        unmatched: Vec<String>,
+        ignored: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Cancelled by the holder's long press, within the window.
+    Cancelled { by: String, withdrawn: u64 },
+    /// A double press asked for a recording.
+    RecordingRequested {},
+    /// The recording's first chunk arrived.
+    RecordingStarted { recording: uuid::Uuid },
+    /// Closed by the desk, with its outcome.
+    Resolved { outcome: String, by: String },
+    /// « Je prends en main »: who follows the alarm at the desk (`from`: taken over).
+    DeskTaken {
+        by: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+    },
+    /// A note of the desk.
+    Note { by: String, text: String },
+    /// An SMS of the alarm reached its phone.
+    Delivered {
+        notification: i64,
+        contact: Option<i64>,
+        purpose: String,
+    },
+    /// An SMS of the alarm could not be delivered (`retry`: another attempt follows).
+    DeliveryFailed {
+        notification: i64,
+        contact: Option<i64>,
+        error: String,
+        retry: bool,
+    },
+    /// The test press's SMS was taken by a gateway.
+    TestOk { gateway: String },
+}
+
+impl AlarmEvent {
+    /// The name stored in `events.kind`.
+    pub fn kind(&self) -> String {
+        self.split().map(|(k, _)| k).unwrap_or_default()
+    }
+
+    /// `(kind, detail)` as stored.
+    pub fn split(&self) -> Result<(String, serde_json::Value), String> {
+        let mut v = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        let kind = v
+            .as_object_mut()
+            .and_then(|o| o.remove("kind"))
+            .and_then(|k| k.as_str().map(str::to_string))
+            .ok_or("an event without a kind")?;
+        Ok((kind, v))
+    }
+
+    /// The event stored as `kind` and `detail`.
+    pub fn join(kind: &str, detail: serde_json::Value) -> Result<Self, String> {
+        let mut detail = match detail {
+            serde_json::Value::Object(o) => o,
+            other => return Err(format!("detail is not an object: {other}")),
+        };
+        detail.insert("kind".into(), serde_json::Value::String(kind.into()));
+        serde_json::from_value(serde_json::Value::Object(detail)).map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -218,4 +335,131 @@ pub struct AnswerPage {
 
 fn serialize_phone<S: serde::Serializer>(p: &PhoneNumber, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(p.as_e164())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AlarmEvent;
+
+    fn one_of_each() -> Vec<AlarmEvent> {
+        vec![
+            AlarmEvent::Raised {
+                device: "dev-1".into(),
+                late_by_ms: Some(40_000),
+                recording: true,
+            },
+            AlarmEvent::TestPress {
+                device: "dev-1".into(),
+                late_by_ms: None,
+                to: "holder".into(),
+                direct_sms_ignored: 0,
+            },
+            AlarmEvent::Escalated {
+                step: 1,
+                round: 0,
+                tier: 2,
+                contacts: vec![3, 4],
+            },
+            AlarmEvent::NoContact {
+                message: "aucun contact".into(),
+            },
+            AlarmEvent::Exhausted { steps: 6 },
+            AlarmEvent::Answered {
+                contact: 1,
+                name: "Marie Dupont".into(),
+                answer: "coming".into(),
+                via: "sms".into(),
+            },
+            AlarmEvent::Acknowledged { by: 1 },
+            AlarmEvent::DirectSms {
+                via: "raise".into(),
+                by_box: vec![1],
+                already_sent: vec![],
+                unmatched: vec!["+33600000000".into()],
+                ignored: 0,
+                reason: None,
+            },
+            AlarmEvent::Cancelled {
+                by: "holder".into(),
+                withdrawn: 2,
+            },
+            AlarmEvent::RecordingRequested {},
+            AlarmEvent::RecordingStarted {
+                recording: uuid::Uuid::nil(),
+            },
+            AlarmEvent::Resolved {
+                outcome: "incident".into(),
+                by: "operateur".into(),
+            },
+            AlarmEvent::DeskTaken {
+                by: "odile".into(),
+                from: Some("paul".into()),
+            },
+            AlarmEvent::Note {
+                by: "odile".into(),
+                text: "gendarmerie prévenue".into(),
+            },
+            AlarmEvent::Delivered {
+                notification: 9,
+                contact: None,
+                purpose: "holder".into(),
+            },
+            AlarmEvent::DeliveryFailed {
+                notification: 9,
+                contact: Some(1),
+                error: "expired".into(),
+                retry: true,
+            },
+            AlarmEvent::TestOk {
+                gateway: "smsc".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_event_is_stored_as_kind_and_detail_and_read_back() {
+        for e in one_of_each() {
+            let (kind, detail) = e.split().expect("split");
+            assert!(detail.get("kind").is_none(), "{detail}");
+            assert_eq!(AlarmEvent::join(&kind, detail).expect("join"), e);
+        }
+    }
+
+    #[test]
+    fn the_details_written_before_the_vocabulary_was_closed_still_read() {
+        for (kind, detail) in [
+            (
+                "raised",
+                r#"{"device":"dev-01a2","late_by_ms":null,"recording":false}"#,
+            ),
+            (
+                "escalated",
+                r#"{"contacts":[1,2],"round":0,"step":0,"tier":1}"#,
+            ),
+            (
+                "delivered",
+                r#"{"contact":1,"notification":6,"purpose":"alert"}"#,
+            ),
+            ("resolved", r#"{"by":"operator","outcome":"incident"}"#),
+            ("desk_taken", r#"{"by":"odile"}"#),
+            (
+                "direct_sms",
+                r#"{"via":"report","ignored":2,"reason":"test"}"#,
+            ),
+            ("recording_requested", "{}"),
+        ] {
+            let detail = serde_json::from_str(detail).expect("json");
+            assert!(AlarmEvent::join(kind, detail).is_ok(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_or_field_is_refused() {
+        assert!(AlarmEvent::join("burned", serde_json::json!({})).is_err());
+        assert!(
+            AlarmEvent::join("acknowledged", serde_json::json!({ "by": 1, "extra": 2 })).is_err()
+        );
+        assert!(AlarmEvent::join("acknowledged", serde_json::json!({})).is_err());
+        assert!(AlarmEvent::join("acknowledged", serde_json::json!([1])).is_err());
+    }
 }

@@ -3,8 +3,10 @@
 
 use super::effects::notify_late_alert;
 use super::effects::test_sms_accepted;
+use super::model::AlarmEvent;
 use super::model::Notification;
-use super::tables::events::append as log_event;
+use super::tables::events::record as record_event;
+use super::tables::events::record_for;
 use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
 use super::tables::notifications::NewSms;
 use super::tables::notifications::from_row as notification_from_row;
@@ -213,12 +215,15 @@ fn apply_receipt(
             if purpose == "test" {
                 test_sms_delivered(c, &alarm, now)?;
             }
-            log_event(
+            record_event(
                 c,
-                Some(&alarm),
+                &alarm,
                 now,
-                "delivered",
-                &serde_json::json!({ "notification": id, "contact": contact, "purpose": purpose }),
+                &AlarmEvent::Delivered {
+                    notification: id,
+                    contact,
+                    purpose,
+                },
             )?;
         }
         Ok(())
@@ -268,12 +273,16 @@ fn fail_notification(
             .is_some_and(|s| s == "open" || s == "acknowledged"),
         None => false,
     };
-    log_event(
+    record_for(
         c,
         alarm.as_deref(),
         now,
-        "delivery_failed",
-        &serde_json::json!({ "notification": id, "contact": n.contact_id, "error": error, "retry": retry && live }),
+        &AlarmEvent::DeliveryFailed {
+            notification: id,
+            contact: n.contact_id,
+            error: error.to_string(),
+            retry: retry && live,
+        },
     )?;
     if retry && live {
         let key = format!(

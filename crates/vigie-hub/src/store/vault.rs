@@ -7,7 +7,8 @@
 //! indices run 0, 1, 2… without gaps, assigned inside the writer's
 //! transaction so concurrent appends cannot collide.
 
-use super::tables::events::append as log_event;
+use super::model::AlarmEvent;
+use super::tables::events::record as record_event;
 use super::tables::notifications::NewSms;
 use super::tables::notifications::PRIORITY_NOTICE;
 use super::tables::notifications::queue as queue_sms;
@@ -216,7 +217,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, 0, ?7, ?8)",
                     args![recording.to_string(), alarm.to_string(), device_id, shop_id, now.as_ms(), new_wrapped_key, vec![0u8; 32], retention_until.as_ms()],
                 )?;
-                log_event(c, Some(&alarm.to_string()), now, "recording_started", &serde_json::json!({ "recording": recording }))?;
+                record_event(c, &alarm.to_string(), now, &AlarmEvent::RecordingStarted { recording })?;
                 Ok(new_wrapped_key.clone())
             })
             .await

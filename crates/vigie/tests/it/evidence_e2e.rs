@@ -915,3 +915,104 @@ async fn the_hub_lost_mid_recording_and_back_gets_every_chunk_once_in_order() {
     let files = unpack(&zip);
     assert_export_holds(&files, &logged);
 }
+
+/// A Region moved to the other backend (`vigie admin store copy`): an
+/// export made before the move and one made after it both verify with the
+/// Region's trust file, and record the same chunks.
+#[tokio::test]
+async fn exports_made_before_and_after_moving_the_store_both_verify() {
+    let mut mic_path = None;
+    let mut rig = Rig::start("vigie-evidence-move", |dir| {
+        let p = dir.path("mic.wav");
+        mic_path = Some(p.clone());
+        format!("wav = \"{}\"\nmax_duration_s = 600", p.display())
+    })
+    .await;
+    let mic = LiveMic::new(&mic_path.expect("mic"));
+    let mut agent = AgentProcess::start(&rig.dir, &rig.agent_config);
+    agent.button("d").await;
+    let id = id_after(
+        &agent.line(RECORDING_STARTED, DEADLINE).await,
+        RECORDING_STARTED,
+    );
+    mic.play(5.0);
+    rig.hub_recording("two chunks at the hub", id, DEADLINE, |r| r.chunks >= 2)
+        .await;
+    agent.kill9().await;
+    mic.close();
+    let before = rig.export(id, "before.zip").await;
+    let (ok, report) = verify(&before).await;
+    assert!(ok, "before the move:\n{report}");
+
+    // Stop the hub, copy the store to the other backend, point the
+    // configuration at the copy (same vault keys folder).
+    let status = rig.hub.take().expect("hub").terminate().await;
+    assert!(status.success(), "{status}");
+    let config_text = std::fs::read_to_string(&rig.config).expect("config");
+    let from_url = config_text
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \"").and_then(|u| u.strip_suffix('"')))
+        .map(str::to_string);
+    let (from, to, store_lines) = match from_url {
+        None => {
+            let url = vigie_testkit::postgres::fresh_database().expect("a PostgreSQL database");
+            (
+                format!("sqlite:{}", rig.dir.path("hub.db").display()),
+                url.clone(),
+                format!(
+                    "sqlite_path = \"{}\"\nurl = \"{url}\"\n",
+                    rig.dir.path("hub.db").display()
+                ),
+            )
+        }
+        Some(url) => {
+            let moved = rig.dir.path("moved.db");
+            (
+                url,
+                format!("sqlite:{}", moved.display()),
+                format!("sqlite_path = \"{}\"\n", moved.display()),
+            )
+        }
+    };
+    let copied = vigie(&[
+        "admin",
+        "--config",
+        "/nonexistent.toml",
+        "store",
+        "copy",
+        "--from",
+        &from,
+        "--to",
+        &to,
+    ])
+    .await;
+    assert!(
+        copied.status.success(),
+        "vigie admin store copy failed ({}):\n{}{}",
+        copied.status,
+        text(&copied.stdout),
+        text(&copied.stderr)
+    );
+    assert!(
+        text(&copied.stdout).contains("log_entries"),
+        "{}",
+        text(&copied.stdout)
+    );
+    let moved_config: String = config_text
+        .lines()
+        .filter(|l| !l.starts_with("sqlite_path = ") && !l.starts_with("url = "))
+        .map(|l| {
+            if l == "[store]" {
+                format!("[store]\n{store_lines}")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&rig.config, moved_config).expect("config on the copy");
+    let after = rig.export(id, "after.zip").await;
+    let (ok, report) = verify(&after).await;
+    assert!(ok, "after the move:\n{report}");
+    let records = |zip: &Path| exported_records(&unpack(zip));
+    assert_eq!(records(&before), records(&after), "the same sealed chunks");
+}
