@@ -33,7 +33,7 @@ const MAP_PADDING: f64 = 10.0;
 /// viewBox units (about a screen pixel when the map is 1000 px wide).
 const SIMPLIFY_TOLERANCE: f64 = 1.0;
 /// Radius of a shop's dot at zoom 0 (a shop in alarm is a bigger triangle).
-const SHOP_RADIUS: f64 = 3.0;
+const SHOP_RADIUS: f64 = 5.0;
 /// The map's accessible name.
 pub const MAP_TITLE: &str = "Carte de la Région";
 const MAP_TITLE_ID: &str = "region-map-title";
@@ -50,20 +50,26 @@ const CLUSTER_RADIUS_REGION_UNITS: f64 = 60.0;
 const CLUSTER_ZOOM_STEP: u8 = 2;
 /// A cluster's disc: radius for two shops, and what each tenfold adds, in
 /// viewBox units at zoom 0.
-const CLUSTER_RADIUS_MIN_UNITS: f64 = 8.0;
-const CLUSTER_RADIUS_PER_DECADE_UNITS: f64 = 4.0;
-const CLUSTER_STROKE_UNITS: f64 = 2.5;
-const CLUSTER_COUNT_UNITS: f64 = 10.0;
+const CLUSTER_RADIUS_MIN_UNITS: f64 = 22.0;
+const CLUSTER_RADIUS_PER_DECADE_UNITS: f64 = 8.0;
+const CLUSTER_STROKE_UNITS: f64 = 4.0;
+const CLUSTER_COUNT_UNITS: f64 = 24.0;
 /// Half the height of an alarm's triangle, and its white edge, in viewBox
 /// units at zoom 0: several times a quiet dot.
-const ALARM_MARKER_UNITS: f64 = 11.0;
-const ALARM_MARKER_STROKE_UNITS: f64 = 1.5;
-/// Text sizes at zoom 0, in viewBox units (a desk's map is 600 to 1,000
-/// pixels wide, so about as many pixels); the console's script keeps them
-/// at a fixed size on screen.
-const DEPT_LABEL_UNITS: f64 = 17.0;
-const COMMUNE_LABEL_UNITS: f64 = 12.0;
-const LABEL_HALO_UNITS: f64 = 3.0;
+const ALARM_MARKER_UNITS: f64 = 24.0;
+const ALARM_MARKER_STROKE_UNITS: f64 = 3.0;
+/// Text sizes at zoom 0, in viewBox units on a map [`MAP_PX_NOMINAL`]
+/// pixels wide (so half as many pixels: 12 and 10 px); a view drawn for
+/// another width ([`MapView::for_width_px`]) keeps the same pixel sizes.
+const DEPT_LABEL_UNITS: f64 = 24.0;
+const COMMUNE_LABEL_UNITS: f64 = 20.0;
+const LABEL_HALO_UNITS: f64 = 5.0;
+/// The width in CSS pixels the sizes above are meant for (the board's map
+/// on a desk's screen); and the widths a view accepts (a phone's map, a
+/// wall screen's).
+pub const MAP_PX_NOMINAL: f64 = 500.0;
+const MAP_PX_MIN: f64 = 200.0;
+const MAP_PX_MAX: f64 = 4_000.0;
 /// Communes named at most on one map (a view is about 40 characters of
 /// labels across; more would be a wall of text and bytes).
 pub const COMMUNE_LABELS_MAX: usize = 120;
@@ -122,6 +128,9 @@ pub struct MapPlace {
 pub struct MapView {
     zoom: u8,
     center: Point,
+    /// [`MAP_PX_NOMINAL`] over the map's width on screen: sizes (text,
+    /// marks, the cluster radius) in viewBox units are multiplied by it.
+    screen: f64,
 }
 
 impl MapView {
@@ -130,6 +139,7 @@ impl MapView {
         MapView {
             zoom: 0,
             center: (MAP_WIDTH / 2.0, map.height / 2.0),
+            screen: 1.0,
         }
     }
 
@@ -159,6 +169,7 @@ impl MapView {
                 x.clamp(half_w, MAP_WIDTH - half_w),
                 y.clamp(half_h, map.height - half_h),
             ),
+            screen: 1.0,
         }
     }
 
@@ -179,6 +190,7 @@ impl MapView {
     /// The view from a query's `zoom`, `center` (« 45.7772,3.0870 ») and
     /// `dept` (« 63 »), as links write them; anything missing or unreadable
     /// falls back to the whole Region (a link never fails to show a map).
+    /// The screen's width is [`MapView::for_width_px`]'s.
     pub fn from_query(
         map: &RegionMap,
         zoom: Option<&str>,
@@ -237,22 +249,47 @@ impl MapView {
     /// The view `steps` levels closer (or farther, negative) around the same centre.
     pub fn zoomed(&self, map: &RegionMap, steps: i8) -> MapView {
         let zoom = (i16::from(self.zoom) + i16::from(steps)).clamp(0, i16::from(ZOOM_MAX)) as u8;
-        MapView::around(map, zoom, self.center)
+        MapView {
+            screen: self.screen,
+            ..MapView::around(map, zoom, self.center)
+        }
     }
 
     fn zoomed_at(&self, map: &RegionMap, steps: u8, center: Point) -> MapView {
-        MapView::around(map, self.zoom.saturating_add(steps), center)
+        MapView {
+            screen: self.screen,
+            ..MapView::around(map, self.zoom.saturating_add(steps), center)
+        }
+    }
+
+    /// The same view drawn for a map `px` CSS pixels wide (clamped between
+    /// 200 and 4,000), so that text and marks keep their pixel sizes and
+    /// names are spaced for that screen.
+    pub fn for_width_px(self, px: f64) -> MapView {
+        let px = if px.is_finite() { px } else { MAP_PX_NOMINAL };
+        MapView {
+            screen: MAP_PX_NOMINAL / px.clamp(MAP_PX_MIN, MAP_PX_MAX),
+            ..self
+        }
+    }
+
+    /// What a size given at zoom 0 on the nominal screen is in this view's units.
+    fn unit(&self) -> f64 {
+        self.screen / self.scale()
     }
 
     /// The view moved by fractions of its width (east positive) and height
     /// (south positive).
     pub fn panned(&self, map: &RegionMap, east: f64, south: f64) -> MapView {
         let (_, _, w, h) = self.view_box(map);
-        MapView::around(
-            map,
-            self.zoom,
-            (self.center.0 + east * w, self.center.1 + south * h),
-        )
+        MapView {
+            screen: self.screen,
+            ..MapView::around(
+                map,
+                self.zoom,
+                (self.center.0 + east * w, self.center.1 + south * h),
+            )
+        }
     }
 
     /// The query that shows this view: `zoom=3&center=45.7772,3.0870`.
@@ -685,7 +722,21 @@ impl RegionMap {
     /// The map with a tile background under the outlines (and the tile
     /// provider's attribution); without tiles, [`RegionMap::svg`].
     pub fn svg_with_tiles(&self, shops: &[MapShop], tiles: &[Tile], attribution: &str) -> String {
-        let plain = self.svg(shops);
+        self.svg_view_with_tiles(shops, &[], &MapView::whole(self), tiles, attribution)
+    }
+
+    /// [`RegionMap::svg_view`] with a tile background under the outlines
+    /// (the tiles cover the whole Region; a zoomed view enlarges them) and
+    /// the provider's attribution in the view's corner.
+    pub fn svg_view_with_tiles(
+        &self,
+        shops: &[MapShop],
+        places: &[MapPlace],
+        view: &MapView,
+        tiles: &[Tile],
+        attribution: &str,
+    ) -> String {
+        let plain = self.svg_view(shops, places, view);
         if tiles.is_empty() {
             return plain;
         }
@@ -702,10 +753,13 @@ impl RegionMap {
             );
         }
         background.push_str("</g>");
+        let k = view.unit();
+        let (vx, vy, vw, vh) = view.view_box(self);
         let attribution = format!(
-            r#"<text class="attribution" x="{:.0}" y="{:.0}" text-anchor="end" font-size="11">{}</text>"#,
-            MAP_WIDTH - 4.0,
-            self.height - 4.0,
+            r#"<text class="attribution" x="{}" y="{}" text-anchor="end" font-size="{}">{}</text>"#,
+            num2(vx + vw - 4.0 * k),
+            num2(vy + vh - 4.0 * k),
+            num2(11.0 * k),
             escape(attribution)
         );
         // Tiles first (under everything), outlines see-through over them.
@@ -753,7 +807,7 @@ impl RegionMap {
     /// look the same at every zoom. Positions are rounded to a tenth of a
     /// viewBox unit; shops with non-finite coordinates are left out.
     pub fn svg_view(&self, shops: &[MapShop], places: &[MapPlace], view: &MapView) -> String {
-        let k = 1.0 / view.scale();
+        let k = view.unit();
         let (vx, vy, vw, vh) = view.view_box(self);
         let mut svg = String::with_capacity(64 * 1024 + shops.len() * 16);
         let (lat, lon) = view.center_lat_lon(self);
@@ -834,7 +888,7 @@ impl RegionMap {
                 apart: s.state == ShopState::Alarm,
             })
             .collect();
-        let groups = cluster(&points, cluster_radius(view.zoom));
+        let groups = cluster(&points, cluster_radius(view.zoom) * view.screen);
         // Quiet marks beyond a pan's reach are left out (the map is fetched
         // again after a pan); alarms never are.
         let reach = view.reach(self);
@@ -997,7 +1051,7 @@ impl RegionMap {
         let Some(population_min) = commune_population_min(view.zoom) else {
             return Vec::new();
         };
-        let k = 1.0 / view.scale();
+        let k = view.unit();
         let reach = view.reach(self);
         let mut candidates: Vec<(&MapPlace, Point)> = places
             .iter()
@@ -1475,6 +1529,46 @@ mod tests {
     }
 
     #[test]
+    fn a_view_for_a_narrow_screen_keeps_pixel_sizes_and_clusters_wider() {
+        let map = region_map();
+        let desk = MapView::whole(map);
+        let phone = desk.for_width_px(MAP_PX_NOMINAL / 2.0);
+        let size = |svg: &str| -> f64 {
+            let at = svg
+                .find(r#"<g class="labels dept-labels" aria-hidden="true" font-size=""#)
+                .expect("names");
+            svg[at..]
+                .split("font-size=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .expect("a size")
+        };
+        assert_eq!(size(&map.svg_view(&[], &[], &desk)), DEPT_LABEL_UNITS);
+        assert_eq!(
+            size(&map.svg_view(&[], &[], &phone)),
+            DEPT_LABEL_UNITS * 2.0,
+            "twice the units on a map half as wide"
+        );
+        // Clermont and Cournon (9 km): apart at zoom 2 on a desk, one cluster on a narrow phone.
+        let shops = [
+            shop(1, CLERMONT, ShopState::Ready),
+            shop(2, (45.7420, 3.1885), ShopState::Ready),
+        ];
+        let at = MapView::at(map, 2, CLERMONT.0, CLERMONT.1);
+        assert!(!map.svg_view(&shops, &[], &at).contains("data-count="));
+        assert!(
+            map.svg_view(&shops, &[], &at.for_width_px(200.0))
+                .contains(r#"data-count="2""#)
+        );
+        // Zooming and panning keep the screen; absurd widths are clamped.
+        assert_eq!(phone.zoomed(map, 1).zoomed(map, -1), phone);
+        assert_eq!(desk.for_width_px(f64::NAN), desk);
+        assert_eq!(desk.for_width_px(1.0), desk.for_width_px(MAP_PX_MIN));
+        assert_eq!(desk.for_width_px(1e9), desk.for_width_px(MAP_PX_MAX));
+    }
+
+    #[test]
     fn every_departement_is_named_inside_its_outline() {
         let map = region_map();
         let svg = map.svg(&[]);
@@ -1540,7 +1634,7 @@ mod tests {
         );
         let svg = map.svg_view(&[], &places, &MapView::at(map, 3, CLERMONT.0, CLERMONT.1));
         assert!(svg.contains(r#"<g class="labels commune-labels""#));
-        assert!(svg.contains(">Saint-Genès-Champanelle</text>"));
+        assert!(svg.contains(">Riom</text>"));
         // However many communes, a map names at most COMMUNE_LABELS_MAX.
         let many: Vec<MapPlace> = (0..5_000)
             .map(|i| {
