@@ -160,7 +160,8 @@
         var svg = mapSvg();
         if (box && svg) setViewBox(svg, numbers(box));
         mapQuery = query;
-        if (history.replaceState && location.pathname === "/console/board") {
+        // The address keeps the view (a reload shows it again); unchanged, left alone.
+        if (history.replaceState && location.pathname === "/console/board" && query !== location.search.replace(/^\?/, "")) {
           history.replaceState(null, "", "/console/board" + (query ? "?" + query : ""));
         }
         fitLabels();
