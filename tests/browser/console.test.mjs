@@ -187,7 +187,7 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     assert.equal(await article.locator('.shop-name').innerText(), SHOPS.gare.name);
     simulatedAlarmId = await article.getAttribute('data-alarm-id');
     // The map follows: the shop becomes an alarm dot, still without reload.
-    await desk.locator(`svg.region-map circle.shop.s-alarm[data-shop-id="${shopIds[SHOPS.gare.reference]}"]`).waitFor();
+    await desk.locator(`svg.region-map .shop.s-alarm[data-shop-id="${shopIds[SHOPS.gare.reference]}"]`).waitFor();
     assert.equal(await desk.evaluate(() => window.__marker), 'same document', 'the page was not reloaded');
     assert.equal(deskNavigations, 0, 'no navigation happened');
     await screenshot(desk, 'board.png');
@@ -233,7 +233,7 @@ describe('the console in Chromium', { timeout: 10 * 60_000 }, () => {
     // The map (drawn at load) shows the shops with a running alarm as alarm dots.
     await page.goto(`${hub.url}/console/board`);
     for (const shop of [SHOPS.centre, SHOPS.gare]) {
-      assert.equal(await page.locator(`svg.region-map circle.shop.s-alarm[data-shop-id="${shopIds[shop.reference]}"]`).count(), 1, `${shop.name} is an alarm dot`);
+      assert.equal(await page.locator(`svg.region-map .shop.s-alarm[data-shop-id="${shopIds[shop.reference]}"]`).count(), 1, `${shop.name} is an alarm dot`);
     }
     await page.goto(`${hub.url}/console/alarms/${alarmId}`);
     assert.match(await page.locator('#alarm-state').getAttribute('data-state'), /^(open|acknowledged)$/);

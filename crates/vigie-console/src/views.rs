@@ -23,6 +23,7 @@ pub const TEMPLATES: &[(&str, &str)] = templates![
     "error.html",
     "board.html",
     "board_live.html",
+    "map_view.html",
     "alarm_live.html",
     "alarms.html",
     "alarm.html",

@@ -2141,3 +2141,84 @@ async fn the_fleet_links_serials_and_boxes_says_no_network_only_when_reported_an
     );
     assert!(!page.contains(r#"data-kind="no_shop""#));
 }
+
+#[tokio::test]
+async fn the_map_answers_the_view_asked_and_links_each_alarm_to_its_page() {
+    let w = world().await;
+    let mut b = signed_in(&w, "operator").await;
+    let zoom_of = |html: &str| -> Option<u8> {
+        let at = html.find("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"region-map")?;
+        html[at..]
+            .split("data-zoom=\"")
+            .nth(1)?
+            .split('"')
+            .next()?
+            .parse()
+            .ok()
+    };
+    // The board: the whole Region, its zoom link, every département's view.
+    let (status, board) = b.get(&w.app, "/console/board").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(zoom_of(&board), Some(0));
+    assert!(
+        board.contains(
+            r#"<a class="map-zoom-in" href="&#x2f;console&#x2f;board?zoom=1&amp;center="#
+        )
+    );
+    assert!(board.contains(r#"<a href="&#x2f;console&#x2f;board?dept=63">Puy-de-Dôme (63)</a>"#));
+    assert!(
+        board.contains(">Puy-de-Dôme</text>"),
+        "the départements are named"
+    );
+    // Each live alarm is a marker linked to its page and named with its code.
+    for (alarm, shop) in [(w.alarm_a, w.shop_a), (w.alarm_b, w.shop_b)] {
+        let code = w.store.alarm(alarm).await.expect("alarm").alarm.code;
+        let s = w.store.shop(shop).await.expect("shop");
+        let marker = format!(
+            r#"<a class="alarm-marker" href="/console/alarms/{alarm}" aria-label="Alarme : {}, {} — code {code}">"#,
+            s.name, s.commune
+        );
+        assert!(
+            board.contains(&marker.replace('\'', "&#39;")) || board.contains(&marker),
+            "{marker}"
+        );
+    }
+    // The map alone, for a view: zoomed, a département, nonsense.
+    let (status, zoomed) = b
+        .get(&w.app, "/console/map?zoom=3&center=45.7870,3.1127&px=390")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(zoom_of(&zoomed), Some(3));
+    assert!(
+        zoomed.trim_start().starts_with(r#"<div id="map-view""#) && !zoomed.contains("<html"),
+        "a fragment, not a page"
+    );
+    assert!(
+        zoomed.contains(r#"aria-label="Vers le nord""#),
+        "pan links once zoomed"
+    );
+    assert!(
+        zoomed.contains(">Clermont-Ferrand</text>"),
+        "communes named when zoomed in"
+    );
+    let (_, dept) = b.get(&w.app, "/console/map?dept=69").await;
+    assert!(
+        zoom_of(&dept).is_some_and(|z| z >= 1),
+        "a département is closer than the Region"
+    );
+    for nonsense in [
+        "zoom=abc",
+        "zoom=-4&center=1,2,3",
+        "dept=%3Cscript%3E",
+        "px=NaN",
+    ] {
+        let (status, html) = b.get(&w.app, &format!("/console/map?{nonsense}")).await;
+        assert_eq!(status, StatusCode::OK, "{nonsense}");
+        assert_eq!(zoom_of(&html), Some(0), "{nonsense}: the whole Region");
+        assert!(!html.contains("<script>"));
+    }
+    // A shopkeeper's board shows her shop, not the Region's map.
+    let mut shopkeeper = signed_in(&w, "shopkeeper").await;
+    let (_, own) = shopkeeper.get(&w.app, "/console/board").await;
+    assert!(!own.contains("region-map"));
+}

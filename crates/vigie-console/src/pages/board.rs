@@ -15,11 +15,12 @@ use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 use std::time::Duration;
 use vigie_core::supervision::Liveness;
 use vigie_core::{AlarmState, Answer, Timestamp};
-use vigie_figures::map::{MapShop, ShopState, region_map};
+use vigie_figures::map::{MapPlace, MapShop, MapView, ShopState, ZOOM_MAX, region_map};
 use vigie_hub::store::{BoardAlarm, StepSeen, StoreError};
 
 /// Steps of the server's clock are shown on the board this long after.
@@ -31,6 +32,8 @@ const KEEP_ALIVE_S: u64 = 15;
 /// that the disk is full; this reads one flag, and re-renders only when it
 /// changed.
 const WRITABLE_CHECK_MS: u64 = 2_000;
+/// How far a pan link moves the map: half the view's width or height.
+const PAN_FRACTION: f64 = 0.5;
 
 pub fn state_label(state: AlarmState, lang: Lang) -> &'static str {
     match state {
@@ -201,8 +204,63 @@ pub async fn board_fragment(
         .map_err(|e| StoreError::Unexpected(format!("board template: {e}")))
 }
 
-/// Every shop on the map, coloured: alarm, offline, not ready, ready, no box.
-pub async fn map_svg(console: &Console, viewer: &Viewer) -> Result<String, StoreError> {
+/// What part of the Region the map shows, as links and the board's script
+/// ask for it: `?zoom=3&center=45.7772,3.0870`, or `?dept=63` (and the
+/// script's `&px=`). Anything unreadable shows the whole Region.
+#[derive(Debug, Default, Deserialize)]
+pub struct MapQuery {
+    zoom: Option<String>,
+    center: Option<String>,
+    dept: Option<String>,
+    /// The map's width on the desk's screen, in CSS pixels (the board's
+    /// script sends it), so names and marks are sized and spaced for it.
+    px: Option<String>,
+}
+
+impl MapQuery {
+    fn view(&self) -> MapView {
+        let view = MapView::from_query(
+            region_map(),
+            self.zoom.as_deref(),
+            self.center.as_deref(),
+            self.dept.as_deref(),
+        );
+        match self
+            .px
+            .as_deref()
+            .and_then(|p| p.trim().parse::<f64>().ok())
+        {
+            Some(px) => view.for_width_px(px),
+            None => view,
+        }
+    }
+}
+
+/// The Region's communes the map may name, read once from the shipped table.
+fn places() -> &'static [MapPlace] {
+    static PLACES: LazyLock<Vec<MapPlace>> = LazyLock::new(|| {
+        vigie_hub::region::communes()
+            .into_iter()
+            .map(|c| MapPlace {
+                name: c.name,
+                lat: c.lat,
+                lon: c.lon,
+                population: c.population,
+            })
+            .collect()
+    });
+    &PLACES
+}
+
+/// Every shop on the map, coloured: alarm, offline, not ready, ready, no
+/// box. A shop in alarm links to its alarm's page (the newest, when it has
+/// several) and is named by shop, commune and code.
+pub async fn map_svg(
+    console: &Console,
+    viewer: &Viewer,
+    view: &MapView,
+    lang: Lang,
+) -> Result<String, StoreError> {
     let now = console.now();
     let store = console.store();
     let shops = store.shops().await?;
@@ -215,9 +273,19 @@ pub async fn map_svg(console: &Console, viewer: &Viewer) -> Result<String, Store
         .await?
         .into_iter()
         .collect();
+    // The live alarms the board lists (the newest 100): their pages. A shop
+    // in alarm beyond those (a regional storm) links to the shop's page,
+    // which lists its alarms.
+    let board = store.board(now, viewer.own_shop()).await?;
+    let mut alarm_of: HashMap<i64, (String, String)> = HashMap::new();
+    for b in board.alarms.iter().filter(|b| b.alarm.state.is_live()) {
+        // The board lists the newest first: keep the first seen per shop.
+        alarm_of
+            .entry(b.shop.id)
+            .or_insert_with(|| (b.alarm.id.to_string(), b.alarm.code.clone()));
+    }
     let mut points = Vec::with_capacity(shops.len());
-    let mut boxes_of: std::collections::HashMap<i64, Vec<&vigie_hub::store::DeviceHealth>> =
-        std::collections::HashMap::new();
+    let mut boxes_of: HashMap<i64, Vec<&vigie_hub::store::DeviceHealth>> = HashMap::new();
     for h in &health {
         boxes_of.entry(h.shop_id).or_default().push(h);
     }
@@ -237,23 +305,96 @@ pub async fn map_svg(console: &Console, viewer: &Viewer) -> Result<String, Store
         } else {
             ShopState::NotReady
         };
+        let (label, href) = match (state, alarm_of.get(&s.id)) {
+            (ShopState::Alarm, Some((id, code))) => (
+                format!(
+                    "{} : {}, {} — code {code}",
+                    lang.pick("Alarme", "Alarm"),
+                    s.name,
+                    s.commune
+                ),
+                format!("/console/alarms/{id}"),
+            ),
+            (ShopState::Alarm, None) => (
+                format!(
+                    "{} : {}, {}",
+                    lang.pick("Alarme", "Alarm"),
+                    s.name,
+                    s.commune
+                ),
+                format!("/console/shops/{}", s.id),
+            ),
+            _ => (
+                format!("{}, {}", s.name, s.commune),
+                format!("/console/shops/{}", s.id),
+            ),
+        };
         points.push(MapShop {
             id: s.id,
             lat: s.lat,
             lon: s.lon,
             state,
-            label: format!("{}, {}", s.name, s.commune),
-            href: Some(format!("/console/shops/{}", s.id)),
+            label,
+            href: Some(href),
         });
     }
     let map = region_map();
     Ok(match &console.inner.config.tiles {
-        Some(t) => map.svg_with_tiles(&points, &map.tiles(&t.url_template), &t.attribution),
-        None => map.svg(&points),
+        Some(t) => map.svg_view_with_tiles(
+            &points,
+            places(),
+            view,
+            &map.tiles(&t.url_template),
+            &t.attribution,
+        ),
+        None => map.svg_view(&points, places(), view),
     })
 }
 
-pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang) -> Response {
+/// The map with its controls (zoom, pan, the whole Region, each
+/// département), all plain links that the board's script follows in place.
+pub async fn map_fragment(
+    console: &Console,
+    viewer: &Viewer,
+    view: &MapView,
+    lang: Lang,
+) -> Result<String, StoreError> {
+    let svg = map_svg(console, viewer, view, lang).await?;
+    let map = region_map();
+    let href = |v: MapView| format!("/console/board?{}", v.query(map));
+    let departements: Vec<Value> = map
+        .departements()
+        .iter()
+        .map(|d| {
+            json!({
+                "code": d.code(),
+                "name": d.name(),
+                "href": format!("/console/board?dept={}", d.code()),
+            })
+        })
+        .collect();
+    let ctx = json!({
+        "lang": lang.code(),
+        "svg": svg,
+        "zoom": view.zoom(),
+        "zoom_max": ZOOM_MAX,
+        "zoom_in": (view.zoom() < ZOOM_MAX).then(|| href(view.zoomed(map, 1))),
+        "zoom_out": (view.zoom() > 0).then(|| href(view.zoomed(map, -1))),
+        "whole": href(MapView::whole(map)),
+        "north": (view.zoom() > 0).then(|| href(view.panned(map, 0.0, -PAN_FRACTION))),
+        "south": (view.zoom() > 0).then(|| href(view.panned(map, 0.0, PAN_FRACTION))),
+        "west": (view.zoom() > 0).then(|| href(view.panned(map, -PAN_FRACTION, 0.0))),
+        "east": (view.zoom() > 0).then(|| href(view.panned(map, PAN_FRACTION, 0.0))),
+        "departements": departements,
+    });
+    console
+        .inner
+        .views
+        .render("map_view.html", &ctx)
+        .map_err(|e| StoreError::Unexpected(format!("map template: {e}")))
+}
+
+pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang, view: &MapView) -> Response {
     let fragment = match board_fragment(console, viewer, lang).await {
         Ok(f) => f,
         Err(e) => return super::store_error(e, lang),
@@ -277,7 +418,7 @@ pub async fn page_html(console: &Console, viewer: &Viewer, lang: Lang) -> Respon
     let map = if own.is_some() {
         String::new()
     } else {
-        match map_svg(console, viewer).await {
+        match map_fragment(console, viewer, view, lang).await {
             Ok(m) => m,
             Err(e) => return super::store_error(e, lang),
         }
@@ -296,19 +437,22 @@ pub async fn page(
     State(console): State<Console>,
     Language(lang): Language,
     Extension(v): Extension<Viewer>,
+    Query(q): Query<MapQuery>,
 ) -> Response {
-    page_html(&console, &v, lang).await
+    page_html(&console, &v, lang, &q.view()).await
 }
 
-/// The map alone (the board's script fetches it when the shops in alarm change).
+/// The map and its controls alone, for a view (the board's script fetches
+/// it to zoom and pan in place, and when the shops in alarm change).
 pub async fn map(
     State(console): State<Console>,
     Language(lang): Language,
     Extension(v): Extension<Viewer>,
+    Query(q): Query<MapQuery>,
 ) -> Response {
-    match map_svg(&console, &v).await {
-        Ok(svg) => {
-            let mut resp = svg.into_response();
+    match map_fragment(&console, &v, &q.view(), lang).await {
+        Ok(html) => {
+            let mut resp = html.into_response();
             resp.headers_mut().insert(
                 axum::http::header::CONTENT_TYPE,
                 axum::http::HeaderValue::from_static("text/html; charset=utf-8"),
