@@ -57,7 +57,7 @@ pub(crate) fn alarm_from_row(r: &Row) -> Result<Alarm, StoreError> {
     })
 }
 
-fn load_alarm(c: &dyn Tx, id: &str) -> Result<Option<Alarm>, StoreError> {
+pub(super) fn load_alarm(c: &dyn Tx, id: &str) -> Result<Option<Alarm>, StoreError> {
     c.query_row(
         &format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = ?1"),
         args![id],
@@ -148,7 +148,12 @@ fn answer_link(
 }
 
 /// Run the escalation step that is due, if the alarm is still open.
-fn advance(c: &dyn Tx, rules: &Rules, alarm: &Alarm, now: Timestamp) -> Result<u32, StoreError> {
+pub(super) fn advance(
+    c: &dyn Tx,
+    rules: &Rules,
+    alarm: &Alarm,
+    now: Timestamp,
+) -> Result<u32, StoreError> {
     let due = alarm.next_step_at.is_some_and(|t| t <= now);
     if alarm.state != AlarmState::Open || !due {
         return Ok(0);
@@ -356,7 +361,8 @@ fn broadcast(
         .filter(|k| Some(k.id) != except)
         .map(|k| (k.id.to_string(), Some(k.id), k.phone.as_e164().to_string()))
         .collect();
-    if holder_too && shop.holder_sms {
+    // A duress or silent hold-up from a panel: nothing towards the premises.
+    if holder_too && shop.holder_sms && !super::panels::silent_alarm(c, &id)? {
         recipients.push((
             "holder".into(),
             None,
@@ -1122,7 +1128,7 @@ fn answers(c: &dyn Tx, alarm: &str) -> Result<Vec<AnswerRow>, StoreError> {
 }
 
 /// A reply code not shared with another live alarm.
-fn unique_code(c: &dyn Tx) -> Result<String, StoreError> {
+pub(super) fn unique_code(c: &dyn Tx) -> Result<String, StoreError> {
     let mut code = String::new();
     for _ in 0..8 {
         code = alarm::alarm_code_from_bytes(rand::random());

@@ -23,6 +23,7 @@ mod inventory;
 pub mod migrations;
 mod model;
 mod outbox;
+mod panels;
 mod stats;
 mod supervision;
 pub mod tx;
@@ -44,6 +45,11 @@ pub use inventory::{
 };
 pub use model::*;
 pub use outbox::SubmitOutcome;
+pub use panels::{
+    EVENTS_PER_FRAME_MAX, FRAME_REPEAT_WINDOW_MS, NewTransmitter, PANEL_EVENTS_LIST_MAX,
+    PanelEvent, PanelEventRow, PanelFrame, PanelKind, PanelReceipt, Transmitter,
+    transmitter_device_id,
+};
 pub use stats::STATS_FACTS_MAX;
 pub use supervision::{DeviceHealth, FleetEvent, Readiness};
 
