@@ -473,6 +473,9 @@ pub fn transmitter_back_text(account: &str, at: Timestamp) -> String {
     )
 }
 
+/// shop, interval, created, last seen, silent since, holder told.
+type WatchRow = (i64, Option<i64>, i64, Option<i64>, Option<i64>, bool);
+
 /// Decide one transmitter's supervision in the writer's transaction, as a
 /// box's: flagged silent, back, and the holder told while the shop is open.
 fn supervise_one(
@@ -481,7 +484,7 @@ fn supervise_one(
     watching_since: Timestamp,
     now: Timestamp,
 ) -> Result<u32, StoreError> {
-    let row: Option<(i64, Option<i64>, i64, Option<i64>, Option<i64>, bool)> = c
+    let row: Option<WatchRow> = c
         .query_row(
             "SELECT shop_id, supervision_interval_s, created_at, last_seen_at, silent_since, holder_told_silent FROM transmitters WHERE account = ?1 AND removed_at IS NULL",
             args![account],
