@@ -47,6 +47,11 @@ if ! python3 -c 'import moto, sys; sys.exit(moto.__version__ != "5.2.5")' 2>/dev
   pip install --quiet 'moto[server]==5.2.5'
 fi
 
+if ! python3 -c 'import siadc09, pysiaalarm, importlib.metadata as m, sys; sys.exit(m.version("siadc09") != "1.0.1" or m.version("pysiaalarm") != "3.2.2")' 2>/dev/null; then
+  say "installing the DC-09 peers (siadc09, pysiaalarm)"
+  pip install --quiet siadc09==1.0.1 pysiaalarm==3.2.2
+fi
+
 if [ ! -d tests/peers/smsc/node_modules/smpp ]; then
   say "installing the SMSC simulator (npm smpp)"
   npm ci --prefix tests/peers/smsc --no-audit --no-fund >/dev/null

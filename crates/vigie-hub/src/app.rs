@@ -19,12 +19,21 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use vigie_core::escalation::Policy;
 
+/// Where the DC-09 receiver listens, and what it counted.
+pub struct DcListeners {
+    pub tcp_addr: Option<SocketAddr>,
+    pub udp_addr: Option<SocketAddr>,
+    pub counters: Arc<crate::dc09::Counters>,
+}
+
 pub struct RunningHub {
     pub addr: SocketAddr,
     pub store: Store,
     pub engine: Engine,
     pub clock: SharedClock,
     pub vault: Arc<crate::vault::Vault>,
+    /// The DC-09 receiver's addresses and counters, when `[dc09]` sets a listener.
+    pub dc09: Option<DcListeners>,
     log_gateways: HashMap<String, Arc<LogGateway>>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -183,6 +192,24 @@ pub async fn start_with_ui(
         },
         tokio::spawn(engine.clone().run_supervision(shutdown_rx.clone())),
     ];
+    let dc09 = if config.dc09.tcp_listen.is_some() || config.dc09.udp_listen.is_some() {
+        let l = crate::dc09::start(
+            &config.dc09,
+            store.clone(),
+            clock.clone(),
+            engine.clone(),
+            shutdown_rx.clone(),
+        )
+        .await?;
+        tasks.extend(l.tasks);
+        Some(DcListeners {
+            tcp_addr: l.tcp_addr,
+            udp_addr: l.udp_addr,
+            counters: l.counters,
+        })
+    } else {
+        None
+    };
     let server_shutdown = shutdown_rx.clone();
     let mut app = crate::api::router(state);
     if let Some(ui) = ui {
@@ -206,6 +233,7 @@ pub async fn start_with_ui(
         engine,
         clock,
         vault,
+        dc09,
         log_gateways,
         shutdown: shutdown_tx,
         tasks,

@@ -26,6 +26,10 @@ pub struct Config {
     pub vault: VaultConfig,
     #[serde(default)]
     pub console: ConsoleSection,
+    /// The SIA DC-09 receiver (alarm panels and transmitters); off unless
+    /// a listener is set.
+    #[serde(default)]
+    pub dc09: Dc09Config,
     /// Gateways in order of preference: the first one that works sends; a
     /// failed alert is retried on the next.
     #[serde(default)]
@@ -88,6 +92,116 @@ impl Config {
                 || url.starts_with("http://localhost")
                 || url.starts_with("http://[::1]")
         })
+    }
+}
+
+/// `[dc09]`: the SIA DC-09 receiver (docs/ops/dc09.md). Transmitters are
+/// data in the store (`vigie admin transmitter add`), not configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dc09Config {
+    /// TCP address to receive frames on, e.g. `0.0.0.0:9000`; unset: no TCP.
+    #[serde(default)]
+    pub tcp_listen: Option<SocketAddr>,
+    /// UDP address to receive frames on; unset: no UDP.
+    #[serde(default)]
+    pub udp_listen: Option<SocketAddr>,
+    /// A frame's time may be this far behind the hub's clock (DC-09: 40),
+    /// for transmitters registered without their own window.
+    #[serde(default = "default_dc09_window_before_s")]
+    pub window_before_s: u32,
+    /// And this far ahead (DC-09: 20).
+    #[serde(default = "default_dc09_window_after_s")]
+    pub window_after_s: u32,
+    /// TCP connections open at once, from every source.
+    #[serde(default = "default_dc09_connections_max")]
+    pub connections_max: u32,
+    /// TCP connections open at once from one address (a receiving centre
+    /// behind NAT may carry many panels).
+    #[serde(default = "default_dc09_connections_per_source_max")]
+    pub connections_per_source_max: u32,
+    /// Bytes one TCP connection may hold waiting for a frame's end.
+    #[serde(default = "default_dc09_connection_buffer_bytes_max")]
+    pub connection_buffer_bytes_max: u32,
+    /// A partial frame with no byte for this long is dropped.
+    #[serde(default = "default_dc09_partial_frame_idle_s")]
+    pub partial_frame_idle_s: u32,
+    /// A TCP connection with no byte for this long is closed.
+    #[serde(default = "default_dc09_connection_idle_s")]
+    pub connection_idle_s: u32,
+    /// UDP datagrams handled at once.
+    #[serde(default = "default_dc09_udp_in_flight_max")]
+    pub udp_in_flight_max: u32,
+}
+
+fn default_dc09_window_before_s() -> u32 {
+    vigie_dc09::WINDOW_BEFORE_S_DEFAULT
+}
+fn default_dc09_window_after_s() -> u32 {
+    vigie_dc09::WINDOW_AFTER_S_DEFAULT
+}
+fn default_dc09_connections_max() -> u32 {
+    4_096
+}
+fn default_dc09_connections_per_source_max() -> u32 {
+    64
+}
+fn default_dc09_connection_buffer_bytes_max() -> u32 {
+    32 * 1_024
+}
+fn default_dc09_partial_frame_idle_s() -> u32 {
+    10
+}
+fn default_dc09_connection_idle_s() -> u32 {
+    300
+}
+fn default_dc09_udp_in_flight_max() -> u32 {
+    256
+}
+
+impl Default for Dc09Config {
+    fn default() -> Self {
+        Self {
+            tcp_listen: None,
+            udp_listen: None,
+            window_before_s: default_dc09_window_before_s(),
+            window_after_s: default_dc09_window_after_s(),
+            connections_max: default_dc09_connections_max(),
+            connections_per_source_max: default_dc09_connections_per_source_max(),
+            connection_buffer_bytes_max: default_dc09_connection_buffer_bytes_max(),
+            partial_frame_idle_s: default_dc09_partial_frame_idle_s(),
+            connection_idle_s: default_dc09_connection_idle_s(),
+            udp_in_flight_max: default_dc09_udp_in_flight_max(),
+        }
+    }
+}
+
+impl Dc09Config {
+    fn check(&self) -> Result<(), String> {
+        if self.connection_buffer_bytes_max < vigie_dc09::FRAME_BYTES_MAX as u32 {
+            return Err(format!(
+                "dc09.connection_buffer_bytes_max must hold one whole frame: at least {}",
+                vigie_dc09::FRAME_BYTES_MAX
+            ));
+        }
+        for (key, v) in [
+            ("dc09.connections_max", self.connections_max),
+            (
+                "dc09.connections_per_source_max",
+                self.connections_per_source_max,
+            ),
+            ("dc09.partial_frame_idle_s", self.partial_frame_idle_s),
+            ("dc09.connection_idle_s", self.connection_idle_s),
+            ("dc09.udp_in_flight_max", self.udp_in_flight_max),
+        ] {
+            if v == 0 {
+                return Err(format!("{key} must be at least 1"));
+            }
+        }
+        if self.window_before_s > 3_600 || self.window_after_s > 3_600 {
+            return Err("dc09.window_before_s and dc09.window_after_s are at most 3600 (a wider window lets old frames be replayed)".into());
+        }
+        Ok(())
     }
 }
 
@@ -469,6 +583,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.store.check().map_err(ConfigError::Invalid)?;
+        self.dc09.check().map_err(ConfigError::Invalid)?;
         if !(self.server.public_url.starts_with("http://")
             || self.server.public_url.starts_with("https://"))
         {

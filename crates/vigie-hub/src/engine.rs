@@ -177,7 +177,8 @@ impl Engine {
         self.store
             .forget_nonces_before(now.as_ms() / 1_000 - NONCES_KEPT_S)
             .await?;
-        let queued = self.store.supervise(now).await?;
+        let queued =
+            self.store.supervise(now).await? + self.store.supervise_transmitters(now).await?;
         if queued > 0 {
             self.wake_dispatch();
         }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod dc09;
 pub mod edge;
 pub mod engine;
 pub mod gateway;

@@ -49,11 +49,76 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// SIA DC-09 transmitters (alarm panels) registered per shop (docs/ops/dc09.md).
+    Transmitter {
+        #[command(subcommand)]
+        command: TransmitterCommand,
+    },
     /// The hub's database as a whole.
     Store {
         #[command(subcommand)]
         command: StoreCommand,
     },
+}
+
+#[derive(Subcommand)]
+pub enum TransmitterCommand {
+    /// Register a transmitter: `--shop TABAC-63-001 --account 0123AB --key-ascii 0123456789ABCDEF --supervision-interval-s 600`.
+    Add {
+        /// The shop's reference.
+        #[arg(long)]
+        shop: String,
+        /// The DC-09 account, 3 to 16 hex digits, as the panel sends it (leading zeros kept).
+        #[arg(long)]
+        account: String,
+        /// The AES key as the panel's menu shows it in ASCII (16, 24 or 32 characters).
+        #[arg(long, conflicts_with = "key_hex")]
+        key_ascii: Option<String>,
+        /// The AES key in hex (32, 48 or 64 digits).
+        #[arg(long)]
+        key_hex: Option<String>,
+        /// The panel's expected time between two messages (poll or test); unset: not supervised.
+        #[arg(long)]
+        supervision_interval_s: Option<u32>,
+        /// This panel's window, if not the hub's `[dc09]` one.
+        #[arg(long)]
+        window_before_s: Option<u32>,
+        #[arg(long)]
+        window_after_s: Option<u32>,
+    },
+    /// The transmitters in service.
+    List,
+    /// Take a transmitter out of service: its frames get DUH.
+    Remove {
+        #[arg(long)]
+        account: String,
+    },
+}
+
+/// An AES key from `--key-ascii` or `--key-hex`.
+fn transmitter_key(ascii: Option<String>, hex: Option<String>) -> anyhow::Result<Option<Vec<u8>>> {
+    match (ascii, hex) {
+        (Some(a), None) => {
+            if ![16, 24, 32].contains(&a.len()) || !a.is_ascii() {
+                bail!("--key-ascii is 16, 24 or 32 ASCII characters");
+            }
+            Ok(Some(a.into_bytes()))
+        }
+        (None, Some(h)) => {
+            let ok = [32, 48, 64].contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                bail!("--key-hex is 32, 48 or 64 hex digits");
+            }
+            let bytes = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .context("--key-hex")?;
+            Ok(Some(bytes))
+        }
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => bail!("give --key-ascii or --key-hex, not both"),
+    }
 }
 
 #[derive(Subcommand)]
@@ -518,6 +583,71 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                 )
             })?;
         }
+        AdminCommand::Transmitter { command } => match command {
+            TransmitterCommand::Add {
+                shop,
+                account,
+                key_ascii,
+                key_hex,
+                supervision_interval_s,
+                window_before_s,
+                window_after_s,
+            } => {
+                let shop_id = store.shop_by_reference(&shop).await?.id;
+                let key = transmitter_key(key_ascii, key_hex)?;
+                let encrypted = key.is_some();
+                store
+                    .add_transmitter(
+                        vigie_hub::store::NewTransmitter {
+                            account: account.clone(),
+                            shop_id,
+                            key,
+                            window_before_s,
+                            window_after_s,
+                            supervision_interval_s,
+                        },
+                        now(),
+                    )
+                    .await?;
+                let added = serde_json::json!({ "account": account.to_ascii_uppercase(), "shop": shop, "encrypted": encrypted });
+                print(json, &added, || {
+                    format!(
+                        "transmetteur enregistré / transmitter registered: {} ({shop}, {})",
+                        account.to_ascii_uppercase(),
+                        if encrypted { "AES" } else { "en clair / clear" }
+                    )
+                })?;
+            }
+            TransmitterCommand::List => {
+                let list = store.transmitters(None).await?;
+                print(json, &list, || {
+                    list.iter()
+                        .map(|t| {
+                            format!(
+                                "{}\tshop {}\t{}\tsupervision {}\t{}",
+                                t.account,
+                                t.shop_id,
+                                if t.encrypted { "AES" } else { "clear" },
+                                t.supervision_interval_s
+                                    .map_or("-".to_string(), |s| format!("{s} s")),
+                                if t.silent_since.is_some() {
+                                    "SILENCIEUX / SILENT"
+                                } else {
+                                    ""
+                                }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?;
+            }
+            TransmitterCommand::Remove { account } => {
+                store.remove_transmitter(&account, now()).await?;
+                print(json, &serde_json::json!({ "removed": account }), || {
+                    format!("transmetteur retiré / transmitter removed: {account}")
+                })?;
+            }
+        },
         AdminCommand::Devices => {
             let devices = store.devices().await?;
             print(json, &devices, || {

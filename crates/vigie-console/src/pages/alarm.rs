@@ -122,6 +122,37 @@ fn event_label(event: &AlarmEvent, lang: Lang) -> String {
         }
         .to_string(),
         AlarmEvent::TestPress { .. } => lang.pick("Essai silencieux", "Silent test").to_string(),
+        AlarmEvent::RaisedByPanel {
+            event,
+            zone,
+            silent,
+            ..
+        } => {
+            let silent = if *silent {
+                lang.pick(
+                    " — silencieuse : rien vers le commerce",
+                    " — silent: nothing towards the shop",
+                )
+            } else {
+                ""
+            };
+            match lang {
+                Lang::Fr => format!("Alarme de la centrale (code {event}, zone {zone}){silent}"),
+                Lang::En => format!("Alarm from the panel (code {event}, zone {zone}){silent}"),
+            }
+        }
+        AlarmEvent::PanelStillPresent { event, zone, .. } => match lang {
+            Lang::Fr => format!("La centrale signale toujours le code {event} (zone {zone})"),
+            Lang::En => format!("The panel still reports code {event} (zone {zone})"),
+        },
+        AlarmEvent::PanelRestore { event, zone, .. } => match lang {
+            Lang::Fr => format!(
+                "Retour au calme signalé par la centrale (code {event}, zone {zone}) : l'alarme reste ouverte"
+            ),
+            Lang::En => format!(
+                "The panel reports a restore (code {event}, zone {zone}): the alarm stays open"
+            ),
+        },
         AlarmEvent::TestOk { .. } => lang
             .pick(
                 "Essai : SMS pris par la passerelle",

@@ -2,6 +2,8 @@
 //! Each operation is one transaction: load, decide with `vigie_core`,
 //! write the state, the SMS to send and the events together.
 
+pub(super) mod panels;
+
 use super::effects::set_consent;
 use super::model::*;
 use super::tables::alarms::COLUMNS as ALARM_COLUMNS;
@@ -70,18 +72,10 @@ pub fn short_name(name: &str) -> String {
 /// Contacts that may receive this shop's alarms: its own and the Region's,
 /// with consent given and a number that has not bounced out.
 fn reachable(c: &dyn Tx, shop_id: i64) -> Result<Vec<Reachable>, StoreError> {
-    let mut st = c.prepare_cached(
-        "SELECT id, tier FROM contacts WHERE (shop_id = ?1 OR shop_id IS NULL) AND consent = 'yes' AND removed_at IS NULL",
-    )?;
-    let rows = st
-        .query_map(args![shop_id], |r| {
-            Ok(Reachable {
-                contact_id: r.get(0)?,
-                tier: r.get(1)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    Ok(super::tables::contacts::reachable(c, shop_id)?
+        .into_iter()
+        .map(|(contact_id, tier)| Reachable { contact_id, tier })
+        .collect())
 }
 
 fn answer_link(
@@ -113,7 +107,12 @@ fn answer_link(
 }
 
 /// Run the escalation step that is due, if the alarm is still open.
-fn advance(c: &dyn Tx, rules: &Rules, alarm: &Alarm, now: Timestamp) -> Result<u32, StoreError> {
+pub(super) fn advance(
+    c: &dyn Tx,
+    rules: &Rules,
+    alarm: &Alarm,
+    now: Timestamp,
+) -> Result<u32, StoreError> {
     let due = alarm.next_step_at.is_some_and(|t| t <= now);
     if alarm.state != AlarmState::Open || !due {
         return Ok(0);
@@ -262,7 +261,8 @@ fn broadcast(
         .filter(|k| Some(k.id) != except)
         .map(|k| (k.id.to_string(), Some(k.id), k.phone.as_e164().to_string()))
         .collect();
-    if holder_too && shop.holder_sms {
+    // A duress or silent hold-up from a panel: nothing towards the premises.
+    if holder_too && shop.holder_sms && !panels::silent_alarm(c, &id)? {
         recipients.push((
             "holder".into(),
             None,
@@ -1034,7 +1034,7 @@ fn answers(c: &dyn Tx, alarm: &str) -> Result<Vec<AnswerRow>, StoreError> {
 }
 
 /// A reply code not shared with another live alarm.
-fn unique_code(c: &dyn Tx) -> Result<String, StoreError> {
+pub(super) fn unique_code(c: &dyn Tx) -> Result<String, StoreError> {
     let mut code = String::new();
     for _ in 0..8 {
         code = alarm::alarm_code_from_bytes(rand::random());

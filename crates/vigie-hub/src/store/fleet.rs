@@ -3,8 +3,6 @@
 use super::effects::hardware_enrolled;
 use super::effects::set_consent;
 use super::model::*;
-use super::tables::contacts::COLUMNS as CONTACT_COLUMNS;
-use super::tables::contacts::from_row as contact_from_row;
 use super::tables::contacts::load as load_contact;
 use super::tables::enrolment_codes::insert as insert_enrolment_code;
 use super::tables::notifications::NewSms;
@@ -143,13 +141,7 @@ impl Store {
 
     pub async fn contacts(&self, shop_id: Option<i64>) -> Result<Vec<Contact>, StoreError> {
         self.db
-            .read(move |c| {
-                let mut st = c.prepare(&format!(
-                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE ((CAST(?1 AS BIGINT) IS NULL AND shop_id IS NULL) OR shop_id = ?1) AND removed_at IS NULL ORDER BY tier, id"
-                ))?;
-                let rows = st.query_map(args![shop_id], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
+            .read(move |c| super::tables::contacts::current(c, shop_id))
             .await
     }
 

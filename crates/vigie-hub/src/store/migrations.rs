@@ -20,12 +20,20 @@ pub struct Migration {
 
 /// Every migration, in order. Both SQL files of a number create the same
 /// tables and columns (a test compares them).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sqlite: include_str!("migrations/sqlite/0001_initial.sql"),
-    postgres: include_str!("migrations/postgres/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sqlite: include_str!("migrations/sqlite/0001_initial.sql"),
+        postgres: include_str!("migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "dc09",
+        sqlite: include_str!("migrations/sqlite/0002_dc09.sql"),
+        postgres: include_str!("migrations/postgres/0002_dc09.sql"),
+    },
+];
 
 /// Columns added to a table after it first shipped and before migrations
 /// were numbered: an old SQLite database gets them when it is adopted.

@@ -275,6 +275,29 @@ pub enum AlarmEvent {
     },
     /// The test press's SMS was taken by a gateway.
     TestOk { gateway: String },
+    /// An alarm panel or transmitter raised the alarm (SIA DC-09).
+    RaisedByPanel {
+        device: String,
+        account: String,
+        /// As sent: Contact ID `"120"`, SIA `"PA"`.
+        event: String,
+        zone: String,
+        /// Duress or silent hold-up: nothing towards the premises.
+        silent: bool,
+        detail: serde_json::Value,
+    },
+    /// The panel says the condition is still present (Contact ID qualifier 6).
+    PanelStillPresent {
+        account: String,
+        event: String,
+        zone: String,
+    },
+    /// The panel reports a restore; the alarm stays open.
+    PanelRestore {
+        account: String,
+        event: String,
+        zone: String,
+    },
 }
 
 impl AlarmEvent {
@@ -412,6 +435,24 @@ mod tests {
             },
             AlarmEvent::TestOk {
                 gateway: "smsc".into(),
+            },
+            AlarmEvent::RaisedByPanel {
+                device: "panel-1234".into(),
+                account: "1234".into(),
+                event: "121".into(),
+                zone: "001".into(),
+                silent: true,
+                detail: serde_json::json!({ "qualifier": 1 }),
+            },
+            AlarmEvent::PanelStillPresent {
+                account: "1234".into(),
+                event: "120".into(),
+                zone: "001".into(),
+            },
+            AlarmEvent::PanelRestore {
+                account: "1234".into(),
+                event: "120".into(),
+                zone: "001".into(),
             },
         ]
     }

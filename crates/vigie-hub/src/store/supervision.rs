@@ -336,7 +336,7 @@ impl Store {
         self.watching_since.0.store(t.as_ms(), Ordering::SeqCst);
     }
 
-    fn watching_since(&self) -> Timestamp {
+    pub(super) fn watching_since(&self) -> Timestamp {
         Timestamp(self.watching_since.0.load(Ordering::SeqCst))
     }
 

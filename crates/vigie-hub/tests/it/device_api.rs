@@ -329,6 +329,11 @@ const NOT_FOR_BOXES: &[&str] = &[
     "unknown_shop",            // admin and console
     "bad_shop_field",          // the console's shop form
     "target_not_empty",        // vigie admin store copy
+    "account_taken",           // vigie admin transmitter add (DC-09)
+    "bad_account",             // vigie admin transmitter add
+    "bad_interval",            // vigie admin transmitter add
+    "bad_key",                 // vigie admin transmitter add
+    "too_many_events",         // a DC-09 frame (answered DUH, never to a box)
     "unknown_contact",         // admin and console
     "unknown_recording",       // console and export
     "duplicate_shop",          // admin and console

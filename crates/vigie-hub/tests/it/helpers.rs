@@ -114,6 +114,11 @@ impl TestHub {
         .expect("a second store on the same database")
     }
 
+    /// Where this hub's store is (a test may open it beside the hub).
+    pub fn location(&self) -> vigie_hub::store::Location {
+        store_location(&self._dir.0, "hub.db")
+    }
+
     /// Stop this hub and start a new one on the same database and clock
     /// (on another port), as a restart would.
     pub async fn restart(self) -> TestHub {

@@ -3,6 +3,7 @@
 mod answer_page;
 mod clock;
 mod concurrency;
+mod dc09;
 mod device_api;
 mod edge;
 mod failover;

@@ -128,3 +128,39 @@ impl From<rusqlite::Error> for StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::migrations::MIGRATIONS;
+
+    /// The plan SQLite picks for `sql` on the hub's schema, one line a step.
+    fn plan(sql: &str) -> Vec<String> {
+        let c = rusqlite::Connection::open_in_memory().expect("in-memory database");
+        for m in MIGRATIONS {
+            c.execute_batch(m.sqlite).expect("schema");
+        }
+        let mut st = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("plan");
+        st.query_map([1], |r| r.get::<_, String>(3))
+            .expect("plan rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows")
+    }
+
+    /// The contacts an alarm may reach are searched by shop, never read in
+    /// full (a full read made the regional storm 1.5× slower).
+    #[test]
+    fn reachable_contacts_are_searched_not_scanned() {
+        let steps = plan(crate::store::tables::contacts::REACHABLE);
+        assert!(steps.iter().all(|s| !s.starts_with("SCAN")), "{steps:?}");
+        assert_eq!(
+            steps
+                .iter()
+                .filter(|s| s.contains("contacts_shop_phone (shop_id=?)"))
+                .count(),
+            2,
+            "{steps:?}"
+        );
+    }
+}

@@ -50,3 +50,34 @@ pub fn set_consent(
     )?;
     Ok(())
 }
+
+/// The contacts an alarm of a shop may reach: its own and the Region's,
+/// with consent given, not removed. Two searches of the partial index
+/// `contacts_shop_phone` (`WHERE removed_at IS NULL`) joined by UNION ALL:
+/// written as one `shop_id = ?1 OR shop_id IS NULL`, SQLite cannot use
+/// that index for either side and reads every contact of the Region, in
+/// the writer's transaction, for every alarm raised or escalated.
+pub const REACHABLE: &str = "SELECT id, tier FROM contacts WHERE shop_id = ?1 AND consent = 'yes' AND removed_at IS NULL \
+     UNION ALL SELECT id, tier FROM contacts WHERE shop_id IS NULL AND consent = 'yes' AND removed_at IS NULL";
+
+/// `(contact id, tier)` of the contacts an alarm of `shop_id` may reach.
+pub fn reachable(c: &dyn Tx, shop_id: i64) -> Result<Vec<(i64, u8)>, StoreError> {
+    c.query_map(REACHABLE, args![shop_id], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
+/// A shop's current contacts (`Some`), or the Region's (`None`): each a
+/// search of `contacts_shop_phone` on both backends.
+pub fn current(c: &dyn Tx, shop_id: Option<i64>) -> Result<Vec<Contact>, StoreError> {
+    match shop_id {
+        Some(id) => c.query_map(
+            &format!("SELECT {COLUMNS} FROM contacts WHERE shop_id = ?1 AND removed_at IS NULL ORDER BY tier, id"),
+            args![id],
+            from_row,
+        ),
+        None => c.query_map(
+            &format!("SELECT {COLUMNS} FROM contacts WHERE shop_id IS NULL AND removed_at IS NULL ORDER BY tier, id"),
+            args![],
+            from_row,
+        ),
+    }
+}
