@@ -121,8 +121,9 @@ pub async fn start_with_ui(
                 http_gateways.insert(c.name.clone(), gw.clone());
                 gateways.push(gw);
             }
-            GatewayConfig::Log { name } => {
-                let gw = Arc::new(LogGateway::new(name, Some(inbound_tx.clone()), false));
+            GatewayConfig::Log { name, receipts } => {
+                let receipts = receipts.then(|| inbound_tx.clone());
+                let gw = Arc::new(LogGateway::new(name, receipts, false));
                 log_gateways.insert(name.clone(), gw.clone());
                 gateways.push(gw);
             }

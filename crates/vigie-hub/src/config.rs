@@ -530,6 +530,10 @@ pub enum GatewayConfig {
     /// Prints SMS instead of sending them (demo).
     Log {
         name: String,
+        /// Report every SMS delivered at once, as a network would (false:
+        /// no receipts, for tests that give them).
+        #[serde(default = "default_true")]
+        receipts: bool,
     },
 }
 
@@ -676,7 +680,7 @@ impl Config {
             let name = match g {
                 GatewayConfig::Smpp(c) => &c.name,
                 GatewayConfig::Http(c) => &c.name,
-                GatewayConfig::Log { name } => name,
+                GatewayConfig::Log { name, .. } => name,
             };
             if !names.insert(name.clone()) {
                 return Err(ConfigError::Invalid(format!(

@@ -211,6 +211,14 @@ fn apply_receipt(
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
+        // The number works: a contact flagged by an earlier failure is not
+        // bouncing any more.
+        if let Some((_, Some(contact), _)) = &row {
+            c.execute(
+                "UPDATE contacts SET bounced = 0 WHERE id = ?1 AND bounced = 1",
+                args![contact],
+            )?;
+        }
         if let Some((Some(alarm), contact, purpose)) = row {
             if purpose == "test" {
                 test_sms_delivered(c, &alarm, now)?;
@@ -257,12 +265,6 @@ fn fail_notification(
         args![error, now.as_ms(), id],
     )?;
     let alarm = n.alarm_id.map(|a| a.to_string());
-    if let Some(contact) = n.contact_id {
-        c.execute(
-            "UPDATE contacts SET bounced = 1 WHERE id = ?1",
-            args![contact],
-        )?;
-    }
     let retry = n.purpose == "alert" && n.attempt + 1 < rules.attempts_max;
     let live = match &alarm {
         Some(a) => c
@@ -273,6 +275,16 @@ fn fail_notification(
             .is_some_and(|s| s == "open" || s == "acknowledged"),
         None => false,
     };
+    // Bouncing is the verdict of the last attempt: one that another follows
+    // says nothing yet.
+    if let Some(contact) = n.contact_id
+        && !(retry && live)
+    {
+        c.execute(
+            "UPDATE contacts SET bounced = 1 WHERE id = ?1",
+            args![contact],
+        )?;
+    }
     record_for(
         c,
         alarm.as_deref(),

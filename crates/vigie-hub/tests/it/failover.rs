@@ -56,3 +56,84 @@ async fn alerts_fail_over_to_the_next_gateway_at_once() {
         "{sent:?}"
     );
 }
+
+/// The first alert to Marie (through the gateway that gives no receipts)
+/// is reported undelivered by the network; what became of her number.
+async fn marie_after_an_undelivered_alert(attempts_max: u32) -> (TestHub, i64) {
+    let quiet = "[[gateways]]\nkind = \"log\"\nname = \"quiet\"\nreceipts = false\n";
+    let h = spawn_hub_with(
+        &format!("[escalation]\nattempts_max = {attempts_max}\n"),
+        quiet,
+    )
+    .await;
+    let shop = h
+        .seed_shop("B1", HOLDER, &[(1, "Marie Dupont", MARIE)])
+        .await;
+    let dev = h.enroll(shop).await;
+    let id = Uuid::now_v7();
+    assert_eq!(h.press(&dev, id).await.0, 201);
+    let first = eventually("the first alert submitted", || async {
+        h.hub
+            .store
+            .alarm(id)
+            .await
+            .ok()?
+            .notifications
+            .into_iter()
+            .find(|n| n.purpose == "alert" && n.attempt == 0 && n.state == "submitted")
+    })
+    .await;
+    assert_eq!(first.gateway.as_deref(), Some("quiet"), "{first:?}");
+    h.hub
+        .store
+        .record_receipt(
+            "quiet".into(),
+            vigie_hub::gateway::ReceiptRef::MessageId(
+                first.message_id.clone().expect("message id"),
+            ),
+            false,
+            "expired".into(),
+            h.now(),
+        )
+        .await
+        .expect("receipt");
+    (h, shop)
+}
+
+async fn marie_bounced(h: &TestHub, shop: i64) -> bool {
+    h.hub
+        .store
+        .contacts(Some(shop))
+        .await
+        .expect("contacts")
+        .iter()
+        .find(|c| c.name == "Marie Dupont")
+        .expect("Marie")
+        .bounced
+}
+
+#[tokio::test]
+async fn a_contact_bounces_only_when_the_last_attempt_fails() {
+    // A retry follows and is delivered (on the next gateway): not bouncing.
+    let (h, shop) = marie_after_an_undelivered_alert(2).await;
+    eventually("the retry delivered", || async {
+        h.hub
+            .store
+            .notifications_for_phone("+33611223344")
+            .await
+            .ok()?
+            .into_iter()
+            .find(|n| n.purpose == "alert" && n.attempt == 1 && n.state == "delivered")
+    })
+    .await;
+    h.settled().await;
+    assert!(
+        !marie_bounced(&h, shop).await,
+        "flagged although the retry was delivered"
+    );
+
+    // No retry left: the number bounces.
+    let (h, shop) = marie_after_an_undelivered_alert(1).await;
+    h.settled().await;
+    assert!(marie_bounced(&h, shop).await, "the last attempt failed");
+}
