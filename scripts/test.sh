@@ -108,9 +108,11 @@ run_pass() {
 # backend (the test kit's PostgreSQL server for the second): the same tests,
 # so both lines show the same N. The other crates do not touch the store.
 store_crates=(-p vigie-testkit -p vigie-hub -p vigie-console -p vigie)
-run_pass sqlite VIGIE_TEST_BACKEND=sqlite -- cargo test "${store_crates[@]}"
-run_pass postgres VIGIE_TEST_BACKEND=postgres -- cargo test "${store_crates[@]}"
-run_pass others VIGIE_TEST_BACKEND=sqlite -- cargo test --workspace \
+# --no-fail-fast: a failing test binary does not hide the others, so both
+# passes count the same tests.
+run_pass sqlite VIGIE_TEST_BACKEND=sqlite -- cargo test --no-fail-fast "${store_crates[@]}"
+run_pass postgres VIGIE_TEST_BACKEND=postgres -- cargo test --no-fail-fast "${store_crates[@]}"
+run_pass others VIGIE_TEST_BACKEND=sqlite -- cargo test --no-fail-fast --workspace \
   --exclude vigie-testkit --exclude vigie-hub --exclude vigie-console --exclude vigie
 
 say "demo scenario"

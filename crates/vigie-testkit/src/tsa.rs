@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// Times the test CA is made before the TSA gives up.
+const MAKE_CA_TRIES_MAX: usize = 2;
 /// How long the peer may take to print its port.
 const TSA_START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -49,16 +51,33 @@ impl Tsa {
             rand_suffix()
         ));
         std::fs::create_dir_all(&dir)?;
-        let status = command(faketime.as_deref(), &peers.join("make-ca.sh"))
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .context(
-                "cannot run tests/peers/tsa/make-ca.sh (are openssl and faketime installed?)",
-            )?;
-        if !status.success() {
-            bail!("make-ca.sh failed: install openssl (and faketime: apt-get install faketime)");
+        // The test CA is made again once if openssl fails (seen once under
+        // load, under faketime); both failures are reported in its words.
+        let mut failures = Vec::new();
+        for _ in 0..MAKE_CA_TRIES_MAX {
+            let out = command(faketime.as_deref(), &peers.join("make-ca.sh"))
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .context(
+                    "cannot run tests/peers/tsa/make-ca.sh (are openssl and faketime installed?)",
+                )?;
+            if out.status.success() {
+                failures.clear();
+                break;
+            }
+            failures.push(format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        if !failures.is_empty() {
+            bail!(
+                "make-ca.sh failed (install openssl, and faketime: apt-get install faketime): {}",
+                failures.join(" | ")
+            );
         }
         let mut front = Command::new("python3");
         if let Some(offset) = &faketime {
