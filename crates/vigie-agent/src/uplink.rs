@@ -17,8 +17,8 @@
 //! beside the correction the box reports.
 
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use uuid::Uuid;
 use vigie_proto::refusal::{self, BoxAction, HUB_TIME_HEADER};
@@ -75,8 +75,45 @@ pub struct HubClient {
     clock_offset_ms: Arc<AtomicI64>,
 }
 
+/// The TLS settings of every hub client in this process, made once and
+/// cloned into each (the roots are shared, not copied). Left to reqwest,
+/// each client reads and parses the system's certificate folder itself
+/// (its native-roots feature is switched on for the whole tree by the hub's
+/// object storage): milliseconds of CPU, a few hundred file opens and tens
+/// of KB of heap per client, paid thousands of times by a process that
+/// drives many boxes (the storm bench enrols one per shop) and a heap that
+/// then slows every allocation of the run. The roots are the ones reqwest
+/// would load (its built-in webpki roots and the system's); the box speaks
+/// HTTP/1.1 to the hub, as before that feature brought HTTP/2 in.
+fn tls_config() -> rustls::ClientConfig {
+    static TLS: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let native = rustls_native_certs::load_native_certs();
+        let (_, unparsable) = roots.add_parsable_certificates(native.certs);
+        if unparsable > 0 || !native.errors.is_empty() {
+            tracing::debug!(
+                unparsable,
+                errors = native.errors.len(),
+                "some of the system's root certificates were skipped"
+            );
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .expect("ring supports every TLS version rustls does")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        tls
+    })
+    .clone()
+}
+
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config())
         .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
         .connect_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
         .build()
@@ -369,4 +406,21 @@ async fn read_answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, 
     serde_json::from_slice(&bytes).map_err(|e| {
         UplinkError::Unreachable(format!("the hub's answer is not what a box expects: {e}"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// reqwest takes the shared settings only if they are of its own rustls
+    /// version; otherwise `build` fails and each client would fall back to
+    /// reqwest's defaults without a word.
+    #[test]
+    fn clients_take_the_shared_tls_settings() {
+        let built = reqwest::Client::builder()
+            .use_preconfigured_tls(tls_config())
+            .build();
+        assert!(built.is_ok(), "{:?}", built.err());
+        assert!(!tls_config().alpn_protocols.is_empty());
+    }
 }
