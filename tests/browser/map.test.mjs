@@ -172,7 +172,8 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
     const deptZoom = await zoomOf(page);
     assert.ok(deptZoom >= 1, `the département's view is zoomed in (${deptZoom})`);
     const clermont = page.locator('#map-view .commune-labels text', { hasText: /^Clermont-Ferrand$/ });
-    assert.ok((await clermont.boundingBox()).height >= LABEL_PX_MIN, 'readable');
+    // The live board may redraw the map meanwhile (its view kept): measure the one shown.
+    await waitFor(async () => ((await clermont.boundingBox())?.height ?? 0) >= LABEL_PX_MIN, { what: 'Clermont-Ferrand readable' });
     await screenshot(page, 'map-desktop-departement.png');
     // The wheel zooms at once (viewBox) and the closer map follows.
     const before = await viewWidth(page);
@@ -180,7 +181,7 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     for (let notch = 0; notch < 4; notch++) await page.mouse.wheel(0, -100);
     await waitFor(async () => (await viewWidth(page)) < before, { what: 'the wheel to zoom in' });
-    await waitFor(async () => (await zoomOf(page)) > deptZoom, { what: 'the closer map fetched' });
+    await waitFor(async () => (await zoomOf(page)) > deptZoom, { what: `the closer map fetched (from zoom ${deptZoom}, now ${await zoomOf(page)})` });
     const zoomed = await zoomOf(page);
     assert.ok((await page.locator('#map-view .commune-labels text').count()) > 1, 'more communes named closer');
     // A drag pans: the viewBox moves east when the map is pulled west.

@@ -87,8 +87,10 @@
     document.title = ids.size ? "(" + ids.size + ") ALARME" + (open ? " sans réponse" : "") + " — " + baseTitle : baseTitle;
     var shops = shopsInAlarm();
     if (mapShops !== null && shops !== mapShops && mapSvg()) {
+      // The view the desk last asked for, even if it is still loading:
+      // an alarm elsewhere must not take the desk back to an older view.
       var svg = mapSvg();
-      loadMap(mapQuery, svg.getAttribute("viewBox"), null);
+      loadMap(mapWanted, mapWanted === mapQuery ? svg.getAttribute("viewBox") : null, null);
     }
     mapShops = shops;
   }
@@ -112,6 +114,8 @@
   /** A map this much narrower or wider than that is fetched again for its width. */
   var MAP_REFIT_RATIO_MIN = 0.2;
   var mapQuery = "";
+  /** The view last asked for (`mapQuery` once it has arrived). */
+  var mapWanted = "";
   var settleTimer = null;
   var mapLoads = 0;
   function mapSvg() { return document.querySelector("#map-view svg.region-map"); }
@@ -143,6 +147,7 @@
   // given; give focus back to the control that asked, if any.
   function loadMap(query, box, focusSelector) {
     var load = ++mapLoads;
+    mapWanted = query;
     // The map's width on this screen: the server sizes names and marks for it.
     var svgNow = mapSvg();
     var px = svgNow ? Math.round(svgNow.getBoundingClientRect().width) : 0;
@@ -271,6 +276,7 @@
     }
     if (mapSvg()) {
       mapQuery = location.search.replace(/^\?/, "");
+      mapWanted = mapQuery;
       fitLabels();
       bindMap();
       window.addEventListener("resize", fitLabels);
