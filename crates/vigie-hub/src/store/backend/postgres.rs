@@ -250,3 +250,36 @@ impl From<postgres::Error> for StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The addresses a Region gives: several hosts with the primary found by
+    /// `target_session_attrs`, a unix socket, key=value; a bad one is an
+    /// error that says what is expected (and never echoes a password).
+    #[test]
+    fn libpq_addresses_are_read_and_a_bad_one_is_refused_plainly() {
+        for url in [
+            "postgres://vigie:secret@db1:5432,db2:5433/vigie?target_session_attrs=read-write",
+            "postgresql://vigie@/vigie?host=/run/postgresql",
+            "host=db1,db2 port=5432,5433 user=vigie dbname=vigie target_session_attrs=read-write",
+        ] {
+            let c = PgConnector::new(url).expect(url);
+            assert_eq!(c.config.get_application_name(), Some("vigie-hub"));
+            assert!(c.config.get_connect_timeout().is_some());
+        }
+        let multi = PgConnector::new(
+            "postgres://vigie:secret@db1:5432,db2:5433/vigie?target_session_attrs=read-write",
+        )
+        .expect("multi-host");
+        assert_eq!(multi.config.get_hosts().len(), 2);
+        assert_eq!(multi.config.get_ports(), &[5432, 5433]);
+        let e = PgConnector::new("postgres://vigie:secret@db1:notaport/vigie")
+            .err()
+            .expect("a bad port");
+        let text = e.to_string();
+        assert!(text.contains("postgres://user@host/db"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+}
