@@ -85,12 +85,15 @@ impl Tsa {
             // is not itself wrapped, so that killing it leaves no orphan.
             front.env("TSA_FAKETIME", offset);
         }
+        // Its own complaints (a failed `openssl ts -reply`) go to a file
+        // beside the CA, for a test that fails to point at.
+        let log = std::fs::File::create(dir.join("front.log"))?;
         let mut child = front
             .arg(peers.join("tsa_http.py"))
             .arg(&dir)
             .arg("0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .context("cannot start tsa_http.py (are python3 and faketime installed?)")?;
         let stdout = child.stdout.take().context("no stdout")?;

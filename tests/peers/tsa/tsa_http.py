@@ -9,6 +9,9 @@ TSA_FAKETIME=OFFSET (a `faketime -f` spec such as "-432000") runs each
 import http.server, os, subprocess, sys, tempfile
 
 QUERY_BYTES_MAX = 64 * 1024  # a TimeStampReq is ~100 bytes; anything larger is refused
+# openssl under libfaketime has failed once in a while on a loaded machine
+# (as make-ca.sh has); a reply is made again before the query is refused.
+REPLY_TRIES_MAX = 3
 CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tsa.cnf")
 DIR = os.path.abspath(sys.argv[1])
 FAKETIME = os.environ.get("TSA_FAKETIME")
@@ -23,8 +26,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with tempfile.NamedTemporaryFile(dir=DIR, suffix=".tsq") as query:
             query.write(self.rfile.read(length))
             query.flush()
-            reply = subprocess.run(WRAP + ["openssl", "ts", "-reply", "-config", CONFIG, "-queryfile", query.name],
-                                   env=dict(os.environ, TSA_DIR=DIR), capture_output=True)
+            for _ in range(REPLY_TRIES_MAX):
+                reply = subprocess.run(WRAP + ["openssl", "ts", "-reply", "-config", CONFIG, "-queryfile", query.name],
+                                       env=dict(os.environ, TSA_DIR=DIR), capture_output=True)
+                if reply.returncode == 0:
+                    break
+                print("openssl ts -reply failed:", reply.returncode, reply.stderr.decode(errors="replace"),
+                      file=sys.stderr, flush=True)
         if reply.returncode != 0:
             return self.send_error(500, reply.stderr.decode(errors="replace")[:200])
         self.send_response(200)
