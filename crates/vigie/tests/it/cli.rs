@@ -1,6 +1,7 @@
 //! The command line as an operator and a tester use it: shop import (all
 //! or nothing), contacts, enrolment codes, a command-line button, alarm
-//! list and resolve, and `serve` refusing a bad configuration.
+//! list and resolve, DC-09 transmitters, and `serve` refusing a bad
+//! configuration.
 
 use crate::hub::*;
 
@@ -359,4 +360,141 @@ async fn the_demo_story_runs_on_postgresql() {
         "cancelled:1\nopen:1\nresolved:1",
         "the story's alarms are in PostgreSQL"
     );
+}
+
+/// `vigie admin transmitter`: an operator registers a panel for a shop,
+/// sees it listed, is told plainly what is wrong with a bad key, account or
+/// a second registration, takes it out of service, and can register it again.
+#[tokio::test]
+async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
+    let dir = TempDir::new("vigie-cli-transmitters");
+    let config = write_config(&dir, free_port(), "");
+    let cfg = config.to_str().expect("utf-8 path");
+    let shops = dir.path("shops.csv");
+    std::fs::write(
+        &shops,
+        format!("{HEADER}\nTABAC-63-001,Tabac du Centre,\"3, place de la Mairie\",63430,Jeanne Martin,06 12 34 56 78,\n"),
+    )
+    .expect("write csv");
+    ok(&[
+        "admin",
+        "--config",
+        cfg,
+        "shop",
+        "import",
+        shops.to_str().expect("path"),
+    ])
+    .await;
+    let transmitter = |args: &[&str]| {
+        let mut all = vec!["admin", "--config", cfg, "--json", "transmitter"];
+        all.extend_from_slice(args);
+        all.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        vigie(&args).await
+    };
+    let add = [
+        "add",
+        "--shop",
+        "TABAC-63-001",
+        "--account",
+        "0123ab",
+        "--key-ascii",
+        "0123456789ABCDEF",
+        "--supervision-interval-s",
+        "600",
+    ];
+    let out = run(transmitter(&add)).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let added = json(&text(&out.stdout));
+    assert_eq!(
+        added,
+        serde_json::json!({ "account": "0123AB", "shop": "TABAC-63-001", "encrypted": true })
+    );
+    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    let listed = list.as_array().expect("a list");
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(listed[0]["account"], "0123AB", "leading zero kept: {list}");
+    assert_eq!(listed[0]["encrypted"], true, "{list}");
+    assert_eq!(listed[0]["supervision_interval_s"], 600, "{list}");
+    assert!(
+        listed[0].get("key").is_none(),
+        "the key is never printed: {list}"
+    );
+    assert!(
+        !text(&run(transmitter(&["list"])).await.stdout).contains("0123456789ABCDEF"),
+        "the key is never printed"
+    );
+
+    // Each mistake is refused with what to do, and changes nothing.
+    for (args, says) in [
+        (
+            vec![
+                "add",
+                "--shop",
+                "TABAC-63-001",
+                "--account",
+                "0456",
+                "--key-ascii",
+                "short",
+            ],
+            "16, 24 or 32",
+        ),
+        (
+            vec![
+                "add",
+                "--shop",
+                "TABAC-63-001",
+                "--account",
+                "0456",
+                "--key-hex",
+                "zz",
+            ],
+            "32, 48 or 64 hex digits",
+        ),
+        (
+            vec!["add", "--shop", "TABAC-63-001", "--account", "12G4"],
+            "3 to 16 hex digits",
+        ),
+        (
+            vec!["add", "--shop", "TABAC-63-001", "--account", "0123AB"],
+            "already registered",
+        ),
+        (
+            vec!["add", "--shop", "TABAC-99-999", "--account", "0789"],
+            "TABAC-99-999",
+        ),
+        (vec!["remove", "--account", "0999"], "unknown DC-09 account"),
+    ] {
+        let out = run(transmitter(&args)).await;
+        assert!(!out.status.success(), "{args:?} is refused");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Out of service, then back with a new key in hex.
+    let out = run(transmitter(&["remove", "--account", "0123AB"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    assert_eq!(list, serde_json::json!([]), "removed: {list}");
+    let out = run(transmitter(&[
+        "add",
+        "--shop",
+        "TABAC-63-001",
+        "--account",
+        "0123AB",
+        "--key-hex",
+        "000102030405060708090a0b0c0d0e0f",
+    ]))
+    .await;
+    assert!(
+        out.status.success(),
+        "registered again: {}",
+        text(&out.stderr)
+    );
+    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 }
