@@ -27,6 +27,13 @@ fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 
+/// The arguments of `vigie admin --config CFG --json GROUP ARGS…`.
+fn admin_json<'a>(cfg: &'a str, group: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["admin", "--config", cfg, "--json", group];
+    all.extend_from_slice(args);
+    all
+}
+
 #[tokio::test]
 async fn admin_import_device_press_and_resolve_through_the_cli() {
     let dir = TempDir::new("vigie-cli");
@@ -272,35 +279,32 @@ async fn accounts_are_disabled_reset_and_deleted_from_the_cli() {
     let dir = TempDir::new("vigie-cli-accounts");
     let config = write_config(&dir, free_port(), "");
     let cfg = config.to_str().expect("utf-8 path");
-    let account = |args: &[&str]| {
-        let mut all = vec!["admin", "--config", cfg, "--json", "account"];
-        all.extend_from_slice(args);
-        all.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(&args).await
-    };
+    let account = |args: &[&'static str]| admin_json(cfg, "account", args);
     for (user, role) in [("adele", "admin"), ("odile", "operator")] {
-        let args = account(&["add", "--username", user, "--name", user, "--role", role]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args = admin_json(
+            cfg,
+            "account",
+            &["add", "--username", user, "--name", user, "--role", role],
+        );
         ok_with_input(&args, "a long pass phrase\n").await;
     }
-    run(account(&["disable", "--username", "odile"])).await;
-    let list = json(&run(account(&["list"])).await);
+    ok(&account(&["disable", "--username", "odile"])).await;
+    let list = json(&ok(&account(&["list"])).await);
     let odile = list
         .as_array()
         .and_then(|a| a.iter().find(|x| x["username"] == "odile"))
         .cloned()
         .expect("odile listed");
     assert_eq!(odile["disabled"], true, "{list}");
-    run(account(&["enable", "--username", "odile"])).await;
-    let args = account(&["password", "--username", "odile"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    ok_with_input(&args, "another long pass phrase\n").await;
-    run(account(&["reset-second-factor", "--username", "odile"])).await;
-    run(account(&["delete", "--username", "odile"])).await;
-    let list = json(&run(account(&["list"])).await);
+    ok(&account(&["enable", "--username", "odile"])).await;
+    ok_with_input(
+        &account(&["password", "--username", "odile"]),
+        "another long pass phrase\n",
+    )
+    .await;
+    ok(&account(&["reset-second-factor", "--username", "odile"])).await;
+    ok(&account(&["delete", "--username", "odile"])).await;
+    let list = json(&ok(&account(&["list"])).await);
     assert!(
         list.as_array()
             .is_some_and(|a| a.iter().all(|x| x["username"] != "odile")),
@@ -385,15 +389,7 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
         shops.to_str().expect("path"),
     ])
     .await;
-    let transmitter = |args: &[&str]| {
-        let mut all = vec!["admin", "--config", cfg, "--json", "transmitter"];
-        all.extend_from_slice(args);
-        all.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        vigie(&args).await
-    };
+    let transmitter = |args: &[&'static str]| admin_json(cfg, "transmitter", args);
     let add = [
         "add",
         "--shop",
@@ -405,14 +401,14 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
         "--supervision-interval-s",
         "600",
     ];
-    let out = run(transmitter(&add)).await;
+    let out = vigie(&transmitter(&add)).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let added = json(&text(&out.stdout));
     assert_eq!(
         added,
         serde_json::json!({ "account": "0123AB", "shop": "TABAC-63-001", "encrypted": true })
     );
-    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    let list = json(&text(&vigie(&transmitter(&["list"])).await.stdout));
     let listed = list.as_array().expect("a list");
     assert_eq!(listed.len(), 1, "{list}");
     assert_eq!(listed[0]["account"], "0123AB", "leading zero kept: {list}");
@@ -423,7 +419,7 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
         "the key is never printed: {list}"
     );
     assert!(
-        !text(&run(transmitter(&["list"])).await.stdout).contains("0123456789ABCDEF"),
+        !text(&vigie(&transmitter(&["list"])).await.stdout).contains("0123456789ABCDEF"),
         "the key is never printed"
     );
 
@@ -467,20 +463,20 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
         ),
         (vec!["remove", "--account", "0999"], "unknown DC-09 account"),
     ] {
-        let out = run(transmitter(&args)).await;
+        let out = vigie(&transmitter(&args)).await;
         assert!(!out.status.success(), "{args:?} is refused");
         let stderr = text(&out.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
-    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    let list = json(&text(&vigie(&transmitter(&["list"])).await.stdout));
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 
     // Out of service, then back with a new key in hex.
-    let out = run(transmitter(&["remove", "--account", "0123AB"])).await;
+    let out = vigie(&transmitter(&["remove", "--account", "0123AB"])).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    let list = json(&text(&vigie(&transmitter(&["list"])).await.stdout));
     assert_eq!(list, serde_json::json!([]), "removed: {list}");
-    let out = run(transmitter(&[
+    let out = vigie(&transmitter(&[
         "add",
         "--shop",
         "TABAC-63-001",
@@ -495,6 +491,6 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
         "registered again: {}",
         text(&out.stderr)
     );
-    let list = json(&text(&run(transmitter(&["list"])).await.stdout));
+    let list = json(&text(&vigie(&transmitter(&["list"])).await.stdout));
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 }
