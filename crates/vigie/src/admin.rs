@@ -620,13 +620,29 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
             }
             TransmitterCommand::List => {
                 let list = store.transmitters(None).await?;
-                print(json, &list, || {
+                // Each panel's shop named by the reference `add` took.
+                let references: std::collections::HashMap<i64, String> = store
+                    .shops()
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.id, s.reference))
+                    .collect();
+                let reference = |id: i64| references.get(&id).cloned().unwrap_or_default();
+                let listed = list
+                    .iter()
+                    .map(|t| {
+                        let mut v = serde_json::to_value(t)?;
+                        v["shop"] = serde_json::Value::String(reference(t.shop_id));
+                        Ok(v)
+                    })
+                    .collect::<Result<Vec<_>, serde_json::Error>>()?;
+                print(json, &listed, || {
                     list.iter()
                         .map(|t| {
                             format!(
-                                "{}\tshop {}\t{}\tsupervision {}\t{}",
+                                "{}\t{}\t{}\tsupervision {}\t{}",
                                 t.account,
-                                t.shop_id,
+                                reference(t.shop_id),
                                 if t.encrypted { "AES" } else { "clear" },
                                 t.supervision_interval_s
                                     .map_or("-".to_string(), |s| format!("{s} s")),

@@ -412,14 +412,27 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
     let listed = list.as_array().expect("a list");
     assert_eq!(listed.len(), 1, "{list}");
     assert_eq!(listed[0]["account"], "0123AB", "leading zero kept: {list}");
+    assert_eq!(
+        listed[0]["shop"], "TABAC-63-001",
+        "the shop by its reference: {list}"
+    );
     assert_eq!(listed[0]["encrypted"], true, "{list}");
     assert_eq!(listed[0]["supervision_interval_s"], 600, "{list}");
     assert!(
         listed[0].get("key").is_none(),
         "the key is never printed: {list}"
     );
+    let plain = text(
+        &vigie(&["admin", "--config", cfg, "transmitter", "list"])
+            .await
+            .stdout,
+    );
     assert!(
-        !text(&vigie(&transmitter(&["list"])).await.stdout).contains("0123456789ABCDEF"),
+        plain.starts_with("0123AB\tTABAC-63-001\tAES\tsupervision 600 s"),
+        "{plain}"
+    );
+    assert!(
+        !plain.contains("0123456789ABCDEF"),
         "the key is never printed"
     );
 
