@@ -27,6 +27,12 @@ fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 
+/// The arguments of `vigie admin --config CFG shop import FILE`.
+fn shop_import<'a>(cfg: &'a str, file: &'a std::path::Path) -> [&'a str; 6] {
+    let file = file.to_str().expect("utf-8 path");
+    ["admin", "--config", cfg, "shop", "import", file]
+}
+
 /// The arguments of `vigie admin --config CFG --json GROUP ARGS…`.
 fn admin_json<'a>(cfg: &'a str, group: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec!["admin", "--config", cfg, "--json", group];
@@ -56,15 +62,7 @@ async fn admin_import_device_press_and_resolve_through_the_cli() {
         ),
     )
     .expect("write csv");
-    let out = vigie(&[
-        "admin",
-        "--config",
-        cfg,
-        "shop",
-        "import",
-        bad.to_str().expect("path"),
-    ])
-    .await;
+    let out = vigie(&shop_import(cfg, &bad)).await;
     assert!(!out.status.success(), "a bad file is refused");
     let stderr = text(&out.stderr);
     assert!(
@@ -87,15 +85,7 @@ async fn admin_import_device_press_and_resolve_through_the_cli() {
             .replace("99999", "63300"),
     )
     .expect("write csv");
-    ok(&[
-        "admin",
-        "--config",
-        cfg,
-        "shop",
-        "import",
-        good.to_str().expect("path"),
-    ])
-    .await;
+    ok(&shop_import(cfg, &good)).await;
     let shops = json(&ok(&["admin", "--config", cfg, "--json", "shop", "list"]).await);
     let refs: Vec<&str> = shops
         .as_array()
@@ -380,15 +370,7 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
         format!("{HEADER}\nTABAC-63-001,Tabac du Centre,\"3, place de la Mairie\",63430,Jeanne Martin,06 12 34 56 78,\n"),
     )
     .expect("write csv");
-    ok(&[
-        "admin",
-        "--config",
-        cfg,
-        "shop",
-        "import",
-        shops.to_str().expect("path"),
-    ])
-    .await;
+    ok(&shop_import(cfg, &shops)).await;
     let transmitter = |args: &[&'static str]| admin_json(cfg, "transmitter", args);
     let add = [
         "add",
