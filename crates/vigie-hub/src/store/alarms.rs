@@ -21,6 +21,7 @@ use super::tables::notifications::PRIORITY_FIRST_ALERT;
 use super::tables::notifications::PRIORITY_NOTICE;
 use super::tables::notifications::from_row as notification_from_row;
 use super::tables::notifications::queue as queue_sms;
+use super::tables::notifications::queue_later as queue_sms_later;
 use super::tables::readiness::test_pressed;
 use super::tables::shops::load as load_shop;
 use super::tx::{OptionalExtension as _, Tx, args};
@@ -72,10 +73,21 @@ pub fn short_name(name: &str) -> String {
 /// Contacts that may receive this shop's alarms: its own and the Region's,
 /// with consent given and a number that has not bounced out.
 fn reachable(c: &dyn Tx, shop_id: i64) -> Result<Vec<Reachable>, StoreError> {
-    Ok(super::tables::contacts::reachable(c, shop_id)?
-        .into_iter()
-        .map(|(contact_id, tier)| Reachable { contact_id, tier })
+    Ok(reachable_contacts(c, shop_id)?
+        .iter()
+        .map(as_reachable)
         .collect())
+}
+
+fn reachable_contacts(c: &dyn Tx, shop_id: i64) -> Result<Vec<Contact>, StoreError> {
+    super::tables::contacts::reachable(c, shop_id)
+}
+
+fn as_reachable(contact: &Contact) -> Reachable {
+    Reachable {
+        contact_id: contact.id,
+        tier: contact.tier,
+    }
 }
 
 fn answer_link(
@@ -83,20 +95,26 @@ fn answer_link(
     rules: &Rules,
     alarm: &str,
     contact: i64,
+    first_step: bool,
     now: Timestamp,
 ) -> Result<String, StoreError> {
-    let existing: Option<String> = c
-        .query_row(
+    // Links are made by escalation steps only: before an alarm's first
+    // step it has none to look for.
+    let existing: Option<String> = if first_step {
+        None
+    } else {
+        c.query_row(
             "SELECT token FROM answer_links WHERE alarm_id = ?1 AND contact_id = ?2",
             args![alarm, contact],
             |r| r.get(0),
         )
-        .optional()?;
+        .optional()?
+    };
     let token = match existing {
         Some(t) => t,
         None => {
             let t = random_token(ANSWER_TOKEN_CHARS);
-            c.execute(
+            c.execute_later(
                 "INSERT INTO answer_links (token, alarm_id, contact_id, created_at) VALUES (?1, ?2, ?3, ?4)",
                 args![t, alarm, contact, now.as_ms()],
             )?;
@@ -118,7 +136,8 @@ pub(super) fn advance(
         return Ok(0);
     }
     let id = alarm.id.to_string();
-    let contacts = reachable(c, alarm.shop_id)?;
+    let known = reachable_contacts(c, alarm.shop_id)?;
+    let contacts: Vec<Reachable> = known.iter().map(as_reachable).collect();
     let shop = load_shop(c, alarm.shop_id)?;
     // The shop's own policy where it has one, the Region's otherwise.
     let policy = escalation::Policy {
@@ -137,8 +156,11 @@ pub(super) fn advance(
             next_step_at,
         } => {
             for (i, contact_id) in contacts.iter().enumerate() {
-                let contact = load_contact(c, *contact_id)?;
-                let link = answer_link(c, rules, &id, *contact_id, now)?;
+                let contact = match known.iter().find(|k| k.id == *contact_id) {
+                    Some(k) => k.clone(),
+                    None => load_contact(c, *contact_id)?,
+                };
+                let link = answer_link(c, rules, &id, *contact_id, alarm.step == 0, now)?;
                 let text = sms::alert(&AlertText {
                     shop: ShopLine {
                         name: &shop.name,
@@ -157,7 +179,7 @@ pub(super) fn advance(
                 } else {
                     PRIORITY_ALERT
                 };
-                queue_sms(
+                queue_sms_later(
                     c,
                     &NewSms {
                         dedup_key: format!("alert:{id}:{step}:{contact_id}:0"),
@@ -173,7 +195,7 @@ pub(super) fn advance(
                     now,
                 )?;
             }
-            c.execute(
+            c.execute_later(
                 "UPDATE alarms SET step = ?1, next_step_at = ?2 WHERE id = ?3",
                 args![step + 1, next_step_at.as_ms(), id],
             )?;
@@ -590,7 +612,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, 0, ?7)",
                     args![id, shop_id, device_id, code, pressed_at.as_ms(), req.pressed_at_ms, now.as_ms(), late, req.recording],
                 )?;
-                c.execute("UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2", args![now.as_ms(), device_id])?;
+                c.execute_later("UPDATE devices SET state = 'active', last_seen_at = ?1 WHERE id = ?2", args![now.as_ms(), device_id])?;
                 record_event(c, &id, now, &AlarmEvent::Raised { device: device_id.clone(), late_by_ms: late, recording: req.recording })?;
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
                 let alerting = advance(c, &rules, &alarm, now)?;
@@ -600,7 +622,7 @@ impl Store {
                 let shop = load_shop(c, shop_id)?;
                 if shop.holder_sms {
                     let text = sms::holder_confirmation(pressed_at, alerting as usize);
-                    queue_sms(
+                    queue_sms_later(
                         c,
                         &NewSms {
                             dedup_key: format!("holder:{id}"),

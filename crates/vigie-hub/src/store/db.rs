@@ -27,8 +27,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 const WRITE_QUEUE_MAX: usize = 8_192;
 /// Writes committed together at most (bounds a batch's latency).
 const WRITE_BATCH_MAX: usize = 512;
-/// Reader connections kept open for reuse.
-const READERS_KEPT_MAX: usize = 8;
+/// Reads running at once, each on its own connection; a read past them
+/// waits for one to end. The connections stay open for the next reads:
+/// opening one costs a PostgreSQL server a process (milliseconds of CPU),
+/// and a storm's reads, opened and closed by the thousand, cost it more
+/// than its writes.
+const READERS_MAX: usize = 16;
 /// Times one write is run again after a serialization failure before its
 /// caller gets the error.
 pub const CONFLICT_RETRIES_MAX: u32 = 16;
@@ -40,10 +44,23 @@ pub(super) trait Connection: Send + 'static {
     fn tx(&self) -> &dyn Tx;
     /// Run statements that return nothing (BEGIN, COMMIT, SAVEPOINT…).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// Begin a transaction with `sql` (from `begin_write` or `begin_read`).
+    /// A backend on a server may send it without waiting: its error is
+    /// then the first statement's.
+    fn begin(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.batch(sql)
+    }
     /// The statement that begins a write transaction.
     fn begin_write(&self) -> &'static str;
     /// The statement that begins a read transaction (one snapshot).
     fn begin_read(&self) -> &'static str;
+    /// Whether a savepoint costs next to nothing (an embedded database),
+    /// so each write of a batch gets its own. Where it costs a round trip
+    /// to a server, a batch runs without them and only a batch in which a
+    /// write failed runs again with them (see [`run_batch`]).
+    fn savepoints_are_cheap(&self) -> bool {
+        true
+    }
     /// Whether the connection is lost and must be opened again.
     fn is_broken(&self) -> bool {
         false
@@ -61,8 +78,10 @@ pub(super) trait Connector: Send + Sync + 'static {
 trait Job: Send {
     /// Run the write in the open transaction. `Ok(true)`: keep what it
     /// wrote; `Ok(false)`: it failed, roll its savepoint back;
-    /// `Err`: the whole transaction must be run again.
-    fn run(&mut self, tx: &dyn Tx) -> Result<bool, StoreError>;
+    /// `Err`: the whole transaction must be run again. `settle`: wait for
+    /// what it sent without waiting ([`Tx::execute_later`]) before it ends,
+    /// so that an error there is this write's, not the next one's.
+    fn run(&mut self, tx: &dyn Tx, settle: bool) -> Result<bool, StoreError>;
     fn finish(self: Box<Self>, committed: Result<(), StoreError>);
 }
 
@@ -78,8 +97,14 @@ where
     R: Send + 'static,
     F: Fn(&dyn Tx) -> Result<R, StoreError> + Send + 'static,
 {
-    fn run(&mut self, tx: &dyn Tx) -> Result<bool, StoreError> {
-        match (self.f)(tx) {
+    fn run(&mut self, tx: &dyn Tx, settle: bool) -> Result<bool, StoreError> {
+        let result = (self.f)(tx);
+        let settled = if settle { tx.settle() } else { Ok(()) };
+        let result = match (result, settled) {
+            (Ok(r), Ok(())) => Ok(r),
+            (Ok(_), Err(e)) | (Err(e), _) => Err(e),
+        };
+        match result {
             Err(e @ StoreError::Conflict(_)) => Err(e),
             result => {
                 if let Err(e) = &result
@@ -120,6 +145,8 @@ pub struct Db {
     backend: Backend,
     sqlite_readers: Readers<SqliteConnector>,
     pg_readers: Readers<PgConnector>,
+    /// One permit per read running ([`READERS_MAX`]).
+    reading: Arc<tokio::sync::Semaphore>,
 }
 
 /// Reader connections kept for reuse.
@@ -193,6 +220,7 @@ impl Db {
             backend,
             sqlite_readers: Arc::default(),
             pg_readers: Arc::default(),
+            reading: Arc::new(tokio::sync::Semaphore::new(READERS_MAX)),
         })
     }
 
@@ -260,16 +288,29 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&dyn Tx) -> Result<R, StoreError> + Send + 'static,
     {
+        let permit = self
+            .reading
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         match &self.backend {
-            Backend::Sqlite(c) => read_on(c, &self.sqlite_readers, f).await,
-            Backend::Postgres(c) => read_on(c, &self.pg_readers, f).await,
+            Backend::Sqlite(c) => read_on(c, &self.sqlite_readers, permit, f).await,
+            Backend::Postgres(c) => read_on(c, &self.pg_readers, permit, f).await,
         }
     }
 }
 
 /// Run a read on a blocking thread, where connections are also opened,
 /// kept and closed (a PostgreSQL client must not be dropped on an async thread).
-async fn read_on<K, R, F>(connector: &Arc<K>, pool: &Readers<K>, f: F) -> Result<R, StoreError>
+/// `permit` is held until the connection is back in `pool`, so the pool
+/// never holds more than [`READERS_MAX`] connections and a read finds one.
+async fn read_on<K, R, F>(
+    connector: &Arc<K>,
+    pool: &Readers<K>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    f: F,
+) -> Result<R, StoreError>
 where
     K: Connector,
     R: Send + 'static,
@@ -282,10 +323,11 @@ where
         let (conn, result) = read_with(&*connector, kept, f);
         if let Some(conn) = conn
             && let Ok(mut readers) = pool.lock()
-            && readers.len() < READERS_KEPT_MAX
+            && readers.len() < READERS_MAX
         {
             readers.push(conn);
         }
+        drop(permit);
         result
     })
     .await
@@ -307,7 +349,7 @@ fn read_with<K: Connector, R>(
     // One snapshot for all the statements of a read: an alarm's
     // events, SMS and answers are seen as of the same commit.
     let begin = conn.begin_read();
-    let r = match conn.batch(begin) {
+    let r = match conn.begin(begin) {
         Ok(()) => {
             let r = f(conn.tx());
             match conn.batch("COMMIT") {
@@ -324,7 +366,7 @@ fn read_with<K: Connector, R>(
 /// Run `job` inside a savepoint of the open transaction.
 fn in_savepoint(conn: &mut impl Connection, job: &mut Box<dyn Job>) -> Result<(), StoreError> {
     conn.batch("SAVEPOINT job")?;
-    let keep = job.run(conn.tx())?;
+    let keep = job.run(conn.tx(), true)?;
     conn.batch(if keep {
         "RELEASE SAVEPOINT job"
     } else {
@@ -341,16 +383,82 @@ fn write_failure(e: &StoreError) -> StoreError {
     }
 }
 
-/// Run a batch in one transaction: every job in its savepoint, then commit.
+/// Run a batch in one transaction, then commit. A write that fails
+/// (`Ok(false)`) must leave nothing behind while the others are kept: each
+/// write runs in its own savepoint. Where savepoints cost a round trip
+/// (PostgreSQL: two per write, a third of a storm's statements), the batch
+/// first runs without them; if a write fails, that transaction is rolled
+/// back and the whole batch runs again with savepoints, which every write
+/// allows (a write is a function of the database and its arguments).
 fn run_batch(conn: &mut impl Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    let begin = conn.begin_write();
-    conn.batch(begin)?;
-    let ran = jobs.iter_mut().try_for_each(|job| in_savepoint(conn, job));
-    let committed = ran.and_then(|()| conn.batch("COMMIT"));
-    if committed.is_err() {
-        let _ = conn.batch("ROLLBACK");
+    if !conn.savepoints_are_cheap() {
+        match run_in_transaction(conn, jobs, Isolation::Shared)? {
+            Ran::Committed => return Ok(()),
+            Ran::AWriteFailed => {}
+        }
     }
-    committed
+    match run_in_transaction(conn, jobs, Isolation::PerWrite)? {
+        Ran::Committed | Ran::AWriteFailed => Ok(()),
+    }
+}
+
+/// How the writes of one transaction are kept apart.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// Each write in its own savepoint: a failed one is rolled back alone.
+    PerWrite,
+    /// No savepoints: a failed write makes the whole transaction roll back.
+    Shared,
+}
+
+enum Ran {
+    Committed,
+    /// Only with [`Isolation::Shared`]: a write failed, nothing was kept.
+    AWriteFailed,
+}
+
+fn run_in_transaction(
+    conn: &mut impl Connection,
+    jobs: &mut [Box<dyn Job>],
+    isolation: Isolation,
+) -> Result<Ran, StoreError> {
+    let begin = conn.begin_write();
+    conn.begin(begin)?;
+    let ran = jobs.iter_mut().try_fold(true, |all_kept, job| {
+        if !all_kept {
+            return Ok(false);
+        }
+        match isolation {
+            Isolation::PerWrite => in_savepoint(conn, job).map(|()| true),
+            // Not waited for write by write: the first error, wherever it
+            // shows, sends the batch back to run with savepoints, where
+            // each write waits for its own.
+            Isolation::Shared => job.run(conn.tx(), false),
+        }
+    });
+    let ran = match ran {
+        Ok(true) => match conn.tx().settle() {
+            Ok(()) => Ok(true),
+            Err(e @ StoreError::Conflict(_)) => Err(e),
+            Err(_) => Ok(false),
+        },
+        other => other,
+    };
+    let outcome = match ran {
+        Ok(true) => conn.batch("COMMIT").map(|()| Ran::Committed).map_err(Some),
+        Ok(false) => Err(None),
+        Err(e) => Err(Some(e)),
+    };
+    match outcome {
+        Ok(ran) => Ok(ran),
+        Err(failure) => {
+            let _ = conn.batch("ROLLBACK");
+            match failure {
+                None => Ok(Ran::AWriteFailed),
+                Some(e) => Err(e),
+            }
+        }
+    }
 }
 
 fn writer_loop<K: Connector>(

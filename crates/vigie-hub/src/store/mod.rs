@@ -311,6 +311,7 @@ mod tidy {
             let clients = [
                 (concat!("rus", "qlite"), "store/backend/sqlite.rs"),
                 (concat!("post", "gres::"), "store/backend/postgres.rs"),
+                (concat!("tokio_post", "gres"), "store/backend/postgres.rs"),
             ];
             for (client, home) in clients {
                 // `backend::postgres::…` is this crate's module, not the client.

@@ -11,10 +11,12 @@ use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
 use super::tables::notifications::NewSms;
 use super::tables::notifications::from_row as notification_from_row;
 use super::tables::notifications::queue as queue_sms;
+use super::tables::notifications::{Accepted, mark_delivered, mark_submitted, take_early_receipts};
 use super::tables::readiness::test_delivered as test_sms_delivered;
 use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
 use crate::gateway::ReceiptRef;
+use std::collections::{HashMap, HashSet};
 use vigie_core::Timestamp;
 
 /// What the dispatcher learnt from one submit.
@@ -71,50 +73,21 @@ impl Store {
         let rules = self.rules.clone();
         self.db
             .write(move |c| {
+                let accepted: Vec<Accepted<'_>> = outcomes
+                    .iter()
+                    .filter_map(|(id, outcome)| match outcome {
+                        SubmitOutcome::Submitted { gateway, message_id } => Some(Accepted {
+                            id: *id,
+                            gateway,
+                            message_id: message_id.as_deref(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                record_accepted(c, &rules, &accepted, now)?;
                 for (id, outcome) in &outcomes {
                     match outcome {
-                        SubmitOutcome::Submitted { gateway, message_id } => {
-                            let updated: Option<(String, Option<String>)> = c
-                                .query_row(
-                                    "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1, error = NULL WHERE id = ?4 AND state = 'pending' RETURNING purpose, alarm_id",
-                                    args![gateway, message_id, now.as_ms(), id],
-                                    |r| Ok((r.get(0)?, r.get(1)?)),
-                                )
-                                .optional()?;
-                            // Withdrawn (the alarm was cancelled or closed) while the
-                            // gateway was already taking it: it went out all the same,
-                            // so record it and tell that contact how the alarm ended.
-                            if updated.is_none() {
-                                let late: Option<Option<String>> = c
-                                    .query_row(
-                                        "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1 WHERE id = ?4 AND state = 'withdrawn' RETURNING alarm_id",
-                                        args![gateway, message_id, now.as_ms(), id],
-                                        |r| r.get(0),
-                                    )
-                                    .optional()?;
-                                if let Some(Some(alarm)) = late {
-                                    notify_late_alert(c, &alarm, *id, now)?;
-                                }
-                            }
-                            // A silent test's SMS accepted by a gateway: the shop's chain works.
-                            if let Some((purpose, Some(alarm))) = &updated
-                                && purpose == "test"
-                            {
-                                test_sms_accepted(c, alarm, gateway, now)?;
-                            }
-                            if let Some(mid) = message_id {
-                                let early: Option<(bool, String)> = c
-                                    .query_row(
-                                        "DELETE FROM early_receipts WHERE gateway = ?1 AND message_id = ?2 RETURNING delivered, detail",
-                                        args![gateway, mid],
-                                        |r| Ok((r.get(0)?, r.get(1)?)),
-                                    )
-                                    .optional()?;
-                                if let Some((delivered, detail)) = early {
-                                    apply_receipt(c, &rules, *id, delivered, &detail, now)?;
-                                }
-                            }
-                        }
+                        SubmitOutcome::Submitted { .. } => {}
                         SubmitOutcome::Retry { gateway, error } => {
                             // The SMS keeps its place in the queue (no per-SMS
                             // back-off): a "try again" is about the gateway,
@@ -150,6 +123,27 @@ impl Store {
         let rules = self.rules.clone();
         self.db
             .write(move |c| {
+                // The usual case in one statement: an SMS submitted, now delivered.
+                if delivered
+                    && let ReceiptRef::MessageId(mid) = &reference
+                    && let Some(row) = c
+                        .query_row(
+                            "UPDATE notifications SET state = 'delivered', done_at = ?1 WHERE gateway = ?2 AND message_id = ?3 AND state IN ('submitted', 'pending') RETURNING id, alarm_id, contact_id, purpose",
+                            args![now.as_ms(), gateway, mid],
+                            |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))),
+                        )
+                        .optional()?
+                {
+                    let (id, row) = row;
+                    return delivered_effects(c, id, row, now);
+                }
+                // Not submitted yet as far as the store knows (the usual
+                // reason a delivery is not found above): kept for the submit.
+                if delivered
+                    && let ReceiptRef::MessageId(mid) = &reference
+                {
+                    return keep_early_receipt(c, &gateway, mid, delivered, &detail, now);
+                }
                 let id: Option<i64> = match &reference {
                     ReceiptRef::MessageId(mid) => c
                         .query_row("SELECT id FROM notifications WHERE gateway = ?1 AND message_id = ?2", args![gateway, mid], |r| r.get(0))
@@ -161,13 +155,7 @@ impl Store {
                 match (id, &reference) {
                     (Some(id), _) => apply_receipt(c, &rules, id, delivered, &detail, now),
                     // The receipt beat the submit's answer to the store: keep it for then.
-                    (None, ReceiptRef::MessageId(mid)) => {
-                        c.execute(
-                            "INSERT INTO early_receipts (gateway, message_id, delivered, detail, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                            args![gateway, mid, delivered, detail, now.as_ms()],
-                        )?;
-                        Ok(())
-                    }
+                    (None, ReceiptRef::MessageId(mid)) => keep_early_receipt(c, &gateway, mid, delivered, &detail, now),
                     (None, ReceiptRef::Notification(id)) => {
                         Err(StoreError::refused("unknown_notification", format!("no notification {id}")))
                     }
@@ -195,6 +183,65 @@ impl Store {
     }
 }
 
+/// SMS the gateways took: marked submitted together (a statement per
+/// batch, not per SMS: a storm's SMS are recorded by the thousand), then
+/// what is particular to a few of them.
+fn record_accepted(
+    c: &dyn Tx,
+    rules: &super::Rules,
+    accepted: &[Accepted<'_>],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if accepted.is_empty() {
+        return Ok(());
+    }
+    let marked = mark_submitted(c, accepted, now)?;
+    let marked_ids: HashSet<i64> = marked.iter().map(|(id, _, _)| *id).collect();
+    for a in accepted.iter().filter(|a| !marked_ids.contains(&a.id)) {
+        // Withdrawn (the alarm was cancelled or closed) while the
+        // gateway was already taking it: it went out all the same,
+        // so record it and tell that contact how the alarm ended.
+        let late: Option<Option<String>> = c
+            .query_row(
+                "UPDATE notifications SET state = 'submitted', gateway = ?1, message_id = ?2, submitted_at = ?3, tries = tries + 1 WHERE id = ?4 AND state = 'withdrawn' RETURNING alarm_id",
+                args![a.gateway, a.message_id, now.as_ms(), a.id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(Some(alarm)) = late {
+            notify_late_alert(c, &alarm, a.id, now)?;
+        }
+    }
+    // A silent test's SMS accepted by a gateway: the shop's chain works.
+    for (id, purpose, alarm) in &marked {
+        if purpose == "test"
+            && let Some(alarm) = alarm
+            && let Some(a) = accepted.iter().find(|a| a.id == *id)
+        {
+            test_sms_accepted(c, alarm, a.gateway, now)?;
+        }
+    }
+    let by_message: HashMap<(&str, &str), i64> = accepted
+        .iter()
+        .filter_map(|a| a.message_id.map(|m| ((a.gateway, m), a.id)))
+        .collect();
+    let with_ids: Vec<(&str, &str)> = by_message.keys().copied().collect();
+    let mut delivered_ids = Vec::new();
+    for (gateway, message_id, delivered, detail) in take_early_receipts(c, &with_ids)? {
+        if let Some(id) = by_message.get(&(gateway.as_str(), message_id.as_str())) {
+            if delivered {
+                delivered_ids.push(*id);
+            } else {
+                apply_receipt(c, rules, *id, delivered, &detail, now)?;
+            }
+        }
+    }
+    for (id, alarm, contact, purpose) in mark_delivered(c, &delivered_ids, now)? {
+        delivered_effects(c, id, (alarm, contact, purpose), now)?;
+    }
+    Ok(())
+}
+
 fn apply_receipt(
     c: &dyn Tx,
     rules: &super::Rules,
@@ -211,33 +258,66 @@ fn apply_receipt(
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        // The number works: a contact flagged by an earlier failure is not
-        // bouncing any more.
-        if let Some((_, Some(contact), _)) = &row {
-            c.execute(
-                "UPDATE contacts SET bounced = 0 WHERE id = ?1 AND bounced = 1",
-                args![contact],
-            )?;
+        match row {
+            Some(row) => delivered_effects(c, id, row, now),
+            None => Ok(()),
         }
-        if let Some((Some(alarm), contact, purpose)) = row {
-            if purpose == "test" {
-                test_sms_delivered(c, &alarm, now)?;
-            }
-            record_event(
-                c,
-                &alarm,
-                now,
-                &AlarmEvent::Delivered {
-                    notification: id,
-                    contact,
-                    purpose,
-                },
-            )?;
-        }
-        Ok(())
     } else {
         fail_notification(c, rules, id, &format!("non distribué: {detail}"), now)
     }
+}
+
+/// A receipt for an SMS the store has not recorded submitted under this
+/// message id: kept until it is (`record_accepted` takes it). One that
+/// names an SMS already recorded (a receipt sent twice) is not kept.
+fn keep_early_receipt(
+    c: &dyn Tx,
+    gateway: &str,
+    message_id: &str,
+    delivered: bool,
+    detail: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute_later(
+        "INSERT INTO early_receipts (gateway, message_id, delivered, detail, at) \
+         SELECT ?1, ?2, CAST(?3 AS BIGINT), ?4, CAST(?5 AS BIGINT) WHERE NOT EXISTS (SELECT 1 FROM notifications WHERE gateway = ?1 AND message_id = ?2) \
+         ON CONFLICT DO NOTHING",
+        args![gateway, message_id, delivered, detail, now.as_ms()],
+    )
+}
+
+/// What follows an SMS marked delivered: `row` is its alarm, contact and purpose.
+fn delivered_effects(
+    c: &dyn Tx,
+    id: i64,
+    row: (Option<String>, Option<i64>, String),
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (alarm, contact, purpose) = row;
+    // The number works: a contact flagged by an earlier failure is not
+    // bouncing any more.
+    if let Some(contact) = contact {
+        c.execute_later(
+            "UPDATE contacts SET bounced = 0 WHERE id = ?1 AND bounced = 1",
+            args![contact],
+        )?;
+    }
+    if let Some(alarm) = alarm {
+        if purpose == "test" {
+            test_sms_delivered(c, &alarm, now)?;
+        }
+        record_event(
+            c,
+            &alarm,
+            now,
+            &AlarmEvent::Delivered {
+                notification: id,
+                contact,
+                purpose,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Mark an attempt failed, make it visible, and retry an alert on the next

@@ -39,6 +39,19 @@ pub trait Tx {
     fn execute(&self, sql: &str, args: &[Value]) -> Result<usize, StoreError>;
     /// Run a query; returns every row.
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// Run a statement whose answer the write does not need. A backend on
+    /// a server sends it and goes on without waiting; its error, if any, is
+    /// the error of the next statement that answers, or of [`Tx::settle`].
+    /// Statements still run in the order they were given.
+    fn execute_later(&self, sql: &str, args: &[Value]) -> Result<(), StoreError> {
+        self.execute(sql, args).map(|_| ())
+    }
+    /// Wait for every statement of [`Tx::execute_later`]: the first error
+    /// among them. The writer calls it at the end of each write, so a
+    /// write's errors are its own.
+    fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 impl dyn Tx + '_ {

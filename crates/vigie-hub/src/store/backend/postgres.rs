@@ -1,34 +1,48 @@
 //! PostgreSQL: the store shared by several hubs.
 //!
 //! The only code that knows the PostgreSQL client. Each connection is a
-//! blocking `postgres::Client` owned by one thread (the writer, or a reader
-//! on a blocking thread), like rusqlite's. Statements are written with
-//! `?N` and rewritten to `$N` when first prepared, then cached per
-//! connection. Writes run at SERIALIZABLE; a serialization failure or a
-//! deadlock is [`StoreError::Conflict`], which makes the writer run the
-//! write again (see `db.rs`).
+//! `tokio_postgres` client driven by the one thread that owns it (the
+//! writer, or a reader on a blocking thread), on a runtime of its own, like
+//! rusqlite's blocking calls. Statements are written with `?N` and
+//! rewritten to `$N` when first prepared, then cached per connection.
+//!
+//! A statement whose answer the write does not need
+//! ([`Tx::execute_later`]: an event appended, an SMS queued) is sent at once
+//! and not waited for: the next statement that answers, or the end of the
+//! write, waits for it and reports its error. The server runs them in
+//! order; the hub spares a round trip each, which is what a write costs on
+//! a server (a storm's alarm is some forty statements).
+//!
+//! Writes run at SERIALIZABLE; a serialization failure or a deadlock is
+//! [`StoreError::Conflict`], which makes the writer run the write again
+//! (see `db.rs`).
 
 use crate::store::StoreError;
 use crate::store::db::{Connection, Connector};
 use crate::store::tx::{Columns, Dialect, Row, Tx, Value, dollar_params};
-use postgres::error::SqlState;
-use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{NoTls, Socket};
 
 /// How long a connection attempt may take before it is an error.
 const CONNECT_TIMEOUT_S: u64 = 10;
 
 pub struct PgConnector {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
 }
 
 impl PgConnector {
     /// `url`: a libpq URL or key=value string, several hosts and
     /// `target_session_attrs=read-write` included.
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        let mut config: postgres::Config = url.parse().map_err(|e| {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Unexpected(format!(
                 "the store's PostgreSQL address cannot be read ({e}); expected e.g. postgres://user@host/db"
             ))
@@ -41,32 +55,121 @@ impl PgConnector {
     }
 }
 
+/// A statement sent and not yet answered.
+type Unanswered = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
+
 pub struct PgConn {
-    client: RefCell<postgres::Client>,
-    statements: RefCell<HashMap<String, postgres::Statement>>,
+    runtime: tokio::runtime::Runtime,
+    /// The socket's side of the client: reads answers, writes requests.
+    /// Polled whenever the owning thread waits for an answer.
+    link: RefCell<tokio_postgres::Connection<Socket, NoTlsStream>>,
+    /// True once `link` has ended (the server closed it or it broke).
+    closed: std::cell::Cell<bool>,
+    client: Arc<tokio_postgres::Client>,
+    statements: RefCell<HashMap<String, tokio_postgres::Statement>>,
+    /// Statements of [`Tx::execute_later`], in the order they were sent.
+    unanswered: RefCell<Vec<Unanswered>>,
 }
 
 impl Connector for PgConnector {
     type Conn = PgConn;
 
     fn connect(&self) -> Result<PgConn, StoreError> {
-        let client = self.config.connect(postgres::NoTls)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StoreError::Unexpected(format!("cannot start the PostgreSQL client's runtime: {e}"))
+            })?;
+        let (client, link) = runtime.block_on(self.config.connect(NoTls))?;
         Ok(PgConn {
-            client: RefCell::new(client),
+            runtime,
+            link: RefCell::new(link),
+            closed: std::cell::Cell::new(false),
+            client: Arc::new(client),
             statements: RefCell::new(HashMap::new()),
+            unanswered: RefCell::new(Vec::new()),
         })
     }
 }
 
 impl PgConn {
-    fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
+    /// Wait for `future`, driving the socket meanwhile.
+    fn wait<T>(
+        &self,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        let mut future = std::pin::pin!(future);
+        let mut link = self.link.borrow_mut();
+        let closed = &self.closed;
+        self.runtime.block_on(std::future::poll_fn(|cx| {
+            if !closed.get() {
+                // The link ends with the connection; the requests still
+                // waiting then fail with the client's "connection closed".
+                if let Poll::Ready(ended) = Pin::new(&mut *link).poll(cx) {
+                    if let Err(e) = ended {
+                        tracing::warn!(error = %e, "store: the PostgreSQL connection broke");
+                    }
+                    closed.set(true);
+                }
+            }
+            future.as_mut().poll(cx)
+        }))
+    }
+
+    /// Send `request` behind the statements not yet answered and wait for
+    /// them all: one round trip. An error among those sent before is the
+    /// answer (the server refuses what follows an error in a transaction).
+    fn answer<T>(
+        &self,
+        request: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, StoreError> {
+        let sent = std::mem::take(&mut *self.unanswered.borrow_mut());
+        if sent.is_empty() {
+            return Ok(self.wait(request)?);
+        }
+        let (before, answer) = self
+            .wait(async move {
+                // `join` polls the sent ones first, then sends `request`.
+                Ok(futures::join!(settle_all(sent), request))
+            })
+            .map_err(StoreError::from)?;
+        before?;
+        Ok(answer?)
+    }
+
+    /// Wait for every statement sent and not yet answered; the first error
+    /// among them, if any.
+    fn settle_sent(&self) -> Result<(), StoreError> {
+        let sent = std::mem::take(&mut *self.unanswered.borrow_mut());
+        if sent.is_empty() {
+            return Ok(());
+        }
+        self.wait(settle_all(sent)).map_err(StoreError::from)
+    }
+
+    /// Send a request without waiting for its answer. Polled once here, it
+    /// is encoded and queued for the socket in this order; its answer is
+    /// read when the next statement waits (`settle_sent`).
+    fn send(&self, mut answer: Unanswered) -> Result<(), StoreError> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match answer.as_mut().poll(&mut cx) {
+            Poll::Ready(Err(e)) => Err(e.into()),
+            Poll::Ready(Ok(())) => Ok(()),
+            Poll::Pending => {
+                self.unanswered.borrow_mut().push(answer);
+                Ok(())
+            }
+        }
+    }
+
+    fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
         if let Some(st) = self.statements.borrow().get(sql) {
             return Ok(st.clone());
         }
+        let text = dollar_params(sql);
         let st = self
-            .client
-            .borrow_mut()
-            .prepare(&dollar_params(sql))
+            .wait(self.client.prepare(&text))
             .map_err(|e| in_statement(e, sql))?;
         self.statements
             .borrow_mut()
@@ -75,9 +178,22 @@ impl PgConn {
     }
 }
 
+/// Every answer of `sent`, in order; the first error among them.
+async fn settle_all(sent: Vec<Unanswered>) -> Result<(), tokio_postgres::Error> {
+    let mut first_error = None;
+    for answer in sent {
+        if let Err(e) = answer.await
+            && first_error.is_none()
+        {
+            first_error = Some(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 /// A statement that PostgreSQL refused to prepare names its SQL: it is
 /// always a bug of this version, never bad input.
-fn in_statement(e: postgres::Error, sql: &str) -> StoreError {
+fn in_statement(e: tokio_postgres::Error, sql: &str) -> StoreError {
     match StoreError::from(e) {
         StoreError::Database(m) => StoreError::Database(format!(
             "{m} in: {}",
@@ -97,7 +213,19 @@ impl Connection for PgConn {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.client.get_mut().batch_execute(sql)?)
+        // A rollback is why a write's errors no longer matter.
+        if sql.starts_with("ROLLBACK") {
+            let _ = self.settle_sent();
+            return Ok(self.wait(self.client.batch_execute(sql))?);
+        }
+        self.answer(self.client.batch_execute(sql))
+    }
+
+    fn begin(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.settle_sent()?;
+        let client = self.client.clone();
+        let sql = sql.to_string();
+        self.send(Box::pin(async move { client.batch_execute(&sql).await }))
     }
 
     fn begin_write(&self) -> &'static str {
@@ -108,8 +236,12 @@ impl Connection for PgConn {
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     }
 
+    fn savepoints_are_cheap(&self) -> bool {
+        false
+    }
+
     fn is_broken(&self) -> bool {
-        self.client.borrow().is_closed()
+        self.closed.get() || self.client.is_closed()
     }
 }
 
@@ -120,22 +252,35 @@ impl Tx for PgConn {
 
     fn execute(&self, sql: &str, args: &[Value]) -> Result<usize, StoreError> {
         let st = self.statement(sql)?;
-        let n = self.client.borrow_mut().execute(&st, &params(args))?;
+        let n = self.answer(self.client.execute(&st, &params(args)))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn execute_later(&self, sql: &str, args: &[Value]) -> Result<(), StoreError> {
+        let st = self.statement(sql)?;
+        let client = self.client.clone();
+        let args = args.to_vec();
+        self.send(Box::pin(async move {
+            client.execute(&st, &params(&args)).await.map(|_| ())
+        }))
+    }
+
+    fn settle(&self) -> Result<(), StoreError> {
+        self.settle_sent()
     }
 
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
         let st = self.statement(sql)?;
         let names = st.columns().iter().map(|c| c.name().to_string()).collect();
         let columns = Columns::new(sql, names);
-        let rows = self.client.borrow_mut().query(&st, &params(args))?;
+        let rows = self.answer(self.client.query(&st, &params(args)))?;
         rows.iter()
             .map(|r| decode_row(r, &columns).map(|values| Row::new(columns.clone(), values)))
             .collect()
     }
 }
 
-fn decode_row(r: &postgres::Row, columns: &Arc<Columns>) -> Result<Vec<Value>, StoreError> {
+fn decode_row(r: &tokio_postgres::Row, columns: &Arc<Columns>) -> Result<Vec<Value>, StoreError> {
     let corrupt = |i: usize, why: String| StoreError::Corrupt {
         table: columns.table.clone(),
         column: columns.names.get(i).cloned().unwrap_or_default(),
@@ -184,7 +329,7 @@ impl ToSql for Value {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut postgres::types::private::BytesMut,
+        out: &mut tokio_postgres::types::private::BytesMut,
     ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Value::Null => Ok(IsNull::Yes),
@@ -222,8 +367,8 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
-impl From<postgres::Error> for StoreError {
-    fn from(e: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
         let text = match e.as_db_error() {
             Some(db) => format!("{}: {}", db.code().code(), db.message()),
             None => e.to_string(),

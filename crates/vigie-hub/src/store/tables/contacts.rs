@@ -57,12 +57,13 @@ pub fn set_consent(
 /// written as one `shop_id = ?1 OR shop_id IS NULL`, SQLite cannot use
 /// that index for either side and reads every contact of the Region, in
 /// the writer's transaction, for every alarm raised or escalated.
-pub const REACHABLE: &str = "SELECT id, tier FROM contacts WHERE shop_id = ?1 AND consent = 'yes' AND removed_at IS NULL \
-     UNION ALL SELECT id, tier FROM contacts WHERE shop_id IS NULL AND consent = 'yes' AND removed_at IS NULL";
+/// The columns are [`COLUMNS`]: the alert needs each contact's number.
+pub const REACHABLE: &str = "SELECT id, shop_id, name, phone, relation, tier, consent, bounced FROM contacts WHERE shop_id = ?1 AND consent = 'yes' AND removed_at IS NULL \
+     UNION ALL SELECT id, shop_id, name, phone, relation, tier, consent, bounced FROM contacts WHERE shop_id IS NULL AND consent = 'yes' AND removed_at IS NULL";
 
-/// `(contact id, tier)` of the contacts an alarm of `shop_id` may reach.
-pub fn reachable(c: &dyn Tx, shop_id: i64) -> Result<Vec<(i64, u8)>, StoreError> {
-    c.query_map(REACHABLE, args![shop_id], |r| Ok((r.get(0)?, r.get(1)?)))
+/// The contacts an alarm of `shop_id` may reach.
+pub fn reachable(c: &dyn Tx, shop_id: i64) -> Result<Vec<Contact>, StoreError> {
+    c.query_map(REACHABLE, args![shop_id], from_row)
 }
 
 /// A shop's current contacts (`Some`), or the Region's (`None`): each a

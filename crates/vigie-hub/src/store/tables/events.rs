@@ -13,11 +13,10 @@ pub fn append(
     kind: &str,
     detail: &serde_json::Value,
 ) -> Result<(), StoreError> {
-    c.execute(
+    c.execute_later(
         "INSERT INTO events (alarm_id, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
         args![alarm, at.as_ms(), kind, detail.to_string()],
-    )?;
-    Ok(())
+    )
 }
 
 /// Append `event` to the log, of alarm `alarm` when there is one (an SMS
