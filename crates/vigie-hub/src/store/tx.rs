@@ -47,8 +47,9 @@ pub trait Tx {
         self.execute(sql, args).map(|_| ())
     }
     /// Wait for every statement of [`Tx::execute_later`]: the first error
-    /// among them. The writer calls it at the end of each write, so a
-    /// write's errors are its own.
+    /// among them, or that the transaction no longer stands. The writer
+    /// calls it before each commit and, when a batch must tell its writes
+    /// apart, at the end of each write, so that a write's errors are its own.
     fn settle(&self) -> Result<(), StoreError> {
         Ok(())
     }

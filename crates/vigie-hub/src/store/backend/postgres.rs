@@ -265,8 +265,12 @@ impl Tx for PgConn {
         }))
     }
 
+    /// Also asks the server whether the transaction still stands: after an
+    /// error that a write caught and went past, PostgreSQL ignores every
+    /// statement and turns COMMIT into a silent ROLLBACK; this statement
+    /// then fails instead, and the write with it.
     fn settle(&self) -> Result<(), StoreError> {
-        self.settle_sent()
+        self.execute("SELECT 1", &[]).map(|_| ())
     }
 
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
