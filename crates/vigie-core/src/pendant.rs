@@ -619,14 +619,7 @@ fn pair(s: &[char], i: usize) -> Option<(Coord, Coord)> {
 }
 
 fn starts_with(s: &[char], i: usize, word: &str) -> bool {
-    let mut k = i;
-    for w in word.chars() {
-        if s.get(k) != Some(&w) {
-            return false;
-        }
-        k += 1;
-    }
-    true
+    (i..).zip(word.chars()).all(|(k, w)| s.get(k) == Some(&w))
 }
 
 /// Every index where `word` starts in `s`.
