@@ -35,11 +35,12 @@ pub const PENDANT_REPEAT_WINDOW_MS: i64 = 30 * 60_000;
 /// flood (the design notes' « ≥ 10 SMS a minute »): no pendant repeats that
 /// fast by itself, a spoofer or a broken device does.
 pub const PENDANT_FLOOD_SMS_MIN: u32 = 10;
+/// The window a flood is counted in: one minute, the SMS just received included.
 pub const PENDANT_FLOOD_WINDOW_MS: i64 = 60_000;
 /// Characters of an SMS copied into the alarm's timeline (the whole text
 /// stays in `inbound_sms`): two segments, more than a pendant's SOS.
 pub const PENDANT_TEXT_CHARS_ON_TIMELINE_MAX: usize = 320;
-/// Messages listed at most.
+/// Messages listed at most (`Store::pendant_messages`).
 pub const PENDANT_MESSAGES_LIST_MAX: usize = 1_000;
 
 /// The device id an alarm from a pendant carries (its number stays out of
