@@ -25,8 +25,12 @@
 //!   Tests call `supervise` themselves after moving a manual clock.
 
 use crate::clock::{ClockMark, ClockStep, SharedClock};
-use crate::gateway::{Delivery, Gateway, GatewayError, Inbound, Kept, OutgoingSms};
-use crate::store::{PendantReceipt, SmsReceived, StepSeen, Store, StoreError, SubmitOutcome};
+use crate::gateway::{
+    Delivery, Gateway, GatewayError, Inbound, Kept, KeptTx, OutgoingSms, ReceiptRef,
+};
+use crate::store::{
+    DeliveredReceipt, PendantReceipt, SmsReceived, StepSeen, Store, StoreError, SubmitOutcome,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -284,18 +288,80 @@ impl Engine {
                 }
             }
             let now = self.clock.now();
-            // Concurrent writes share one commit of the store's writer.
-            let stored =
-                futures::future::join_all(batch.into_iter().map(|d| self.keep(d, now))).await;
-            if stored.into_iter().any(|s| s) {
+            // Delivered receipts by message id, the bulk of a storm's
+            // inbound traffic, are stored together in one write; the rest
+            // one write each, concurrently (they share one commit anyway).
+            let (receipts, others): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(Delivery::into_parts)
+                .partition(|(event, _)| {
+                    matches!(
+                        event,
+                        Inbound::Receipt {
+                            reference: ReceiptRef::MessageId(_),
+                            delivered: true,
+                            ..
+                        }
+                    )
+                });
+            let (receipts_stored, stored) = futures::future::join(
+                self.keep_receipts(receipts, now),
+                futures::future::join_all(
+                    others
+                        .into_iter()
+                        .map(|(event, done)| self.keep(event, done, now)),
+                ),
+            )
+            .await;
+            if receipts_stored || stored.into_iter().any(|s| s) {
                 self.wake();
             }
         }
     }
 
+    /// Store delivered receipts (by message id) in one write and answer
+    /// each one's gateway; true if stored.
+    async fn keep_receipts(&self, receipts: Vec<(Inbound, KeptTx)>, now: Timestamp) -> bool {
+        if receipts.is_empty() {
+            return false;
+        }
+        let (events, dones): (Vec<_>, Vec<_>) = receipts.into_iter().unzip();
+        let delivered: Vec<DeliveredReceipt> = events
+            .into_iter()
+            .filter_map(|event| match event {
+                Inbound::Receipt {
+                    gateway,
+                    reference: ReceiptRef::MessageId(message_id),
+                    detail,
+                    ..
+                } => Some(DeliveredReceipt {
+                    gateway,
+                    message_id,
+                    detail,
+                }),
+                _ => None,
+            })
+            .collect();
+        let count = delivered.len();
+        let kept = match self.store.record_deliveries(delivered, now).await {
+            Ok(()) => {
+                tracing::info!(receipts = count, "SMS delivery receipts stored");
+                Kept::Stored
+            }
+            Err(e) => {
+                tracing::error!(error = %e, receipts = count, "delivery receipts could not be stored; the gateway is told to have them sent again");
+                Kept::Failed
+            }
+        };
+        let stored = matches!(kept, Kept::Stored);
+        for done in dones {
+            done.send(kept);
+        }
+        stored
+    }
+
     /// Store one inbound message and answer its gateway; true if stored.
-    async fn keep(&self, delivery: Delivery, now: Timestamp) -> bool {
-        let (event, done) = delivery.into_parts();
+    async fn keep(&self, event: Inbound, done: KeptTx, now: Timestamp) -> bool {
         let result = match event {
             Inbound::Receipt {
                 gateway,

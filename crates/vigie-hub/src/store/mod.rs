@@ -56,7 +56,7 @@ pub use inventory::{
     HardwareState, SERIAL_CHARS_MAX, normalize_serial,
 };
 pub use model::*;
-pub use outbox::SubmitOutcome;
+pub use outbox::{DeliveredReceipt, SubmitOutcome};
 pub use stats::STATS_FACTS_MAX;
 pub use supervision::{DeviceHealth, FleetEvent, Readiness};
 pub use tables::notifications::{

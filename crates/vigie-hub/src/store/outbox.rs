@@ -11,13 +11,23 @@ use super::tables::notifications::COLUMNS as NOTIFICATION_COLUMNS;
 use super::tables::notifications::NewSms;
 use super::tables::notifications::from_row as notification_from_row;
 use super::tables::notifications::queue as queue_sms;
-use super::tables::notifications::{Accepted, mark_delivered, mark_submitted, take_early_receipts};
+use super::tables::notifications::{
+    Accepted, mark_delivered, mark_delivered_by_message, mark_submitted, take_early_receipts,
+};
 use super::tables::readiness::test_delivered as test_sms_delivered;
 use super::tx::{OptionalExtension as _, Tx, args};
 use super::{Store, StoreError};
 use crate::gateway::ReceiptRef;
 use std::collections::{HashMap, HashSet};
 use vigie_core::Timestamp;
+
+/// A gateway's receipt saying an SMS was delivered, by its message id.
+#[derive(Debug, Clone)]
+pub struct DeliveredReceipt {
+    pub gateway: String,
+    pub message_id: String,
+    pub detail: String,
+}
 
 /// What the dispatcher learnt from one submit.
 #[derive(Debug, Clone)]
@@ -104,6 +114,37 @@ impl Store {
                             c.execute("UPDATE notifications SET gateway = ?1, tries = tries + 1 WHERE id = ?2", args![gateway, id])?;
                             fail_notification(c, &rules, *id, &format!("refusé par {gateway}: {error}"), now)?;
                         }
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Delivery receipts that say "delivered", by the gateway's message id,
+    /// in one write: the SMS they name marked delivered together; a receipt
+    /// whose SMS is not recorded submitted yet is kept for then.
+    pub async fn record_deliveries(
+        &self,
+        receipts: Vec<DeliveredReceipt>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.db
+            .write(move |c| {
+                let pairs: Vec<(&str, &str)> = receipts
+                    .iter()
+                    .map(|r| (r.gateway.as_str(), r.message_id.as_str()))
+                    .collect();
+                let mut found: HashSet<(String, String)> = HashSet::new();
+                for (id, gateway, message_id, alarm, contact, purpose) in
+                    mark_delivered_by_message(c, &pairs, now)?
+                {
+                    delivered_effects(c, id, (alarm, contact, purpose), now)?;
+                    found.insert((gateway, message_id));
+                }
+                for r in &receipts {
+                    if !found.contains(&(r.gateway.clone(), r.message_id.clone())) {
+                        keep_early_receipt(c, &r.gateway, &r.message_id, true, &r.detail, now)?;
                     }
                 }
                 Ok(())

@@ -201,3 +201,44 @@ pub fn mark_delivered(
     }
     Ok(marked)
 }
+
+/// An SMS marked delivered by its gateway's message id: `(id, gateway,
+/// message id, alarm, contact, purpose)`.
+pub type DeliveredRow = (i64, String, String, Option<String>, Option<i64>, String);
+
+/// Mark delivered the submitted (or still pending) SMS that these
+/// `(gateway, message id)` name, in one statement per [`LIST_ROWS_MAX`].
+/// A pair not returned names no such SMS yet (its submit is not recorded),
+/// or one already delivered or failed.
+pub fn mark_delivered_by_message(
+    c: &dyn Tx,
+    receipts: &[(&str, &str)],
+    now: Timestamp,
+) -> Result<Vec<DeliveredRow>, StoreError> {
+    let mut marked = Vec::with_capacity(receipts.len());
+    for chunk in receipts.chunks(LIST_ROWS_MAX) {
+        let sql = format!(
+            "WITH receipt (gateway, message_id) AS (VALUES {}) \
+             UPDATE notifications SET state = 'delivered', done_at = ?1 FROM receipt \
+             WHERE notifications.gateway = receipt.gateway AND notifications.message_id = receipt.message_id \
+             AND notifications.state IN ('submitted', 'pending') \
+             RETURNING notifications.id, notifications.gateway, notifications.message_id, notifications.alarm_id, notifications.contact_id, notifications.purpose",
+            values_rows(2, chunk.len(), 2, false)
+        );
+        let mut params = vec![Value::Int(now.as_ms())];
+        for (g, m) in chunk {
+            params.extend([Value::Text((*g).to_string()), Value::Text((*m).to_string())]);
+        }
+        marked.extend(c.query_map(&sql, &params, |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?);
+    }
+    Ok(marked)
+}
