@@ -144,3 +144,110 @@ async fn two_hubs_writing_one_alarm_at_once_keep_every_invariant() {
     idx.dedup();
     assert_eq!(idx.len(), entries.len(), "no index twice");
 }
+
+/// Writes committed together keep each other's outcome apart: a write
+/// whose statement failed and which went on as if nothing happened is
+/// reported failed (PostgreSQL ignores everything after an error in a
+/// transaction and answers COMMIT with a silent rollback), and the writes
+/// of its batch before and after it are kept. The writer is held by a
+/// first write until the three are queued, so they share one batch.
+#[tokio::test]
+async fn a_write_that_hides_a_failed_statement_fails_alone_and_its_batch_is_kept() {
+    use std::sync::{Arc, Condvar, Mutex};
+    use vigie_hub::store::db::Db;
+    use vigie_hub::store::tx::{Tx, Value};
+    let dir = TempDir::new("vigie-batch");
+    let db = Arc::new(
+        match store_location(&dir.0, "hub.db") {
+            vigie_hub::store::Location::Sqlite(path) => Db::open_sqlite(&path),
+            vigie_hub::store::Location::Postgres(url) => Db::open_postgres(&url),
+        }
+        .expect("store"),
+    );
+    let event = |kind: &'static str| {
+        move |c: &dyn Tx| {
+            c.execute_later(
+                "INSERT INTO events (alarm_id, at, kind, detail) VALUES (NULL, 1, ?1, '{}')",
+                &[Value::Text(kind.into())],
+            )?;
+            Ok(())
+        }
+    };
+    // Held until the test has queued the three writes.
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let held = {
+        let db = db.clone();
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            db.write(move |_c: &dyn Tx| {
+                let (open, turned) = &*gate;
+                let mut open = open.lock().expect("gate");
+                while !*open {
+                    open = turned.wait(open).expect("gate");
+                }
+                Ok(())
+            })
+            .await
+        })
+    };
+    let (queued_tx, mut queued_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let queue = |f: Box<dyn Fn(&dyn Tx) -> Result<(), vigie_hub::store::StoreError> + Send>| {
+        let db = db.clone();
+        let queued = queued_tx.clone();
+        tokio::spawn(async move { db.write_then(f, move || drop(queued.send(()))).await })
+    };
+    // Queued while the writer is held (inside the first write, or about
+    // to take it with them): the three run in one batch either way.
+    let before = queue(Box::new(event("batch_before")));
+    let hiding = queue(Box::new(|c: &dyn Tx| {
+        // A statement the database refuses, its error thrown away.
+        let _ = c.execute("INSERT INTO no_such_table (x) VALUES (1)", &[]);
+        c.execute_later(
+            "INSERT INTO events (alarm_id, at, kind, detail) VALUES (NULL, 1, 'batch_hiding', '{}')",
+            &[],
+        )
+        .or(Ok(()))
+    }));
+    let after = queue(Box::new(event("batch_after")));
+    for _ in 0..3 {
+        queued_rx.recv().await.expect("queued");
+    }
+    {
+        let (open, turned) = &*gate;
+        *open.lock().expect("gate") = true;
+        turned.notify_all();
+    }
+    held.await.expect("task").expect("the holding write");
+    before
+        .await
+        .expect("task")
+        .expect("the write before is kept");
+    after.await.expect("task").expect("the write after is kept");
+    let hidden = hiding.await.expect("task");
+    let kinds: Vec<String> = db
+        .read(|c| {
+            c.query(
+                "SELECT kind FROM events WHERE kind LIKE 'batch_%' ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get::<String>(0))
+            .collect()
+        })
+        .await
+        .expect("read");
+    match db.dialect() {
+        // PostgreSQL: the transaction was aborted by the refused statement;
+        // the write cannot have kept anything, and says so.
+        vigie_hub::store::tx::Dialect::Postgres => {
+            assert!(hidden.is_err(), "{hidden:?}");
+            assert_eq!(kinds, ["batch_before", "batch_after"]);
+        }
+        // SQLite: a refused statement leaves the transaction usable, so
+        // the write goes on and is kept.
+        vigie_hub::store::tx::Dialect::Sqlite => {
+            assert!(hidden.is_ok(), "{hidden:?}");
+            assert_eq!(kinds, ["batch_before", "batch_hiding", "batch_after"]);
+        }
+    }
+}

@@ -610,3 +610,168 @@ async fn an_alert_that_went_out_while_being_withdrawn_still_gets_the_cancel() {
         1
     );
 }
+
+/// Delivery receipts stored by the batch, as a storm's inbound pass gives
+/// them: one that beat its submit's record is kept and applied when the
+/// submit is recorded, one sent twice counts once, one for an SMS the
+/// store does not know waits without harm, and each delivered SMS gets
+/// one « delivered » event on its alarm's timeline.
+#[tokio::test]
+async fn delivery_receipts_in_one_batch_are_each_applied_once_even_before_their_submit() {
+    use vigie_hub::store::{DeliveredReceipt, Rules, Store, SubmitOutcome};
+    let dir = TempDir::new("vigie-receipts");
+    let store = Store::open(&store_location(&dir.0, "hub.db"), Rules::default()).expect("store");
+    let shop_id = store.add_shop(shop("R1", HOLDER), T0).await.expect("shop");
+    for (i, name) in ["Gendarmerie", "Police municipale", "Voisin"]
+        .iter()
+        .enumerate()
+    {
+        store
+            .add_contact(
+                vigie_hub::store::NewContact {
+                    shop_id: Some(shop_id),
+                    name: (*name).into(),
+                    phone: vigie_core::PhoneNumber::parse(&format!("+3347300001{i}"))
+                        .expect("phone"),
+                    relation: vigie_hub::store::Relation::Police,
+                    tier: 1,
+                },
+                T0,
+            )
+            .await
+            .expect("contact");
+    }
+    let code = store.new_enrolment_code(shop_id, T0).await.expect("code");
+    let key = vigie_proto::signature::DeviceKey::generate();
+    let (device, _) = store
+        .enroll(&code, &key.public_key_b64(), "t", T0)
+        .await
+        .expect("enrol");
+    let id = Uuid::now_v7();
+    let t = T0.as_ms();
+    store
+        .raise_alarm(
+            &device.id,
+            vigie_proto::RaiseAlarm {
+                alarm_id: id,
+                pressed_at_ms: t,
+                sent_at_ms: t,
+                recording: false,
+                direct_sms: vec![],
+                test: false,
+            },
+            T0,
+        )
+        .await
+        .expect("raise");
+    let alerts: Vec<_> = store
+        .pending_notifications(T0, 10)
+        .await
+        .expect("pending")
+        .into_iter()
+        .filter(|n| n.purpose == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    let receipt = |mid: &str| DeliveredReceipt {
+        gateway: "phones".into(),
+        message_id: mid.into(),
+        detail: "stat:DELIVRD".into(),
+    };
+    // The first alert's submit is recorded; the second's is not yet.
+    store
+        .record_submits(
+            vec![(
+                alerts[0].id,
+                SubmitOutcome::Submitted {
+                    gateway: "phones".into(),
+                    message_id: Some("m0".into()),
+                },
+            )],
+            T0.plus_secs(1),
+        )
+        .await
+        .expect("submit m0");
+    // One pass: m0 twice, m1 before its submit, and a message id nobody sent.
+    store
+        .record_deliveries(
+            vec![
+                receipt("m0"),
+                receipt("m1"),
+                receipt("m0"),
+                receipt("stranger"),
+            ],
+            T0.plus_secs(2),
+        )
+        .await
+        .expect("receipts");
+    let state = |detail: &vigie_hub::store::AlarmDetail, nid: i64| {
+        detail
+            .notifications
+            .iter()
+            .find(|n| n.id == nid)
+            .expect("row")
+            .state
+            .clone()
+    };
+    let detail = store.alarm(id).await.expect("alarm");
+    assert_eq!(state(&detail, alerts[0].id), "delivered");
+    assert_eq!(
+        state(&detail, alerts[1].id),
+        "pending",
+        "its submit is not recorded yet"
+    );
+    // The second alert's submit and the third's, recorded together: m1's
+    // early receipt is applied; the third has had no receipt.
+    store
+        .record_submits(
+            vec![
+                (
+                    alerts[1].id,
+                    SubmitOutcome::Submitted {
+                        gateway: "phones".into(),
+                        message_id: Some("m1".into()),
+                    },
+                ),
+                (
+                    alerts[2].id,
+                    SubmitOutcome::Submitted {
+                        gateway: "phones".into(),
+                        message_id: Some("m2".into()),
+                    },
+                ),
+            ],
+            T0.plus_secs(3),
+        )
+        .await
+        .expect("submit m1 m2");
+    let detail = store.alarm(id).await.expect("alarm");
+    assert_eq!(
+        state(&detail, alerts[1].id),
+        "delivered",
+        "the early receipt is applied"
+    );
+    assert_eq!(state(&detail, alerts[2].id), "submitted");
+    // m0 again, later: already delivered, nothing more.
+    store
+        .record_deliveries(vec![receipt("m0"), receipt("m2")], T0.plus_secs(4))
+        .await
+        .expect("receipts again");
+    let detail = store.alarm(id).await.expect("alarm");
+    assert_eq!(state(&detail, alerts[2].id), "delivered");
+    let delivered_events: Vec<i64> = detail
+        .events
+        .iter()
+        .filter_map(|e| match &e.event {
+            vigie_hub::store::AlarmEvent::Delivered { notification, .. } => Some(*notification),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = delivered_events.clone();
+    sorted.sort_unstable();
+    let mut expected = vec![alerts[0].id, alerts[1].id, alerts[2].id];
+    expected.sort_unstable();
+    assert_eq!(
+        sorted, expected,
+        "one « delivered » event per SMS: {delivered_events:?}"
+    );
+}
