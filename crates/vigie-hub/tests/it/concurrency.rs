@@ -191,7 +191,8 @@ async fn a_write_that_hides_a_failed_statement_fails_alone_and_its_batch_is_kept
         })
     };
     let (queued_tx, mut queued_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let queue = |f: Box<dyn Fn(&dyn Tx) -> Result<(), vigie_hub::store::StoreError> + Send>| {
+    type Write = Box<dyn Fn(&dyn Tx) -> Result<(), vigie_hub::store::StoreError> + Send>;
+    let queue = |f: Write| {
         let db = db.clone();
         let queued = queued_tx.clone();
         tokio::spawn(async move { db.write_then(f, move || drop(queued.send(()))).await })
