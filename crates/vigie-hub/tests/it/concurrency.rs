@@ -195,7 +195,12 @@ async fn a_write_that_hides_a_failed_statement_fails_alone_and_its_batch_is_kept
     let queue = |f: Write| {
         let db = db.clone();
         let queued = queued_tx.clone();
-        tokio::spawn(async move { db.write_then(f, move || drop(queued.send(()))).await })
+        tokio::spawn(async move {
+            db.write_then(f, move || {
+                let _ = queued.send(());
+            })
+            .await
+        })
     };
     // Queued while the writer is held (inside the first write, or about
     // to take it with them): the three run in one batch either way.
