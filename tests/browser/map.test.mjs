@@ -70,6 +70,15 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
     });
   };
 
+  // The board, once its map is drawn for this screen: on a phone or a
+  // wall the map is fetched again for its width just after the page
+  // loads, which replaces its elements under a pending tap.
+  async function openBoard(page, query = '') {
+    const resp = await page.goto(`${hub.url}/console/board${query}`);
+    await page.waitForSelector('#map-view[data-map-state="ready"]', { state: 'attached' });
+    return resp;
+  }
+
   async function deskPage(options = DESKTOP) {
     const context = await browser.newContext({ locale: 'fr-FR', ...options });
     context.setDefaultTimeout(DEADLINE_MS);
@@ -122,7 +131,7 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
 
   step('the whole Region: the 12 départements named and readable, a cluster with its count, the alarm apart', async () => {
     const page = await deskPage();
-    await page.goto(`${hub.url}/console/board`);
+    await openBoard(page);
     const svg = page.locator('#map-view svg.region-map');
     assert.equal(await zoomOf(page), 0);
     const names = page.locator('#map-view .dept-labels text');
@@ -155,7 +164,7 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
 
   step('the zoom button, then the wheel and a drag, zoom and pan in place; communes get their names', async () => {
     const page = await deskPage();
-    await page.goto(`${hub.url}/console/board`);
+    await openBoard(page);
     await page.evaluate(() => (window.__sameDocument = true));
     await page.click('#map-view a.map-zoom-in');
     await waitFor(async () => (await zoomOf(page)) === 1, { what: 'the map at zoom 1' });
@@ -202,7 +211,7 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
 
   step('a cluster opens to its shops; the alarm marker is reached by keyboard and opens the alarm', async () => {
     const page = await deskPage();
-    await page.goto(`${hub.url}/console/board`);
+    await openBoard(page);
     await page.locator('#map-view svg.region-map a[data-count]').click();
     await waitFor(async () => (await zoomOf(page)) === 2, { what: 'the cluster zoomed in' });
     const remaining = await page.locator('#map-view svg.region-map a[data-count]').count();
@@ -251,7 +260,7 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
 
   step('on a 390 × 844 phone: names readable, the zoom button works, no sideways scroll, the marker opens the alarm', async () => {
     const page = await deskPage(PHONE);
-    await page.goto(`${hub.url}/console/board`);
+    await openBoard(page);
     const label = page.locator('#map-view .dept-labels text', { hasText: 'Puy-de-Dôme' });
     await label.scrollIntoViewIfNeeded();
     assert.ok(await label.isVisible());
@@ -264,7 +273,7 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
     await waitFor(async () => (await zoomOf(page)) === 2, { what: 'zoom 2 on the phone' });
     assert.equal(await page.evaluate((w) => document.documentElement.scrollWidth > w, PHONE.viewport.width), false, 'still fits');
     await screenshot(page, 'map-phone-zoomed.png');
-    await page.goto(`${hub.url}/console/board`);
+    await openBoard(page);
     const marker = page.locator('#map-view a.alarm-marker');
     await marker.scrollIntoViewIfNeeded();
     await Promise.all([page.waitForURL(`**/console/alarms/${alarmId}`), marker.tap()]);
@@ -276,7 +285,7 @@ describe('the map as a desk works with it', { timeout: 10 * 60_000 }, () => {
       // the console's scripts under its CSP).
       const page = await deskPage({ ...options, bypassCSP: true });
       for (const query of ['', '?dept=63', '?zoom=6&center=45.7870,3.1127']) {
-        await page.goto(`${hub.url}/console/board${query}`);
+        await openBoard(page, query);
         const v = await axeViolations(page);
         assert.equal(v.length, 0, `${name} ${query}:\n${describeViolations(v)}`);
       }

@@ -145,9 +145,14 @@
   }
   // Fetch the map for `query`; keep `box` (the viewBox the desk sees) if
   // given; give focus back to the control that asked, if any.
+  // `data-map-state` on #map-view: "loading" while a view is fetched,
+  // "ready" once the one last asked for is drawn (what a test waits for
+  // before touching the map, since a redraw replaces its elements).
+  function markMap(el, state) { if (el) el.dataset.mapState = state; }
   function loadMap(query, box, focusSelector) {
     var load = ++mapLoads;
     mapWanted = query;
+    markMap(document.getElementById("map-view"), "loading");
     // The map's width on this screen: the server sizes names and marks for it.
     var svgNow = mapSvg();
     var px = svgNow ? Math.round(svgNow.getBoundingClientRect().width) : 0;
@@ -160,7 +165,7 @@
         var t = document.createElement("template");
         t.innerHTML = html.trim();
         var fresh = t.content.querySelector("#map-view");
-        if (!fresh) return;
+        if (!fresh) { markMap(old, "ready"); return; }
         old.replaceWith(fresh);
         var svg = mapSvg();
         if (box && svg) setViewBox(svg, numbers(box));
@@ -172,8 +177,12 @@
         fitLabels();
         bindMap();
         if (focusSelector) { var f = fresh.querySelector(focusSelector); if (f) f.focus({ preventScroll: true }); }
+        markMap(fresh, "ready");
       })
-      .catch(function () { /* the map stays as it was; its links still work */ });
+      .catch(function () {
+        // The map stays as it was; its links still work.
+        if (load === mapLoads) markMap(document.getElementById("map-view"), "ready");
+      });
   }
   function settle() {
     clearTimeout(settleTimer);
@@ -284,6 +293,7 @@
       // phone, a wall), fetched again for it.
       var width = mapSvg().getBoundingClientRect().width;
       if (width && Math.abs(width - MAP_PX_NOMINAL) / MAP_PX_NOMINAL > MAP_REFIT_RATIO_MIN) loadMap(mapQuery, null, null);
+      else markMap(document.getElementById("map-view"), "ready");
     }
     if (document.getElementById("board")) onBoardSwap();
     setInterval(tickAges, 1000);

@@ -548,7 +548,7 @@ async fn every_form_needs_its_csrf_token_and_the_same_origin() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let detail = w.store.alarm(w.alarm_a).await.expect("alarm");
-    assert!(detail.events.iter().any(|e| e.kind == "note"));
+    assert!(detail.events.iter().any(|e| e.kind() == "note"));
 }
 
 #[tokio::test]
@@ -1056,7 +1056,7 @@ async fn every_form_route_refuses_a_post_without_its_token() {
         detail
             .events
             .iter()
-            .all(|e| e.kind != "note" && e.kind != "resolved")
+            .all(|e| e.kind() != "note" && e.kind() != "resolved")
     );
 }
 

@@ -973,8 +973,8 @@ pub fn timeline(d: &vigie_hub::store::AlarmDetail) -> String {
         out.push_str(&format!(
             "  {}  {:<20} {}\n",
             e.at.paris().hour_minute_fr(),
-            e.kind,
-            e.detail
+            e.kind(),
+            e.detail()
         ));
     }
     out.push_str("SMS:\n");

@@ -291,7 +291,7 @@ async fn hub_down_the_box_sends_the_sms_itself_then_the_hub_sends_nothing_twice(
     };
     let detail = hub.store.alarm(alarm_id).await.expect("alarm");
     assert!(
-        detail.events.iter().any(|e| e.kind == "direct_sms"),
+        detail.events.iter().any(|e| e.kind() == "direct_sms"),
         "{:?}",
         detail.events
     );

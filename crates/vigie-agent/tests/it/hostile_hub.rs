@@ -267,7 +267,7 @@ async fn a_hub_answering_nonsense_is_unreachable_the_modem_sends_and_the_real_hu
         "the original press time"
     );
     assert!(
-        detail.events.iter().any(|e| e.kind == "direct_sms"),
+        detail.events.iter().any(|e| e.kind() == "direct_sms"),
         "the hub knows what the box sent: {:?}",
         detail.events
     );

@@ -716,7 +716,7 @@ async fn a_box_three_days_behind_with_no_modem_gets_its_alarm_escalated_and_its_
         .await
         .expect("the alarm is at the hub");
     assert!(
-        detail.events.iter().any(|e| e.kind == "escalated"),
+        detail.events.iter().any(|e| e.kind() == "escalated"),
         "{:?}",
         detail.events
     );

@@ -448,7 +448,7 @@ fn record_direct(
     // The box's clock to the hub's, as the press gave it.
     let offset = alarm.pressed_at.ms_since(alarm.device_pressed_at);
     let (mut by_box, mut already_sent, mut unmatched) = (Vec::new(), Vec::new(), Vec::new());
-    let mut same_phone = c.prepare_cached(
+    let mut same_phone = c.prepare(
         "SELECT id FROM contacts WHERE (shop_id = ?1 OR shop_id IS NULL) AND consent = 'yes' AND phone = ?2 ORDER BY id",
     )?;
     for d in reported.iter().take(DIRECT_SMS_PER_REPORT_MAX) {
@@ -770,7 +770,7 @@ impl Store {
     pub async fn due_alarms(&self, now: Timestamp) -> Result<Vec<Uuid>, StoreError> {
         self.db
             .read(move |c| {
-                let mut st = c.prepare_cached(
+                let mut st = c.prepare(
                     "SELECT id FROM alarms WHERE next_step_at IS NOT NULL AND next_step_at <= ?1 AND state = 'open' ORDER BY next_step_at LIMIT ?2",
                 )?;
                 let ids = st
@@ -1032,8 +1032,7 @@ impl Store {
         };
         self.db
             .read(move |c| {
-                let mut st =
-                    c.prepare_cached("SELECT DISTINCT shop_id FROM contacts WHERE phone = ?1")?;
+                let mut st = c.prepare("SELECT DISTINCT shop_id FROM contacts WHERE phone = ?1")?;
                 let shops = st
                     .query_map(args![phone.as_e164()], |r| r.get::<Option<i64>>(0))?
                     .collect::<Result<Vec<_>, _>>()?;

@@ -278,7 +278,7 @@ impl Store {
         self.db
             .write(move |c| {
                 let mut seen = HashSet::with_capacity(serials.len());
-                let mut insert = c.prepare_cached(
+                let mut insert = c.prepare(
                     "INSERT INTO hardware (serial, state, updated_at) VALUES (?1, 'stock', ?2) ON CONFLICT (serial) DO NOTHING",
                 )?;
                 for serial in &serials {
@@ -437,7 +437,7 @@ impl Store {
         let rows: Vec<(HardwareRow, String, Option<String>)> = self
             .db
             .read(|c| {
-                let mut st = c.prepare_cached(
+                let mut st = c.prepare(
                     "SELECT h.serial, h.state, h.shop_id, s.name, h.device_id, h.updated_at, h.note, d.state
                      FROM hardware h LEFT JOIN shops s ON s.id = h.shop_id LEFT JOIN devices d ON d.id = h.device_id
                      ORDER BY h.serial LIMIT ?1",

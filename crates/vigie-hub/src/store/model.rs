@@ -180,15 +180,40 @@ pub struct Notification {
     pub done_at: Option<Timestamp>,
 }
 
-/// One line of an alarm's event log: the event, and as stored (its kind's
-/// name and its fields as JSON, for exports and the command line).
-#[derive(Debug, Clone, Serialize)]
+/// One line of an alarm's event log. Its kind's name and its fields as
+/// JSON (for exports and the command line) are derived from the event,
+/// never kept beside it, so the two cannot disagree.
+#[derive(Debug, Clone)]
 pub struct Event {
     pub id: i64,
     pub at: Timestamp,
     pub event: AlarmEvent,
-    pub kind: String,
-    pub detail: serde_json::Value,
+}
+
+impl Event {
+    /// The name stored in `events.kind`.
+    pub fn kind(&self) -> String {
+        self.event.kind()
+    }
+
+    /// The fields stored in `events.detail`.
+    pub fn detail(&self) -> serde_json::Value {
+        self.event.split().map(|(_, d)| d).unwrap_or_default()
+    }
+}
+
+/// As before the fields were derived: `id`, `at`, `event`, `kind`, `detail`.
+impl Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut out = s.serialize_struct("Event", 5)?;
+        out.serialize_field("id", &self.id)?;
+        out.serialize_field("at", &self.at)?;
+        out.serialize_field("event", &self.event)?;
+        out.serialize_field("kind", &self.kind())?;
+        out.serialize_field("detail", &self.detail())?;
+        out.end()
+    }
 }
 
 /// What can happen to an alarm: the closed vocabulary of its event log.

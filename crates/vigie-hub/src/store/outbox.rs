@@ -51,7 +51,7 @@ impl Store {
     ) -> Result<Vec<Notification>, StoreError> {
         self.db
             .read(move |c| {
-                let mut st = c.prepare_cached(&format!(
+                let mut st = c.prepare(&format!(
                     "SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE state = 'pending' AND not_before <= ?1 ORDER BY priority, id LIMIT ?2"
                 ))?;
                 let rows = st.query_map(args![now.as_ms(), limit as i64], notification_from_row)?.collect::<Result<Vec<_>, _>>()?;

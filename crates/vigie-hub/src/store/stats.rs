@@ -40,7 +40,7 @@ impl Store {
         }
         self.db
             .read(move |c| {
-                let mut st = c.prepare_cached(
+                let mut st = c.prepare(
                     "SELECT s.departement, s.rural, a.pressed_at,
                             (SELECT MIN(w.at) FROM answers w WHERE w.alarm_id = a.id),
                             a.state, a.outcome
@@ -64,7 +64,7 @@ impl Store {
                         },
                     )?
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut st = c.prepare_cached(
+                let mut st = c.prepare(
                     "SELECT s.departement, s.rural, o.at, o.closed_at
                      FROM (SELECT e.id, e.shop_id, e.at,
                                   (SELECT MIN(x.at) FROM fleet_events x

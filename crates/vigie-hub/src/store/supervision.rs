@@ -182,7 +182,7 @@ pub(crate) fn direct_contacts(
     shop_id: i64,
 ) -> Result<(ShopSummary, Vec<DirectContact>), StoreError> {
     let shop = load_shop(c, shop_id)?;
-    let mut st = c.prepare_cached(
+    let mut st = c.prepare(
         "SELECT name, phone, tier FROM contacts WHERE shop_id = ?1 AND consent = 'yes' AND removed_at IS NULL ORDER BY tier, id",
     )?;
     let contacts = st
@@ -205,7 +205,7 @@ pub(crate) fn direct_contacts(
 }
 
 fn write_health(c: &dyn Tx, rows: &[(String, Received)]) -> Result<(), StoreError> {
-    let mut upsert = c.prepare_cached(
+    let mut upsert = c.prepare(
         "INSERT INTO device_health (device_id, last_seen_at, box_sent_at, battery_pct, on_mains, signal_csq, modem, free_storage_mb, version, outbox_depth, uptime_s, clock_offset_ms, signed_created_s)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, box_sent_at = excluded.box_sent_at,
@@ -215,7 +215,7 @@ fn write_health(c: &dyn Tx, rows: &[(String, Received)]) -> Result<(), StoreErro
            signed_created_s = CASE WHEN excluded.signed_created_s > device_health.signed_created_s THEN excluded.signed_created_s ELSE device_health.signed_created_s END
          WHERE excluded.last_seen_at >= device_health.last_seen_at",
     )?;
-    let mut device = c.prepare_cached(
+    let mut device = c.prepare(
         "UPDATE devices SET last_seen_at = ?1, version = ?2, state = CASE WHEN state = 'enrolled' THEN 'active' ELSE state END
          WHERE id = ?3 AND (last_seen_at IS NULL OR last_seen_at <= ?1)",
     )?;
@@ -493,7 +493,7 @@ impl Store {
             let candidates: Vec<String> = self
                 .db
                 .read(move |c| {
-                    let mut st = c.prepare_cached(
+                    let mut st = c.prepare(
                         "SELECT h.device_id FROM device_health h JOIN devices d ON d.id = h.device_id
                          WHERE d.state IN ('enrolled', 'active') AND h.device_id > ?1 AND (
                            (h.offline_since IS NULL AND h.last_seen_at <= ?2)
@@ -561,7 +561,7 @@ impl Store {
         let rows: Vec<(DeviceHealth, Option<String>)> = self
             .db
             .read(move |c| {
-                let mut st = c.prepare_cached(
+                let mut st = c.prepare(
                     "SELECT d.id, d.shop_id, s.reference, s.name, d.state, h.last_seen_at, h.battery_pct, h.on_mains,
                             h.signal_csq, h.modem, h.free_storage_mb, h.version, h.outbox_depth, h.uptime_s, r.last_test_ok_at,
                             h.box_sent_at - h.last_seen_at, h.clock_offset_ms
@@ -654,7 +654,7 @@ impl Store {
         let device = device.to_string();
         self.db
             .read(move |c| {
-                let mut st = c.prepare_cached(
+                let mut st = c.prepare(
                     "SELECT id, at, device_id, shop_id, kind, detail FROM fleet_events WHERE device_id = ?1 ORDER BY id",
                 )?;
                 let rows = st

@@ -93,11 +93,6 @@ impl dyn Tx + '_ {
             sql: sql.to_string(),
         })
     }
-
-    /// [`prepare`](Self::prepare): every statement is cached.
-    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>, StoreError> {
-        self.prepare(sql)
-    }
 }
 
 /// A statement of one transaction, run with different arguments.

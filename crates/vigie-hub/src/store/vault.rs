@@ -549,8 +549,7 @@ impl Store {
 }
 
 fn leaf_hashes(c: &dyn Tx, size: u64) -> Result<Vec<[u8; 32]>, StoreError> {
-    let mut st =
-        c.prepare_cached("SELECT leaf_hash FROM log_entries WHERE idx < ?1 ORDER BY idx")?;
+    let mut st = c.prepare("SELECT leaf_hash FROM log_entries WHERE idx < ?1 ORDER BY idx")?;
     let rows = st
         .query_map(args![size as i64], |r| r.get::<Vec<u8>>(0))?
         .map(|r| {

@@ -102,7 +102,7 @@ async fn two_hubs_writing_one_alarm_at_once_keep_every_invariant() {
     let detail = h.hub.store.alarm(alarm).await.expect("alarm");
     // One acknowledgement and one cancel at most, whoever got there first
     // (the holder may still cancel an acknowledged alarm in the window).
-    let count = |kind: &str| detail.events.iter().filter(|e| e.kind == kind).count();
+    let count = |kind: &str| detail.events.iter().filter(|e| e.kind() == kind).count();
     assert!(count("acknowledged") <= 1, "{:?}", detail.events);
     assert_eq!(count("cancelled"), 1, "{:?}", detail.events);
     assert!(count("answered") >= 1, "{:?}", detail.events);

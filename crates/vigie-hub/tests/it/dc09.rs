@@ -289,7 +289,7 @@ async fn every_mapping_row_does_what_the_table_says() {
     ));
     let detail = store.alarm(panic_alarm).await.expect("alarm");
     assert_eq!(detail.alarm.state.as_str(), "open");
-    assert!(detail.events.iter().any(|e| e.kind == "panel_restore"));
+    assert!(detail.events.iter().any(|e| e.kind() == "panel_restore"));
     // 6120 while the 1120 is live: joins it, no new alarm.
     assert!(is_ack(
         &exchange(&mut s, &cid(&h, 3, "6120 01 001"), None).await,

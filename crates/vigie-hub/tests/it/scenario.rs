@@ -84,7 +84,7 @@ async fn press_escalates_until_an_sms_reply_then_everyone_is_told() {
         .expect("alarm")
         .events
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind())
         .collect();
     for k in [
         "raised",
@@ -409,7 +409,7 @@ async fn consent_gates_alarms_and_stop_withdraws() {
         .expect("alarm")
         .events
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind())
         .collect();
     assert!(events.contains(&"no_contact".to_string()), "{events:?}");
     h.hub
@@ -473,7 +473,7 @@ async fn a_shop_can_have_its_own_escalation_policy() {
     assert_eq!(h.sms_count(MARIE, "ALERTE"), 1);
     let detail = h.hub.store.alarm(id).await.expect("alarm");
     assert!(detail.alarm.exhausted, "{:?}", detail.alarm);
-    assert!(detail.events.iter().any(|e| e.kind == "exhausted"));
+    assert!(detail.events.iter().any(|e| e.kind() == "exhausted"));
     assert!(
         h.hub
             .store

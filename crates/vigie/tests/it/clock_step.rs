@@ -91,8 +91,8 @@ async fn steps(store: &Store, alarm: Uuid) -> (Vec<u64>, bool) {
     let steps = d
         .events
         .iter()
-        .filter(|e| e.kind == "escalated")
-        .filter_map(|e| e.detail["step"].as_u64())
+        .filter(|e| e.kind() == "escalated")
+        .filter_map(|e| e.detail()["step"].as_u64())
         .collect();
     (steps, d.alarm.exhausted)
 }

@@ -116,7 +116,7 @@ async fn kill_9_during_a_storm_loses_no_accepted_alarm_and_duplicates_at_most_on
             .expect("an acknowledged alarm survives");
         assert_eq!(d.alarm.shop_id, shop_ids[i]);
         assert!(
-            d.events.iter().any(|e| e.kind == "raised"),
+            d.events.iter().any(|e| e.kind() == "raised"),
             "alarm {id} has its events: {:?}",
             d.events
         );

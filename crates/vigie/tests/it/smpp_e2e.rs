@@ -105,7 +105,7 @@ async fn smpp_press_receipt_reply_dropped_link_and_undeliverable() {
     .await;
     let d = store.alarm(id).await.expect("alarm");
     assert!(
-        d.events.iter().any(|e| e.kind == "delivered"),
+        d.events.iter().any(|e| e.kind() == "delivered"),
         "{:?}",
         d.events
     );
@@ -260,10 +260,10 @@ async fn smpp_press_receipt_reply_dropped_link_and_undeliverable() {
     let failed = d
         .events
         .iter()
-        .find(|e| e.kind == "delivery_failed")
+        .find(|e| e.kind() == "delivery_failed")
         .expect("a delivery_failed event");
-    assert_eq!(failed.detail["notification"], first.id, "{failed:?}");
-    assert_eq!(failed.detail["retry"], true, "{failed:?}");
+    assert_eq!(failed.detail()["notification"], first.id, "{failed:?}");
+    assert_eq!(failed.detail()["retry"], true, "{failed:?}");
     eventually("the other contact delivered", || async {
         store
             .alarm(id)

@@ -33,6 +33,8 @@ use tokio_postgres::{NoTls, Socket};
 
 /// How long a connection attempt may take before it is an error.
 const CONNECT_TIMEOUT_S: u64 = 10;
+/// Prepared statements kept per connection: more than the store has.
+const STATEMENTS_KEPT_MAX: usize = 512;
 
 pub struct PgConnector {
     config: tokio_postgres::Config,
@@ -66,7 +68,8 @@ pub struct PgConn {
     /// True once `link` has ended (the server closed it or it broke).
     closed: std::cell::Cell<bool>,
     client: Arc<tokio_postgres::Client>,
-    statements: RefCell<HashMap<String, tokio_postgres::Statement>>,
+    /// Each statement prepared, with its columns (shared by its rows).
+    statements: RefCell<HashMap<String, (tokio_postgres::Statement, Arc<Columns>)>>,
     /// Statements of [`Tx::execute_later`], in the order they were sent.
     unanswered: RefCell<Vec<Unanswered>>,
 }
@@ -164,17 +167,27 @@ impl PgConn {
     }
 
     fn statement(&self, sql: &str) -> Result<tokio_postgres::Statement, StoreError> {
-        if let Some(st) = self.statements.borrow().get(sql) {
-            return Ok(st.clone());
+        self.prepared(sql).map(|(st, _)| st)
+    }
+
+    fn prepared(&self, sql: &str) -> Result<(tokio_postgres::Statement, Arc<Columns>), StoreError> {
+        if let Some(known) = self.statements.borrow().get(sql) {
+            return Ok(known.clone());
         }
         let text = dollar_params(sql);
         let st = self
             .wait(self.client.prepare(&text))
             .map_err(|e| in_statement(e, sql))?;
-        self.statements
-            .borrow_mut()
-            .insert(sql.to_string(), st.clone());
-        Ok(st)
+        let names = st.columns().iter().map(|c| c.name().to_string()).collect();
+        let known = (st, Columns::new(sql, names));
+        let mut cache = self.statements.borrow_mut();
+        // Lists make a statement per length; a bound keeps the server's
+        // prepared statements few (dropped ones are closed).
+        if cache.len() >= STATEMENTS_KEPT_MAX {
+            cache.clear();
+        }
+        cache.insert(sql.to_string(), known.clone());
+        Ok(known)
     }
 }
 
@@ -274,9 +287,7 @@ impl Tx for PgConn {
     }
 
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let st = self.statement(sql)?;
-        let names = st.columns().iter().map(|c| c.name().to_string()).collect();
-        let columns = Columns::new(sql, names);
+        let (st, columns) = self.prepared(sql)?;
         let rows = self.answer(self.client.query(&st, &params(args)))?;
         rows.iter()
             .map(|r| decode_row(r, &columns).map(|values| Row::new(columns.clone(), values)))

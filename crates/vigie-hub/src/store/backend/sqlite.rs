@@ -8,6 +8,7 @@ use crate::store::db::{Connection, Connector};
 use crate::store::tx::{Columns, Dialect, Row, Tx, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How long a connection waits on a lock held by another process (the
 /// admin CLI) before giving up.
@@ -29,6 +30,9 @@ impl SqliteConnector {
 
 pub struct SqliteConn {
     conn: rusqlite::Connection,
+    /// Each query's columns, made once per statement text and shared by
+    /// its rows.
+    columns: std::cell::RefCell<std::collections::HashMap<String, Arc<Columns>>>,
 }
 
 impl Connector for SqliteConnector {
@@ -41,7 +45,10 @@ impl Connector for SqliteConnector {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         )?;
-        Ok(SqliteConn { conn })
+        Ok(SqliteConn {
+            conn,
+            columns: Default::default(),
+        })
     }
 }
 
@@ -75,9 +82,21 @@ impl Tx for SqliteConn {
 
     fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError> {
         let mut st = self.conn.prepare_cached(sql)?;
-        let names: Vec<String> = st.column_names().iter().map(|n| n.to_string()).collect();
-        let width = names.len();
-        let columns = Columns::new(sql, names);
+        let known = self.columns.borrow().get(sql).cloned();
+        let columns = match known {
+            Some(c) => c,
+            None => {
+                let names = st.column_names().iter().map(|n| n.to_string()).collect();
+                let c = Columns::new(sql, names);
+                let mut cache = self.columns.borrow_mut();
+                if cache.len() >= STATEMENT_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(sql.to_string(), c.clone());
+                c
+            }
+        };
+        let width = columns.names.len();
         let mut rows = st.query(rusqlite::params_from_iter(args.iter()))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {

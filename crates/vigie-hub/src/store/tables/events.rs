@@ -46,7 +46,7 @@ pub fn record(
 pub fn from_row(r: &Row) -> Result<Event, StoreError> {
     let kind: String = r.get(2)?;
     let detail = r.json(3)?;
-    let event = AlarmEvent::join(&kind, detail.clone()).map_err(|why| StoreError::Corrupt {
+    let event = AlarmEvent::join(&kind, detail).map_err(|why| StoreError::Corrupt {
         table: "events".into(),
         column: "detail".into(),
         why: format!("{kind}: {why}"),
@@ -55,8 +55,6 @@ pub fn from_row(r: &Row) -> Result<Event, StoreError> {
         id: r.get(0)?,
         at: r.get(1)?,
         event,
-        kind,
-        detail,
     })
 }
 
