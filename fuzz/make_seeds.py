@@ -33,6 +33,14 @@ for i, t in enumerate(["1", " 1 ", "1 k7p", "1K7P", "Oui.", "stop", "2 K 7 P", "
                        "1 K7PX", "2 j'appelle le 17"]):
     put("reply", f"r{i:02}", t)
 
+# GSM SOS pendants' SMS: every text of the corpus the core classifies
+# (crates/vigie-core/tests/data/pendant-corpus.txt).
+with open(os.path.join(ROOT, "crates", "vigie-core", "tests", "data", "pendant-corpus.txt"), encoding="utf-8") as f:
+    texts = [line.split("|", 3)[3].strip().replace("\\n", "\n")
+             for line in f if line.strip() and not line.startswith("#")]
+for i, t in enumerate(texts):
+    put("pendant", f"s{i:02}", t)
+
 # Phone numbers (crates/vigie-core/src/phone.rs).
 for i, t in enumerate(["+33612345678", "06 12 34 56 78", "0033612345678",
                        "+33 (0)6 12 34 56 78", "+4915112345678", "06.12.34.56.78",

@@ -951,6 +951,68 @@ async fn pages_speak_french_first_and_english_on_request() {
     assert_eq!(to, "/console");
 }
 
+/// A pendant's alarm says on its timeline where it came from, that SMS is
+/// an unauthenticated channel, the position the SMS gave, and that a
+/// spoofed « annuler » did nothing: in French, then in English.
+#[tokio::test]
+async fn a_pendant_alarm_says_where_it_came_from_and_that_an_sms_never_cancels() {
+    let w = world().await;
+    let now = w_now(&w);
+    let pendant = "+33670000001";
+    w.store
+        .add_pendant(
+            vigie_hub::store::NewPendant {
+                shop_id: w.shop_a,
+                phone: PhoneNumber::parse(pendant).expect("phone"),
+                patterns: Vec::new(),
+            },
+            now,
+        )
+        .await
+        .expect("pendant");
+    let received = w
+        .store
+        .receive_sms(
+            "operator",
+            pendant,
+            "help me! lat: 45.764043 long: 4.835659",
+            now,
+        )
+        .await
+        .expect("stored");
+    let vigie_hub::store::SmsReceived::Pendant(p) = received else {
+        panic!("a pendant's SMS: {received:?}")
+    };
+    let id = p.alarm.expect("raised");
+    w.store
+        .receive_sms("operator", pendant, "annuler", now)
+        .await
+        .expect("stored");
+    let mut b = signed_in(&w, "operator").await;
+    let page = format!("/console/alarms/{id}");
+    let (status, fr) = b.get(&w.app, &page).await;
+    assert_eq!(status, StatusCode::OK);
+    for says in [
+        "pendentif SOS par SMS",
+        "position 45.76404, 4.83566",
+        "canal non authentifié",
+        "« annuler »",
+        "sans effet : un SMS ne peut ni annuler, ni répondre, ni clore une alarme",
+    ] {
+        assert!(fr.contains(says), "{says}: {fr}");
+    }
+    b.get(&w.app, "/console/lang?to=en&back=/console/board")
+        .await;
+    let (_, en) = b.get(&w.app, &page).await;
+    for says in [
+        "Alarm from an SOS pendant by SMS",
+        "unauthenticated channel",
+        "no effect: an SMS can neither cancel, answer nor close an alarm",
+    ] {
+        assert!(en.contains(says), "{says}: {en}");
+    }
+}
+
 #[tokio::test]
 async fn every_form_route_refuses_a_post_without_its_token() {
     let w = world().await;

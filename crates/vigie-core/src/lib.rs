@@ -8,6 +8,7 @@ pub mod alarm;
 pub mod escalation;
 pub mod gsm;
 pub mod pdu;
+pub mod pendant;
 pub mod phone;
 pub mod press;
 pub mod reply;

@@ -26,7 +26,7 @@
 
 use crate::clock::{ClockMark, ClockStep, SharedClock};
 use crate::gateway::{Delivery, Gateway, GatewayError, Inbound, Kept, OutgoingSms};
-use crate::store::{StepSeen, Store, StoreError, SubmitOutcome};
+use crate::store::{PendantReceipt, SmsReceived, StepSeen, Store, StoreError, SubmitOutcome};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -318,11 +318,15 @@ impl Engine {
                 from,
                 text,
             } => {
-                let r = self.store.handle_reply(&gateway, &from, &text, now).await;
-                if let Ok(reply) = &r {
-                    let from = PhoneNumber::parse(&from)
-                        .map_or_else(|_| "(not a number)".to_string(), |p| p.to_string());
-                    tracing::info!(%gateway, %from, understood = ?reply, "SMS reply stored");
+                let r = self.store.receive_sms(&gateway, &from, &text, now).await;
+                let from = PhoneNumber::parse(&from)
+                    .map_or_else(|_| "(not a number)".to_string(), |p| p.to_string());
+                match &r {
+                    Ok(SmsReceived::Reply(reply)) => {
+                        tracing::info!(%gateway, %from, understood = ?reply, "SMS reply stored");
+                    }
+                    Ok(SmsReceived::Pendant(p)) => log_pendant_sms(&gateway, &from, p),
+                    Err(_) => {}
                 }
                 r.map(|_| ())
             }
@@ -749,4 +753,19 @@ fn pick_lane(lanes: &mut [Lane], attempt: usize) -> Option<(usize, OwnedSemaphor
         return Some((i, permit));
     }
     None
+}
+
+/// What a pendant's SMS did, for the operator reading the logs (the
+/// number masked, as everywhere).
+pub(crate) fn log_pendant_sms(gateway: &str, from: &str, p: &PendantReceipt) {
+    let meaning = p.meaning.as_str();
+    let alarm = p.alarm.map(|a| a.to_string()).unwrap_or_default();
+    if p.flood {
+        tracing::warn!(%gateway, %from, pendant = p.pendant, meaning, %alarm, "pendant SMS in a flood from its number: flagged, kept");
+    }
+    if p.raised {
+        tracing::info!(%gateway, %from, pendant = p.pendant, %alarm, position = ?p.position, sms_queued = p.sms_queued, "pendant SMS raised an alarm");
+    } else {
+        tracing::info!(%gateway, %from, pendant = p.pendant, meaning, %alarm, position = ?p.position, "pendant SMS stored (no alarm raised: a repeat, information, or words that never cancel)");
+    }
 }

@@ -54,6 +54,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: TransmitterCommand,
     },
+    /// GSM SOS pendants registered per shop by their SIM's number (docs/ops/pendants.md).
+    Pendant {
+        #[command(subcommand)]
+        command: PendantCommand,
+    },
     /// The hub's database as a whole.
     Store {
         #[command(subcommand)]
@@ -92,6 +97,32 @@ pub enum TransmitterCommand {
     Remove {
         #[arg(long)]
         account: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PendantCommand {
+    /// Register a pendant: `--shop TABAC-63-001 --phone "06 12 34 56 78" --pattern "Balise active"`.
+    /// Any SMS from that number then raises an alarm for the shop (never cancels one).
+    Add {
+        /// The shop's reference.
+        #[arg(long)]
+        shop: String,
+        /// The number of the pendant's own SIM (06…, +33…, or international).
+        #[arg(long)]
+        phone: String,
+        /// A message this pendant sends that is not an alarm (its text, or a
+        /// part of it); repeat for several. Battery, power and heartbeat
+        /// messages are known already.
+        #[arg(long = "pattern")]
+        patterns: Vec<String>,
+    },
+    /// The pendants in service, with their last SMS.
+    List,
+    /// Take a pendant out of service: its SMS are a stranger's from then on.
+    Remove {
+        #[arg(long)]
+        phone: String,
     },
 }
 
@@ -662,6 +693,96 @@ pub async fn run(config_path: &Path, json: bool, command: AdminCommand) -> anyho
                 print(json, &serde_json::json!({ "removed": account }), || {
                     format!("transmetteur retiré / transmitter removed: {account}")
                 })?;
+            }
+        },
+        AdminCommand::Pendant { command } => match command {
+            PendantCommand::Add {
+                shop,
+                phone,
+                patterns,
+            } => {
+                let shop_id = store.shop_by_reference(&shop).await?.id;
+                let phone =
+                    PhoneNumber::parse(&phone).map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+                let added = store
+                    .add_pendant(
+                        vigie_hub::store::NewPendant {
+                            shop_id,
+                            phone,
+                            patterns,
+                        },
+                        now(),
+                    )
+                    .await?;
+                let shown = serde_json::json!({ "phone": added.phone.as_e164(), "shop": shop, "patterns": added.patterns });
+                print(json, &shown, || {
+                    format!(
+                        "pendentif enregistré / pendant registered: {} ({shop}), {} motif(s) / pattern(s)",
+                        added.phone.national_display(),
+                        added.patterns.len()
+                    )
+                })?;
+            }
+            PendantCommand::List => {
+                let list = store.pendants(None).await?;
+                let references: std::collections::HashMap<i64, String> = store
+                    .shops()
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.id, s.reference))
+                    .collect();
+                let reference = |id: i64| references.get(&id).cloned().unwrap_or_default();
+                let listed = list
+                    .iter()
+                    .map(|p| {
+                        let mut v = serde_json::to_value(p)?;
+                        v["shop"] = serde_json::Value::String(reference(p.shop_id));
+                        Ok(v)
+                    })
+                    .collect::<Result<Vec<_>, serde_json::Error>>()?;
+                print(json, &listed, || {
+                    list.iter()
+                        .map(|p| {
+                            format!(
+                                "{}\t{}\t{} motif(s) / pattern(s)\tdernier SMS / last SMS {}{}",
+                                p.phone.national_display(),
+                                reference(p.shop_id),
+                                p.patterns.len(),
+                                p.last_message_at.map_or("-".to_string(), |t| {
+                                    let c = t.paris();
+                                    format!(
+                                        "{:02}/{:02}/{} {}",
+                                        c.day,
+                                        c.month,
+                                        c.year,
+                                        c.hour_minute_fr()
+                                    )
+                                }),
+                                if p.last_flood_at.is_some() {
+                                    "\tRAFALE SIGNALÉE / FLOOD FLAGGED"
+                                } else {
+                                    ""
+                                }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })?;
+            }
+            PendantCommand::Remove { phone } => {
+                let phone =
+                    PhoneNumber::parse(&phone).map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+                store.remove_pendant(&phone, now()).await?;
+                print(
+                    json,
+                    &serde_json::json!({ "removed": phone.as_e164() }),
+                    || {
+                        format!(
+                            "pendentif retiré / pendant removed: {}",
+                            phone.national_display()
+                        )
+                    },
+                )?;
             }
         },
         AdminCommand::Devices => {

@@ -159,7 +159,55 @@ fn event_label(event: &AlarmEvent, lang: Lang) -> String {
                 "Test: SMS taken by the gateway",
             )
             .to_string(),
+        AlarmEvent::RaisedByPendant { text, position, .. } => {
+            let at = position_label(position.as_ref());
+            match lang {
+                Lang::Fr => format!(
+                    "Alarme d'un pendentif SOS par SMS : « {text} »{at} — canal non authentifié (le numéro d'expéditeur peut être usurpé)"
+                ),
+                Lang::En => format!(
+                    "Alarm from an SOS pendant by SMS: \"{text}\"{at} — unauthenticated channel (the sender number can be spoofed)"
+                ),
+            }
+        }
+        AlarmEvent::PendantSms {
+            text,
+            meaning,
+            position,
+            ..
+        } => {
+            let at = position_label(position.as_ref());
+            let what = match meaning.as_str() {
+                "alarm" => lang.pick("nouvel appel à l'aide", "another call for help"),
+                "cancel_or_answer" => lang.pick(
+                    "sans effet : un SMS ne peut ni annuler, ni répondre, ni clore une alarme",
+                    "no effect: an SMS can neither cancel, answer nor close an alarm",
+                ),
+                _ => lang.pick("information du pendentif", "information from the pendant"),
+            };
+            match lang {
+                Lang::Fr => format!("SMS du pendentif : « {text} »{at} ({what})"),
+                Lang::En => format!("SMS from the pendant: \"{text}\"{at} ({what})"),
+            }
+        }
+        AlarmEvent::PendantFlood {
+            messages, window_s, ..
+        } => match lang {
+            Lang::Fr => format!(
+                "Rafale de SMS depuis le numéro du pendentif ({messages} en {window_s} s) : signalée ; l'alarme était déjà partie, les suivants sont comptés sans être listés"
+            ),
+            Lang::En => format!(
+                "Flood of SMS from the pendant's number ({messages} in {window_s} s): flagged; the alarm had already gone out, the next ones are counted, not listed"
+            ),
+        },
     }
+}
+
+/// « , position 45.76400, 4.83570 » (the same in both languages) when the SMS gave one.
+fn position_label(position: Option<&vigie_core::pendant::Position>) -> String {
+    position.map_or_else(String::new, |p| {
+        format!(", position {:.5}, {:.5}", p.lat, p.lon)
+    })
 }
 
 /// Who follows the alarm at the desk: the last « Je prends en main ».

@@ -50,7 +50,12 @@ async fn apply(st: &AppState, inbound: Inbound) -> Result<StatusCode, ApiError> 
             from,
             text,
         } => {
-            st.store.handle_reply(&gateway, &from, &text, now).await?;
+            let received = st.store.receive_sms(&gateway, &from, &text, now).await?;
+            if let crate::store::SmsReceived::Pendant(p) = &received {
+                let from = vigie_core::PhoneNumber::parse(&from)
+                    .map_or_else(|_| "(not a number)".to_string(), |n| n.to_string());
+                crate::engine::log_pendant_sms(&gateway, &from, p);
+            }
         }
     }
     st.engine.wake();

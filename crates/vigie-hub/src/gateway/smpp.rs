@@ -848,11 +848,20 @@ fn inbound_of(gateway: &str, deliver: &DeliverSm) -> Option<Inbound> {
     })
 }
 
+/// What an alphanumeric sender (TON 5) is given as: text the number
+/// parser refuses, so that such a sender is never taken for a contact or
+/// a pendant, whatever its characters (they are the sender's to choose).
+const ALPHANUMERIC_SENDER_PREFIX: &str = "alphanumeric:";
+
 /// The sender of a mobile-originated SMS as the store reads numbers: an
 /// international number gets its `+`; a national one (`06…`, TON national,
 /// or unknown with a leading 0, as some SMSCs give French senders) is
-/// left for the number parser to read as French; anything else as it came.
+/// left for the number parser to read as French; an alphanumeric sender
+/// is marked as one; anything else as it came.
 fn sender_number(ton: Ton, source: &str) -> String {
+    if matches!(ton, Ton::Alphanumeric) {
+        return format!("{ALPHANUMERIC_SENDER_PREFIX}{source}");
+    }
     let digits = source.strip_prefix('+').unwrap_or(source);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return source.to_string();
@@ -928,6 +937,12 @@ mod tests {
         assert_eq!(parse(Ton::National, "0611223344"), marie);
         assert_eq!(parse(Ton::Unknown, "0611223344"), marie);
         assert_eq!(parse(Ton::Unknown, "33611223344"), marie);
-        assert_eq!(sender_number(Ton::Alphanumeric, "VIGIE"), "VIGIE");
+        // An alphanumeric sender is no number, even one made of digits.
+        assert_eq!(
+            sender_number(Ton::Alphanumeric, "VIGIE"),
+            "alphanumeric:VIGIE"
+        );
+        assert!(parse(Ton::Alphanumeric, "0611223344").is_err());
+        assert!(parse(Ton::Alphanumeric, "33611223344").is_err());
     }
 }

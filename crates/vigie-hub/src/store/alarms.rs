@@ -3,6 +3,7 @@
 //! write the state, the SMS to send and the events together.
 
 pub(super) mod panels;
+pub(super) mod pendants;
 
 use super::effects::set_consent;
 use super::model::*;
@@ -309,6 +310,15 @@ fn broadcast(
         )?;
     }
     Ok(())
+}
+
+/// What a mobile-originated SMS was.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SmsReceived {
+    /// From a contact, or from a number the hub does not know.
+    Reply(Reply),
+    /// From a registered pendant.
+    Pendant(pendants::PendantReceipt),
 }
 
 /// Outcome of an answer, for the page or the SMS reply.
@@ -885,7 +895,7 @@ impl Store {
             .await
     }
 
-    /// An SMS from a contact: an answer, consent, STOP, or something to help with.
+    /// An SMS from a contact (see [`Store::receive_sms`]), as the contact's reply it was.
     pub async fn handle_reply(
         &self,
         gateway: &str,
@@ -893,19 +903,50 @@ impl Store {
         text: &str,
         now: Timestamp,
     ) -> Result<Reply, StoreError> {
+        Ok(match self.receive_sms(gateway, from, text, now).await? {
+            SmsReceived::Reply(reply) => reply,
+            SmsReceived::Pendant(_) => Reply::Unknown,
+        })
+    }
+
+    /// A mobile-originated SMS, stored with what it did in one transaction:
+    /// from a registered pendant, an alarm raised or joined (never
+    /// cancelled, answered or closed); from a contact, an answer, consent,
+    /// STOP, or something to help with; from anyone else, kept and nothing
+    /// said back.
+    pub async fn receive_sms(
+        &self,
+        gateway: &str,
+        from: &str,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<SmsReceived, StoreError> {
         let (gateway, from, text) = (gateway.to_string(), from.to_string(), text.to_string());
         let consent_phone = from.clone();
-        let reply = self
+        let rules = self.rules.clone();
+        // The alarm a pendant's SMS may raise: minted once, as the write may run again.
+        let new_alarm = Uuid::now_v7();
+        let received = self
             .db
             .write(move |c| {
-                let reply = parse_reply(&text);
                 let Ok(phone) = PhoneNumber::parse(&from) else {
                     c.execute(
                         "INSERT INTO inbound_sms (gateway, phone, text, at, understood) VALUES (?1, ?2, ?3, ?4, 'bad_sender')",
                         args![gateway, from, text, now.as_ms()],
                     )?;
-                    return Ok(Reply::Unknown);
+                    return Ok(SmsReceived::Reply(Reply::Unknown));
                 };
+                if let Some(pendant) = pendants::in_service(c, &phone)? {
+                    let inbound: i64 = c.query_row(
+                        "INSERT INTO inbound_sms (gateway, phone, text, at, understood) VALUES (?1, ?2, ?3, ?4, 'pendant') RETURNING id",
+                        args![gateway, phone.as_e164(), text, now.as_ms()],
+                        |r| r.get(0),
+                    )?;
+                    let receipt =
+                        pendants::receive(c, &rules, &pendant, inbound, &gateway, &text, new_alarm, now)?;
+                    return Ok(SmsReceived::Pendant(receipt));
+                }
+                let reply = parse_reply(&text);
                 let understood = match &reply {
                     Reply::Answer { .. } => "answer",
                     Reply::ConsentYes => "consent_yes",
@@ -922,7 +963,7 @@ impl Store {
                 let contacts = st.query_map(args![phone.as_e164()], contact_from_row)?.collect::<Result<Vec<_>, _>>()?;
                 if contacts.is_empty() {
                     // Not one of ours: say nothing, so no SMS loop with a stranger.
-                    return Ok(reply);
+                    return Ok(SmsReceived::Reply(reply));
                 }
                 let key = format!("reply:{inbound}");
                 match &reply {
@@ -968,17 +1009,20 @@ impl Store {
                     }
                     Reply::Unknown => reply_sms(c, &phone, key, &sms::reply_help().text, now)?,
                 }
-                Ok(reply)
+                Ok(SmsReceived::Reply(reply))
             })
             .await?;
-        if matches!(reply, Reply::ConsentYes | Reply::ConsentNo | Reply::Stop) {
+        if matches!(
+            received,
+            SmsReceived::Reply(Reply::ConsentYes | Reply::ConsentNo | Reply::Stop)
+        ) {
             // The boxes of the shops this number is a contact of must refetch their configuration.
             let shops = self.contact_shops(&consent_phone).await?;
             for shop in shops {
                 self.config_changed(shop);
             }
         }
-        Ok(reply)
+        Ok(received)
     }
 
     /// The shops (`None`: the Region) that have this phone among their contacts.

@@ -151,6 +151,9 @@ fn update_contact_tx(
     check_tier(edit.tier)?;
     let name = check_name(&edit.name)?;
     let old = load_current(c, id)?;
+    if old.phone != edit.phone {
+        super::tables::pendants::refuse_as_contact(c, &edit.phone)?;
+    }
     let taken: bool = c.query_row(
         "SELECT EXISTS (SELECT 1 FROM contacts WHERE shop_id IS NOT DISTINCT FROM ?1 AND phone = ?2 AND id <> ?3 AND removed_at IS NULL)",
         args![old.shop_id, edit.phone.as_e164(), id],

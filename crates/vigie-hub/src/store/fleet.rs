@@ -314,6 +314,7 @@ fn add_contact_tx(
             "le niveau d'escalade commence à 1 / tiers start at 1",
         ));
     }
+    super::tables::pendants::refuse_as_contact(c, &n.phone)?;
     let consent = if n.relation.pre_approved() {
         Consent::Yes
     } else {

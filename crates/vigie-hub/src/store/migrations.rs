@@ -33,6 +33,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0002_dc09.sql"),
         postgres: include_str!("migrations/postgres/0002_dc09.sql"),
     },
+    Migration {
+        version: 3,
+        name: "pendants",
+        sqlite: include_str!("migrations/sqlite/0003_pendants.sql"),
+        postgres: include_str!("migrations/postgres/0003_pendants.sql"),
+    },
 ];
 
 /// Columns added to a table after it first shipped and before migrations

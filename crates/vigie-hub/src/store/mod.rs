@@ -35,8 +35,14 @@ pub use alarms::panels::{
     PanelEvent, PanelEventRow, PanelFrame, PanelKind, PanelReceipt, Transmitter,
     transmitter_device_id,
 };
+pub use alarms::pendants::{
+    NewPendant, PENDANT_FLOOD_SMS_MIN, PENDANT_FLOOD_WINDOW_MS, PENDANT_MESSAGES_LIST_MAX,
+    PENDANT_REPEAT_WINDOW_MS, PENDANT_TEXT_CHARS_ON_TIMELINE_MAX, PendantReceipt,
+    pendant_device_id,
+};
 pub use alarms::{
-    AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX, short_name,
+    AnswerResult, BOX_MODEM_GATEWAY, DIRECT_SMS_PER_REPORT_MAX, DUE_ALARMS_PER_PASS_MAX,
+    SmsReceived, short_name,
 };
 pub use clock::{AdoptedStep, StepSeen};
 pub use console::{
@@ -56,6 +62,7 @@ pub use supervision::{DeviceHealth, FleetEvent, Readiness};
 pub use tables::notifications::{
     PRIORITY_ADMIN, PRIORITY_ALERT, PRIORITY_FIRST_ALERT, PRIORITY_NOTICE,
 };
+pub use tables::pendants::{Pendant, PendantMessage};
 
 use db::Db;
 use std::path::Path;

@@ -298,6 +298,36 @@ pub enum AlarmEvent {
         event: String,
         zone: String,
     },
+    /// A GSM SOS pendant's SMS raised the alarm. An SMS is an
+    /// unauthenticated channel: its sender can be spoofed.
+    RaisedByPendant {
+        device: String,
+        pendant: i64,
+        gateway: String,
+        /// The SMS as received (its first characters).
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<vigie_core::pendant::Position>,
+    },
+    /// Another SMS from the pendant within the repeat window, recorded on
+    /// the alarm. It never cancels, answers or closes it, whatever it says
+    /// (`meaning`: `alarm`, `cancel_or_answer` for « annuler » or « 1 »,
+    /// `low_battery`…).
+    PendantSms {
+        pendant: i64,
+        text: String,
+        meaning: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<vigie_core::pendant::Position>,
+    },
+    /// So many SMS from the pendant's number so fast that it is flagged as
+    /// a flood; the alarm went out with the first, and the rest are
+    /// counted, not listed here.
+    PendantFlood {
+        pendant: i64,
+        messages: u32,
+        window_s: u32,
+    },
 }
 
 impl AlarmEvent {
@@ -453,6 +483,31 @@ mod tests {
                 account: "1234".into(),
                 event: "120".into(),
                 zone: "001".into(),
+            },
+            AlarmEvent::RaisedByPendant {
+                device: "pendant:1".into(),
+                pendant: 1,
+                gateway: "smsc".into(),
+                text: "help me! lat: 45.76 long: 4.83".into(),
+                position: vigie_core::pendant::Position::new(45.76, 4.83),
+            },
+            AlarmEvent::RaisedByPendant {
+                device: "pendant:1".into(),
+                pendant: 1,
+                gateway: "smsc".into(),
+                text: "SOS".into(),
+                position: None,
+            },
+            AlarmEvent::PendantSms {
+                pendant: 1,
+                text: "annuler".into(),
+                meaning: "cancel_or_answer".into(),
+                position: None,
+            },
+            AlarmEvent::PendantFlood {
+                pendant: 1,
+                messages: 10,
+                window_s: 60,
             },
         ]
     }

@@ -334,6 +334,12 @@ const NOT_FOR_BOXES: &[&str] = &[
     "bad_interval",            // vigie admin transmitter add
     "bad_key",                 // vigie admin transmitter add
     "too_many_events",         // a DC-09 frame (answered DUH, never to a box)
+    "pendant_taken",           // vigie admin pendant add
+    "number_is_contact",       // vigie admin pendant add
+    "number_is_holder",        // vigie admin pendant add
+    "bad_pattern",             // vigie admin pendant add
+    "unknown_pendant",         // vigie admin pendant remove
+    "number_is_pendant",       // admin and console: contacts
     "unknown_contact",         // admin and console
     "unknown_recording",       // console and export
     "duplicate_shop",          // admin and console

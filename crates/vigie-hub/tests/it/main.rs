@@ -11,6 +11,7 @@ mod helpers;
 mod http_gateway;
 mod migrations;
 mod openapi;
+mod pendants;
 mod s3;
 mod scenario;
 mod smpp_gateway;

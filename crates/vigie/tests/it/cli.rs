@@ -1,7 +1,7 @@
 //! The command line as an operator and a tester use it: shop import (all
 //! or nothing), contacts, enrolment codes, a command-line button, alarm
-//! list and resolve, DC-09 transmitters, and `serve` refusing a bad
-//! configuration.
+//! list and resolve, DC-09 transmitters, SOS pendants, and `serve`
+//! refusing a bad configuration.
 
 use crate::hub::*;
 
@@ -488,4 +488,151 @@ async fn transmitters_are_added_listed_refused_and_removed_from_the_cli() {
     );
     let list = json(&text(&vigie(&transmitter(&["list"])).await.stdout));
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+}
+
+/// `vigie admin pendant`: an operator registers a shop's SOS pendant by its
+/// SIM's number (normalised to E.164) with a non-alarm pattern, sees it
+/// listed, is told plainly why a contact's, a holder's or another
+/// pendant's number cannot be one, takes it out of service, and can
+/// register it again.
+#[tokio::test]
+async fn pendants_are_added_listed_refused_and_removed_from_the_cli() {
+    let dir = TempDir::new("vigie-cli-pendants");
+    let config = write_config(&dir, free_port(), "");
+    let cfg = config.to_str().expect("utf-8 path");
+    let shops = dir.path("shops.csv");
+    std::fs::write(
+        &shops,
+        format!("{HEADER}\nTABAC-63-001,Tabac du Centre,\"3, place de la Mairie\",63430,Jeanne Martin,06 12 34 56 78,\n"),
+    )
+    .expect("write csv");
+    ok(&shop_import(cfg, &shops)).await;
+    ok(&admin_json(
+        cfg,
+        "contact",
+        &[
+            "add",
+            "--shop",
+            "TABAC-63-001",
+            "--name",
+            "Marie Dupont",
+            "--phone",
+            "06 11 22 33 44",
+        ],
+    ))
+    .await;
+    let pendant = |args: &[&'static str]| admin_json(cfg, "pendant", args);
+    let added = json(
+        &ok(&pendant(&[
+            "add",
+            "--shop",
+            "TABAC-63-001",
+            "--phone",
+            "06.70.00.00.01",
+            "--pattern",
+            "Balise active",
+        ]))
+        .await,
+    );
+    assert_eq!(
+        added,
+        serde_json::json!({ "phone": "+33670000001", "shop": "TABAC-63-001", "patterns": ["Balise active"] })
+    );
+    let list = json(&ok(&pendant(&["list"])).await);
+    let listed = list.as_array().expect("a list");
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(listed[0]["phone"], "+33670000001", "{list}");
+    assert_eq!(listed[0]["shop"], "TABAC-63-001", "{list}");
+    assert_eq!(listed[0]["patterns"], serde_json::json!(["Balise active"]));
+    assert_eq!(listed[0]["last_message_at"], serde_json::Value::Null);
+    let plain = ok(&["admin", "--config", cfg, "pendant", "list"]).await;
+    assert!(
+        plain.starts_with(
+            "06 70 00 00 01\tTABAC-63-001\t1 motif(s) / pattern(s)\tdernier SMS / last SMS -"
+        ),
+        "{plain}"
+    );
+
+    // Each mistake is refused with what to do, and changes nothing.
+    for (args, says) in [
+        (
+            vec!["add", "--shop", "TABAC-63-001", "--phone", "06 11 22 33 44"],
+            "contact (Marie Dupont, du commerce TABAC-63-001)",
+        ),
+        (
+            vec!["add", "--shop", "TABAC-63-001", "--phone", "06 12 34 56 78"],
+            "titulaire du commerce TABAC-63-001",
+        ),
+        (
+            vec!["add", "--shop", "TABAC-63-001", "--phone", "+33670000001"],
+            "retirez-le d'abord",
+        ),
+        (
+            vec![
+                "add",
+                "--shop",
+                "TABAC-63-001",
+                "--phone",
+                "06 70 00 00 02",
+                "--pattern",
+                "SOS envoyé",
+            ],
+            "toujours une alarme",
+        ),
+        (
+            vec!["add", "--shop", "TABAC-63-001", "--phone", "12"],
+            "--phone",
+        ),
+        (
+            vec!["add", "--shop", "TABAC-99-999", "--phone", "06 70 00 00 03"],
+            "TABAC-99-999",
+        ),
+        (
+            vec!["remove", "--phone", "06 70 00 00 09"],
+            "aucun pendentif",
+        ),
+    ] {
+        let out = vigie(&pendant(&args)).await;
+        assert!(!out.status.success(), "{args:?} is refused");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // Nor can a contact take the pendant's number.
+    let out = vigie(&admin_json(
+        cfg,
+        "contact",
+        &[
+            "add",
+            "--shop",
+            "TABAC-63-001",
+            "--name",
+            "Jo Petit",
+            "--phone",
+            "06 70 00 00 01",
+        ],
+    ))
+    .await;
+    assert!(!out.status.success(), "a pendant's number is no contact's");
+    assert!(
+        text(&out.stderr).contains("pendentif SOS"),
+        "{}",
+        text(&out.stderr)
+    );
+    let list = json(&ok(&pendant(&["list"])).await);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Out of service, then registered again.
+    ok(&pendant(&["remove", "--phone", "06 70 00 00 01"])).await;
+    assert_eq!(json(&ok(&pendant(&["list"])).await), serde_json::json!([]));
+    ok(&pendant(&[
+        "add",
+        "--shop",
+        "TABAC-63-001",
+        "--phone",
+        "+33 6 70 00 00 01",
+    ]))
+    .await;
+    let list = json(&ok(&pendant(&["list"])).await);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["patterns"], serde_json::json!([]), "{list}");
 }

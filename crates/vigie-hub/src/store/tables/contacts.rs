@@ -82,3 +82,15 @@ pub fn current(c: &dyn Tx, shop_id: Option<i64>) -> Result<Vec<Contact>, StoreEr
         ),
     }
 }
+
+/// The contacts in service (not removed) with this number (E.164), of
+/// every shop and of the Region.
+pub fn with_phone(c: &dyn Tx, phone: &str) -> Result<Vec<Contact>, StoreError> {
+    c.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM contacts WHERE phone = ?1 AND removed_at IS NULL ORDER BY id"
+        ),
+        args![phone],
+        from_row,
+    )
+}

@@ -10,5 +10,6 @@ pub mod enrolment_codes;
 pub mod events;
 pub mod hardware;
 pub mod notifications;
+pub mod pendants;
 pub mod readiness;
 pub mod shops;

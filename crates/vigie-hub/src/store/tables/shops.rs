@@ -43,3 +43,12 @@ pub fn load(conn: &dyn Tx, id: i64) -> Result<Shop, StoreError> {
         )
     })
 }
+
+/// The shops whose holder has this phone (E.164).
+pub fn held_by(c: &dyn Tx, phone: &str) -> Result<Vec<Shop>, StoreError> {
+    c.query_map(
+        &format!("SELECT {COLUMNS} FROM shops WHERE holder_phone = ?1 ORDER BY id"),
+        args![phone],
+        from_row,
+    )
+}
