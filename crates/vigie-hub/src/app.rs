@@ -122,8 +122,12 @@ pub async fn start_with_ui(
                 gateways.push(gw);
             }
             GatewayConfig::Log { name, receipts } => {
-                let receipts = receipts.then(|| inbound_tx.clone());
-                let gw = Arc::new(LogGateway::new(name, receipts, false));
+                let gw = Arc::new(LogGateway::new(
+                    name,
+                    Some(inbound_tx.clone()),
+                    *receipts,
+                    false,
+                ));
                 log_gateways.insert(name.clone(), gw.clone());
                 gateways.push(gw);
             }

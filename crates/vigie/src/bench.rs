@@ -1,5 +1,7 @@
 //! Benchmarks of the quality bars: `vigie bench latency` and `vigie bench
-//! storm`. Each runs the real thing on loopback: the npm SMSC simulator
+//! storm`, then heartbeats, the box, evidence and slow clients (the
+//! console's are in `bench_console.rs`, DC-09's in `bench_dc09.rs`). Each
+//! runs the real thing on loopback: the npm SMSC simulator
 //! (tests/peers/smsc), a hub started in-process on a fresh SQLite file in a
 //! temporary folder with the system clock, and signed buttons raising
 //! alarms over HTTP. Each prints its figures with the targets and replaces
@@ -137,6 +139,30 @@ pub enum BenchCommand {
         #[arg(long)]
         no_record: bool,
     },
+    /// SIA DC-09 transmitters: frame → ACK (1, 50, 200 at once, clear and
+    /// AES-128), ACK → first submit_sm, frames per second sustained, and
+    /// the hub's resident memory per idle connection.
+    Dc09 {
+        /// Alarms per phase of N transmitters, shared out among them.
+        #[arg(long, default_value_t = 2_000)]
+        frames: usize,
+        /// Alarms one at a time on an idle hub, per intake (after 5 warm-up ones).
+        #[arg(long, default_value_t = 200)]
+        single: usize,
+        /// Idle connections held for the memory figure.
+        #[arg(long, default_value_t = 2_000)]
+        idle_connections: usize,
+        /// Seconds of link tests counted in the sustained phase (after 2 s of warm-up).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Then the same again on PostgreSQL (a server started for the
+        /// bench, every commit flushed to disk), recorded beside SQLite.
+        #[arg(long)]
+        postgres: bool,
+        /// Print only; leave docs/benchmarks.md alone.
+        #[arg(long)]
+        no_record: bool,
+    },
     /// A regional storm: every shop raises an alarm at once.
     Storm {
         #[arg(long, default_value_t = 2_671)]
@@ -186,6 +212,23 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             crate::bench_console::console(presses, no_record).await
         }
         BenchCommand::Evidence { chunks, no_record } => evidence(chunks, no_record).await,
+        BenchCommand::Dc09 {
+            frames,
+            single,
+            idle_connections,
+            seconds,
+            postgres,
+            no_record,
+        } => {
+            let options = crate::bench_dc09::Options {
+                frames,
+                single,
+                idle: idle_connections,
+                seconds,
+                no_record,
+            };
+            crate::bench_dc09::dc09(options, postgres).await
+        }
         BenchCommand::Latency {
             alarms,
             contacts,
@@ -238,12 +281,12 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 
 /// A fresh database on the bench's own PostgreSQL server, which flushes
 /// every commit to disk in the temporary folder, as SQLite does.
-fn bench_postgres() -> anyhow::Result<String> {
+pub(crate) fn bench_postgres() -> anyhow::Result<String> {
     vigie_testkit::postgres::durable_server()?.fresh_database()
 }
 
 /// The bench hub's store, in words for the notes.
-fn store_words(store: Option<&str>) -> &'static str {
+pub(crate) fn store_words(store: Option<&str>) -> &'static str {
     match store {
         None => "SQLite (WAL, synchronous = FULL) in the temporary folder",
         Some(_) => {
@@ -253,7 +296,7 @@ fn store_words(store: Option<&str>) -> &'static str {
 }
 
 /// The bench's section key and title for a store.
-fn keyed(key: &str, title: &str, store: Option<&str>) -> (String, String) {
+pub(crate) fn keyed(key: &str, title: &str, store: Option<&str>) -> (String, String) {
     match store {
         None => (key.to_string(), title.to_string()),
         Some(_) => (format!("{key}-postgres"), format!("{title} — PostgreSQL")),
@@ -438,14 +481,14 @@ async fn bounded<T: Send + 'static>(
         .context("a benchmark job gave no result")
 }
 
-fn wall_ms() -> f64 {
+pub(crate) fn wall_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64() * 1_000.0)
         .unwrap_or(0.0)
 }
 
-fn ms_since(start: Instant) -> f64 {
+pub(crate) fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1_000.0
 }
 
@@ -463,7 +506,7 @@ pub(crate) fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
-fn verdict(ok: bool) -> &'static str {
+pub(crate) fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "**missed**" }
 }
 
@@ -1297,7 +1340,7 @@ const ENROL_IN_FLIGHT: usize = 256;
 const SERVE_START_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A resident-memory line of /proc/PID/status (`VmRSS`, `VmHWM`), in MiB.
-fn proc_status_mib(pid: &str, field: &str) -> Option<f64> {
+pub(crate) fn proc_status_mib(pid: &str, field: &str) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with(field))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -1305,7 +1348,7 @@ fn proc_status_mib(pid: &str, field: &str) -> Option<f64> {
 }
 
 /// utime + stime of a process, in seconds (clock ticks of 1/100 s, Linux's USER_HZ).
-fn proc_cpu_s(pid: &str) -> Option<f64> {
+pub(crate) fn proc_cpu_s(pid: &str) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces: fields are counted after its ')'.
     let rest = &text[text.rfind(')')? + 2..];
@@ -1698,7 +1741,7 @@ async fn spawn_serve(
 }
 
 /// SIGINT (a graceful stop: the heartbeat map is written), then wait.
-fn stop_child(child: &mut std::process::Child) {
+pub(crate) fn stop_child(child: &mut std::process::Child) {
     let _ = std::process::Command::new("kill")
         .arg("-INT")
         .arg(child.id().to_string())

@@ -3,7 +3,11 @@
 //! accept by SMS, a button that enrols and presses, and the story told step
 //! by step: SMS shown (not sent), escalation after a minute without answer,
 //! a contact who answers through the link, the alarm closed; then a false
-//! alarm cancelled by a long press. Time runs on a manual clock so the
+//! alarm cancelled by a long press; then the standard alarm inputs: the
+//! shop's alarm panel sends a panic frame over SIA DC-09 (built by the hub's
+//! own codec, standing for the panel) and gets its ACK, the shopkeeper's GSM
+//! SOS pendant texts the hub, and a spoofed « annuler » from its number
+//! changes nothing; then the recording. Time runs on a manual clock so the
 //! minute of escalation passes at once. `--scenario` checks every step and
 //! exits non-zero if one did not happen.
 
@@ -48,6 +52,15 @@ fn demo_password() -> String {
 
 /// How long the demo waits for an SMS to be sent before calling the step failed.
 const STEP_DEADLINE_MS: u64 = 10_000;
+/// The demo panel's DC-09 account and AES-128 key (as its menu shows it).
+const PANEL_ACCOUNT: &str = "0A1B2C";
+const PANEL_KEY_ASCII: &str = "D3M0-V1G13-AES16";
+/// The panel's sequence number for its panic frame.
+const PANEL_SEQ: u16 = 42;
+/// A DC-09 reply longer than this is not one.
+const DC09_REPLY_BYTES_MAX: u64 = 4_096;
+/// The shopkeeper's GSM SOS pendant (its own SIM's number).
+const PENDANT_PHONE: &str = "06 70 00 00 01";
 
 struct Demo {
     /// Where the console is and how to sign in.
@@ -196,7 +209,7 @@ pub async fn run(
     };
     let config = Config::parse(
         &format!(
-            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{url}{vault}[[gateways]]\nkind = \"log\"\nname = \"demo\"\n",
+            "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n[store]\nsqlite_path = \"{}\"\n{url}{vault}[dc09]\ntcp_listen = \"127.0.0.1:0\"\n[[gateways]]\nkind = \"log\"\nname = \"demo\"\n",
             dir.join("vigie.db").display(),
             url = store
                 .as_ref()
@@ -220,6 +233,9 @@ pub async fn run(
             hub.url(),
             vigie_hub::store::redact_url(url)
         ),
+    }
+    if let Some(tcp) = hub.dc09.as_ref().and_then(|d| d.tcp_addr) {
+        println!("Récepteur SIA DC-09 / DC-09 receiver : {tcp} (TCP)");
     }
     let password = demo_password();
     let request = vigie_console::AccountRequest {
@@ -513,10 +529,236 @@ async fn story(d: &mut Demo) -> anyhow::Result<()> {
     )
     .await;
 
+    standard_inputs_story(d, shop_row.id, &[&marie, &ahmed]).await?;
+
     recording_story(d, shop_row.id).await?;
 
     d.say("Chronologie de la première alarme / Timeline of the first alarm:");
     println!("{}", crate::admin::timeline(&store.alarm(alarm_id).await?));
+    Ok(())
+}
+
+/// Read one DC-09 reply (LF…CR) within the step's deadline.
+async fn dc09_reply(stream: &mut tokio::net::TcpStream) -> anyhow::Result<Vec<u8>> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+    let mut reply = Vec::new();
+    let mut reader = tokio::io::BufReader::new(stream).take(DC09_REPLY_BYTES_MAX);
+    tokio::time::timeout(
+        Duration::from_millis(STEP_DEADLINE_MS),
+        reader.read_until(b'\r', &mut reply),
+    )
+    .await
+    .context("pas de réponse DC-09 / no DC-09 reply")??;
+    Ok(reply)
+}
+
+/// Send `frame` on a new TCP connection to the hub's receiver; the reply.
+async fn dc09_exchange(
+    d: &Demo,
+    frame: &[u8],
+    key: &vigie_dc09::Key,
+) -> anyhow::Result<vigie_dc09::Reply> {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = d
+        .hub
+        .dc09
+        .as_ref()
+        .and_then(|l| l.tcp_addr)
+        .context("the demo hub has no DC-09 receiver")?;
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(frame).await?;
+    let raw = dc09_reply(&mut stream).await?;
+    vigie_dc09::Reply::parse(&raw, Some(key)).map_err(|e| {
+        anyhow::anyhow!(
+            "réponse illisible / unreadable reply ({e}): {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
+}
+
+/// The standard alarm inputs: the shop's alarm panel over SIA DC-09, and
+/// the shopkeeper's GSM SOS pendant through the SMS gateway.
+async fn standard_inputs_story(d: &mut Demo, shop_id: i64, tier1: &[&str]) -> anyhow::Result<()> {
+    use vigie_dc09::{Account, Frame, Header, Key, Reply, Seq, Token};
+    let store = d.hub.store.clone();
+
+    d.say("Le commerce a aussi une centrale d'alarme avec un transmetteur SIA DC-09 : la Région l'enregistre (compte, clé AES-128). / The shop also has an alarm panel with a SIA DC-09 transmitter: the Region registers it (account, AES-128 key).");
+    store
+        .add_transmitter(
+            vigie_hub::store::NewTransmitter {
+                account: PANEL_ACCOUNT.into(),
+                shop_id,
+                key: Some(PANEL_KEY_ASCII.as_bytes().to_vec()),
+                window_before_s: None,
+                window_after_s: None,
+                supervision_interval_s: None,
+            },
+            d.now(),
+        )
+        .await?;
+    println!(
+        "   vigie admin transmitter add --shop ARA-00001 --account {PANEL_ACCOUNT} --key-ascii …"
+    );
+
+    d.say("Un cambrioleur menace : la commerçante appuie sur le bouton panique de la centrale, qui envoie une alarme Contact ID 1 120 en TCP. Ici, le codec du hub (vigie-dc09) fabrique la trame à la place de la centrale. / A panic button on the panel: it sends Contact ID 1 120 over TCP. Here the hub's own codec builds the frame, standing for the panel.");
+    let key = Key::from_ascii(PANEL_KEY_ASCII).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let header = Header::new(
+        Seq::new(PANEL_SEQ).map_err(|e| anyhow::anyhow!("{e}"))?,
+        Account::new(PANEL_ACCOUNT).map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let mut frame = Frame::new(
+        Token::AdmCid,
+        header.clone(),
+        format!("#{PANEL_ACCOUNT}|1120 01 001").into_bytes(),
+    );
+    frame.encrypted = true;
+    // The panel's clock is set from the hub's (DC-09 accepts −40/+20 s).
+    frame.timestamp = vigie_dc09::Timestamp::from_unix_s(d.now().as_ms().div_euclid(1_000));
+    let bytes = frame
+        .encode_encrypted(&key, &mut rand::rngs::OsRng)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shown: String = String::from_utf8_lossy(&bytes)
+        .trim()
+        .chars()
+        .take(60)
+        .collect();
+    println!("   → trame / frame: {shown}…");
+    let reply = dc09_exchange(d, &bytes, &key).await?;
+    let acked = matches!(&reply, Reply::Ack { encrypted: true, .. } if reply.answers(&header));
+    match &reply {
+        Reply::Ack { .. } => println!("   ← *ACK {PANEL_SEQ:04} (chiffré / encrypted)"),
+        Reply::Nak { receiver_time } => println!(
+            "   ← NAK : heure de la centrale refusée (hub : {} s Unix) / panel's time refused",
+            receiver_time.unix_s()
+        ),
+        Reply::Duh { .. } => println!("   ← DUH : trame refusée / frame refused"),
+    }
+    d.check(
+        acked,
+        "ACK chiffré reçu : Vigie a écrit l'alarme avant de répondre / encrypted ACK received: the alarm was written before the answer",
+    );
+    let device = vigie_hub::store::transmitter_device_id(PANEL_ACCOUNT);
+    let from_panel = |alarms: &[vigie_hub::store::Alarm]| {
+        alarms
+            .iter()
+            .filter(|a| a.device_id == device)
+            .map(|a| a.id)
+            .collect::<Vec<_>>()
+    };
+    let panel_alarms = from_panel(&store.alarms(100).await?);
+    for id in &panel_alarms {
+        let a = store.alarm(*id).await?.alarm;
+        println!(
+            "   alarme / alarm {} ({}), appareil / device {}",
+            a.code,
+            a.state.as_str(),
+            a.device_id
+        );
+    }
+    d.check(
+        panel_alarms.len() == 1,
+        "une alarme Vigie, venue de la centrale (dc09:0A1B2C) / one Vigie alarm, from the panel",
+    );
+    d.expect_sms(
+        "alerte aux contacts pour l'alarme de la centrale / the panel's alarm alerts the contacts",
+        tier1,
+        "ALERTE",
+    )
+    .await;
+    d.say("La centrale n'a pas vu l'ACK (réseau coupé) et renvoie la même trame. / The panel missed the ACK and sends the same frame again.");
+    let again = dc09_exchange(d, &bytes, &key).await?;
+    d.check(
+        matches!(&again, Reply::Ack { .. } if again.answers(&header))
+            && from_panel(&store.alarms(100).await?).len() == 1,
+        "ACK de nouveau, pas de seconde alarme / ACKed again, no second alarm",
+    );
+
+    d.say("La commerçante porte aussi un pendentif SOS GSM : la Région enregistre son numéro pour le commerce. / The shopkeeper also wears a GSM SOS pendant: the Region registers its number for the shop.");
+    let pendant = PhoneNumber::parse(PENDANT_PHONE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    d.names.push((
+        pendant.as_e164().to_string(),
+        "pendentif SOS / SOS pendant".into(),
+    ));
+    store
+        .add_pendant(
+            vigie_hub::store::NewPendant {
+                shop_id,
+                phone: pendant.clone(),
+                patterns: Vec::new(),
+            },
+            d.now(),
+        )
+        .await?;
+    println!("   vigie admin pendant add --shop ARA-00001 --phone \"{PENDANT_PHONE}\"");
+    d.say("Elle serre le pendentif : il envoie un SMS au numéro du hub, qui arrive par la passerelle SMS comme tout SMS entrant. / She squeezes it: it texts the hub's number, which arrives through the SMS gateway like any incoming SMS.");
+    let sos = "SOS! lat: 45.894 long: 3.113";
+    println!("   📱 ← {} « {sos} »", d.who(pendant.as_e164()));
+    let kept = d.phones.gateway.receive(pendant.as_e164(), sos).await;
+    d.check(
+        kept == vigie_hub::gateway::Kept::Stored,
+        "SMS du pendentif enregistré avant d'être acquitté / the pendant's SMS stored before it is acknowledged",
+    );
+    let messages = store.pendant_messages(Some(shop_id), 10).await?;
+    let raised = messages
+        .first()
+        .filter(|m| m.raised)
+        .and_then(|m| m.alarm_id);
+    d.check(
+        raised.is_some(),
+        "le SMS du pendentif devient une alarme Vigie / the pendant's SMS becomes a Vigie alarm",
+    );
+    if let Some(id) = raised {
+        let a = store.alarm(id).await?.alarm;
+        println!(
+            "   alarme / alarm {} ({}), appareil / device {}",
+            a.code,
+            a.state.as_str(),
+            a.device_id
+        );
+    }
+    if let Some(p) = messages.first().and_then(|m| m.position) {
+        println!(
+            "   position lue / position read: {:.3}, {:.3}",
+            p.lat, p.lon
+        );
+    }
+    d.expect_sms(
+        "alerte aux contacts pour l'alarme du pendentif / the pendant's alarm alerts the contacts",
+        tier1,
+        "ALERTE",
+    )
+    .await;
+
+    let Some(pendant_alarm) = raised else {
+        return Ok(());
+    };
+    d.say("Quelqu'un envoie « annuler » depuis le numéro du pendentif (un numéro d'expéditeur peut être usurpé). / Someone texts « annuler » from the pendant's number (sender numbers can be spoofed).");
+    let before = store.alarm(pendant_alarm).await?;
+    println!("   📱 ← {} « annuler »", d.who(pendant.as_e164()));
+    let kept = d.phones.gateway.receive(pendant.as_e164(), "annuler").await;
+    let after = store.alarm(pendant_alarm).await?;
+    d.check(
+        kept == vigie_hub::gateway::Kept::Stored
+            && after.alarm.state == before.alarm.state
+            && after.alarm.state.is_live()
+            && after.notifications.len() == before.notifications.len()
+            && after.answers.len() == before.answers.len(),
+        "rien ne change : l'alarme reste ouverte, aucun SMS envoyé (un SMS n'annule jamais) / nothing changes: the alarm stays open, no SMS sent",
+    );
+
+    d.say("Le poste de sécurité clôt les deux alarmes. / The desk closes both alarms.");
+    for id in panel_alarms.into_iter().chain([pendant_alarm]) {
+        store
+            .resolve_alarm(id, Outcome::Incident, "operator", d.now())
+            .await?;
+    }
+    d.hub.engine.wake_dispatch();
+    d.expect_sms(
+        "clôture annoncée aux contacts / closing told to the contacts",
+        tier1,
+        "close",
+    )
+    .await;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod agent;
 mod bench;
 mod bench_console;
+mod bench_dc09;
 mod demo;
 mod device;
 mod simulate;

@@ -10,6 +10,7 @@ use crate::helpers::*;
 use uuid::Uuid;
 use vigie_core::pendant::Position;
 use vigie_core::{AlarmState, Outcome, PhoneNumber};
+use vigie_hub::gateway::Kept;
 use vigie_hub::store::{
     AlarmDetail, AlarmEvent, NewContact, NewPendant, PENDANT_FLOOD_SMS_MIN,
     PENDANT_REPEAT_WINDOW_MS, PendantMessage, Relation, StoreError,
@@ -578,4 +579,35 @@ async fn a_number_is_a_pendant_a_contact_or_a_holder_never_two() {
         "pendentif",
     );
     assert_eq!(store.pendants(Some(shop)).await.expect("list").len(), 1);
+}
+
+/// The log gateway (the demo's SMS path) hands the hub a pendant's SMS as
+/// an SMSC's `deliver_sm` does: answered `Stored` once committed, the alarm
+/// raised with the shop's escalation; a spoofed « annuler » is stored and
+/// changes nothing.
+#[tokio::test]
+async fn a_pendant_sms_handed_in_by_the_log_gateway_raises_an_alarm() {
+    let h = spawn_hub("").await;
+    let shop = shop_with_two_tiers(&h, "PENDANT-LOG").await;
+    register(&h, shop, &[]).await;
+    let phones = h.hub.log_gateway("phones").expect("the log gateway");
+    assert_eq!(phones.receive(&e164(PENDANT), "SOS").await, Kept::Stored);
+    // Answered after the commit: the row is there already.
+    let m = h
+        .hub
+        .store
+        .pendant_messages(None, 10)
+        .await
+        .expect("messages");
+    assert!(m.len() == 1 && m[0].raised, "{m:?}");
+    let id = m[0].alarm_id.expect("the alarm it raised");
+    assert_eq!(detail(&h, id).await.alarm.shop_id, shop);
+    h.sms_to(MARIE, "ALERTE").await;
+    assert_eq!(
+        phones.receive(&e164(PENDANT), "annuler").await,
+        Kept::Stored
+    );
+    let m = stored(&h, 2).await;
+    assert_eq!(m[0].meaning, "cancel_or_answer", "{m:?}");
+    untouched(&detail(&h, id).await);
 }

@@ -351,8 +351,8 @@ async fn the_demo_story_runs_on_postgresql() {
     .expect("psql");
     assert_eq!(
         states.trim(),
-        "cancelled:1\nopen:1\nresolved:1",
-        "the story's alarms are in PostgreSQL"
+        "cancelled:1\nopen:1\nresolved:3",
+        "the story's alarms are in PostgreSQL (the button's, the panel's and the pendant's resolved)"
     );
 }
 
