@@ -632,21 +632,7 @@ impl Store {
                 let shop = load_shop(c, shop_id)?;
                 if shop.holder_sms {
                     let text = sms::holder_confirmation(pressed_at, alerting as usize);
-                    queue_sms_later(
-                        c,
-                        &NewSms {
-                            dedup_key: format!("holder:{id}"),
-                            alarm_id: Some(&id),
-                            contact_id: None,
-                            phone: shop.holder_phone.as_e164(),
-                            purpose: "holder",
-                            step: 0,
-                            attempt: 0,
-                            priority: PRIORITY_NOTICE,
-                            text: &text.text,
-                        },
-                        now,
-                    )?;
+                    queue_sms_later(c, &NewSms::holder_confirmation(&id, shop.holder_phone.as_e164(), &text.text), now)?;
                 }
                 let alarm = load_alarm(c, &id)?.ok_or_else(|| StoreError::Unexpected("alarm vanished".into()))?;
                 Ok(receipt(&alarm, false, alerting))

@@ -489,44 +489,10 @@ async fn a_shop_can_have_its_own_escalation_policy() {
 /// was a false alarm. Driven on the store alone, so the timing is exact.
 #[tokio::test]
 async fn an_alert_that_went_out_while_being_withdrawn_still_gets_the_cancel() {
-    use vigie_hub::store::{Rules, Store, SubmitOutcome};
+    use vigie_hub::store::SubmitOutcome;
     let dir = TempDir::new("vigie-race");
-    let store = Store::open(&store_location(&dir.0, "hub.db"), Rules::default()).expect("store");
-    let shop_id = store.add_shop(shop("R1", HOLDER), T0).await.expect("shop");
-    let phone = vigie_core::PhoneNumber::parse(POLICE).expect("phone");
-    store
-        .add_contact(
-            vigie_hub::store::NewContact {
-                shop_id: Some(shop_id),
-                name: "Gendarmerie".into(),
-                phone,
-                relation: vigie_hub::store::Relation::Police,
-                tier: 1,
-            },
-            T0,
-        )
-        .await
-        .expect("contact");
-    let code = store.new_enrolment_code(shop_id, T0).await.expect("code");
-    let key = vigie_proto::signature::DeviceKey::generate();
-    let (device, _) = store
-        .enroll(&code, &key.public_key_b64(), "t", T0)
-        .await
-        .expect("enrol");
-    let id = Uuid::now_v7();
+    let (store, device, id) = store_with_one_alarm(&dir, &[POLICE]).await;
     let t = T0.as_ms();
-    let raise = vigie_proto::RaiseAlarm {
-        alarm_id: id,
-        pressed_at_ms: t,
-        sent_at_ms: t,
-        recording: false,
-        direct_sms: vec![],
-        test: false,
-    };
-    store
-        .raise_alarm(&device.id, raise, T0)
-        .await
-        .expect("raise");
     let alert = store
         .pending_notifications(T0, 10)
         .await
@@ -618,52 +584,10 @@ async fn an_alert_that_went_out_while_being_withdrawn_still_gets_the_cancel() {
 /// one « delivered » event on its alarm's timeline.
 #[tokio::test]
 async fn delivery_receipts_in_one_batch_are_each_applied_once_even_before_their_submit() {
-    use vigie_hub::store::{DeliveredReceipt, Rules, Store, SubmitOutcome};
+    use vigie_hub::store::{DeliveredReceipt, SubmitOutcome};
     let dir = TempDir::new("vigie-receipts");
-    let store = Store::open(&store_location(&dir.0, "hub.db"), Rules::default()).expect("store");
-    let shop_id = store.add_shop(shop("R1", HOLDER), T0).await.expect("shop");
-    for (i, name) in ["Gendarmerie", "Police municipale", "Voisin"]
-        .iter()
-        .enumerate()
-    {
-        store
-            .add_contact(
-                vigie_hub::store::NewContact {
-                    shop_id: Some(shop_id),
-                    name: (*name).into(),
-                    phone: vigie_core::PhoneNumber::parse(&format!("+3347300001{i}"))
-                        .expect("phone"),
-                    relation: vigie_hub::store::Relation::Police,
-                    tier: 1,
-                },
-                T0,
-            )
-            .await
-            .expect("contact");
-    }
-    let code = store.new_enrolment_code(shop_id, T0).await.expect("code");
-    let key = vigie_proto::signature::DeviceKey::generate();
-    let (device, _) = store
-        .enroll(&code, &key.public_key_b64(), "t", T0)
-        .await
-        .expect("enrol");
-    let id = Uuid::now_v7();
-    let t = T0.as_ms();
-    store
-        .raise_alarm(
-            &device.id,
-            vigie_proto::RaiseAlarm {
-                alarm_id: id,
-                pressed_at_ms: t,
-                sent_at_ms: t,
-                recording: false,
-                direct_sms: vec![],
-                test: false,
-            },
-            T0,
-        )
-        .await
-        .expect("raise");
+    let phones = ["+33473000010", "+33473000011", "+33473000012"];
+    let (store, _device, id) = store_with_one_alarm(&dir, &phones).await;
     let alerts: Vec<_> = store
         .pending_notifications(T0, 10)
         .await
@@ -774,4 +698,52 @@ async fn delivery_receipts_in_one_batch_are_each_applied_once_even_before_their_
         sorted, expected,
         "one « delivered » event per SMS: {delivered_events:?}"
     );
+}
+
+/// A store on the test backend with one shop, a tier-1 police contact per
+/// phone, an enrolled box, and one alarm raised from it at `T0`: the store,
+/// the box and the alarm's id.
+async fn store_with_one_alarm(
+    dir: &TempDir,
+    phones: &[&str],
+) -> (vigie_hub::store::Store, vigie_hub::store::Device, Uuid) {
+    use vigie_hub::store::{Rules, Store};
+    let store = Store::open(&store_location(&dir.0, "hub.db"), Rules::default()).expect("store");
+    let shop_id = store.add_shop(shop("R1", HOLDER), T0).await.expect("shop");
+    for (i, phone) in phones.iter().enumerate() {
+        store
+            .add_contact(
+                vigie_hub::store::NewContact {
+                    shop_id: Some(shop_id),
+                    name: format!("Gendarmerie {}", i + 1),
+                    phone: vigie_core::PhoneNumber::parse(phone).expect("phone"),
+                    relation: vigie_hub::store::Relation::Police,
+                    tier: 1,
+                },
+                T0,
+            )
+            .await
+            .expect("contact");
+    }
+    let code = store.new_enrolment_code(shop_id, T0).await.expect("code");
+    let key = vigie_proto::signature::DeviceKey::generate();
+    let (device, _) = store
+        .enroll(&code, &key.public_key_b64(), "t", T0)
+        .await
+        .expect("enrol");
+    let id = Uuid::now_v7();
+    let t = T0.as_ms();
+    let raise = vigie_proto::RaiseAlarm {
+        alarm_id: id,
+        pressed_at_ms: t,
+        sent_at_ms: t,
+        recording: false,
+        direct_sms: vec![],
+        test: false,
+    };
+    store
+        .raise_alarm(&device.id, raise, T0)
+        .await
+        .expect("raise");
+    (store, device, id)
 }

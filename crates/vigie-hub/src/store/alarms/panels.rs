@@ -310,17 +310,7 @@ fn raise_panel_alarm(
         let text = vigie_core::sms::holder_confirmation(now, alerting as usize);
         queued += u32::from(queue_sms(
             c,
-            &NewSms {
-                dedup_key: format!("holder:{id}"),
-                alarm_id: Some(id),
-                contact_id: None,
-                phone: shop.holder_phone.as_e164(),
-                purpose: "holder",
-                step: 0,
-                attempt: 0,
-                priority: PRIORITY_NOTICE,
-                text: &text.text,
-            },
+            &NewSms::holder_confirmation(id, shop.holder_phone.as_e164(), &text.text),
             now,
         )?);
     }

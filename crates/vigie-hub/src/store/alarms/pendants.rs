@@ -18,7 +18,7 @@
 use super::{advance, load_alarm, unique_code};
 use crate::store::model::AlarmEvent;
 use crate::store::tables::events::record as record_event;
-use crate::store::tables::notifications::{NewSms, PRIORITY_NOTICE, queue as queue_sms};
+use crate::store::tables::notifications::{NewSms, queue as queue_sms};
 use crate::store::tables::pendants::{self as table, NewMessage, Pendant, PendantMessage};
 use crate::store::tables::shops::load as load_shop;
 use crate::store::tx::{Tx, args};
@@ -123,17 +123,7 @@ fn raise(
         let text = vigie_core::sms::holder_confirmation(now, alerting as usize);
         queued += u32::from(queue_sms(
             c,
-            &NewSms {
-                dedup_key: format!("holder:{id}"),
-                alarm_id: Some(id),
-                contact_id: None,
-                phone: shop.holder_phone.as_e164(),
-                purpose: "holder",
-                step: 0,
-                attempt: 0,
-                priority: PRIORITY_NOTICE,
-                text: &text.text,
-            },
+            &NewSms::holder_confirmation(id, shop.holder_phone.as_e164(), &text.text),
             now,
         )?);
     }

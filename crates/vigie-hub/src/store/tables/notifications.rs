@@ -74,6 +74,24 @@ fn queue_args(s: &NewSms<'_>, now: Timestamp) -> Vec<crate::store::tx::Value> {
     .to_vec()
 }
 
+impl<'a> NewSms<'a> {
+    /// The holder's confirmation that the alarm `alarm_id` went out: one
+    /// per alarm (its dedup key), after the alerts (priority notice).
+    pub fn holder_confirmation(alarm_id: &'a str, phone: &'a str, text: &'a str) -> Self {
+        NewSms {
+            dedup_key: format!("holder:{alarm_id}"),
+            alarm_id: Some(alarm_id),
+            contact_id: None,
+            phone,
+            purpose: "holder",
+            step: 0,
+            attempt: 0,
+            priority: PRIORITY_NOTICE,
+            text,
+        }
+    }
+}
+
 pub fn queue(c: &dyn Tx, s: &NewSms<'_>, now: Timestamp) -> Result<bool, StoreError> {
     let n = c.execute(QUEUE, &queue_args(s, now))?;
     Ok(n == 1)
