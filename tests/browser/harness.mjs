@@ -82,13 +82,24 @@ export async function stopChild(child, signal = 'SIGTERM') {
  * exits non-zero unless `allowFailure`.
  */
 export async function run(cmd, args, { input, env, cwd, allowFailure = false } = {}) {
-  const child = track(spawn(cmd, args, { cwd: cwd ?? REPO_ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] }));
+  // Without input the child's stdin is /dev/null: a pipe written to after a
+  // fast child (sqlite3 with its query in argv) has exited fails with EPIPE.
+  const stdin = input === undefined ? 'ignore' : 'pipe';
+  const child = track(spawn(cmd, args, { cwd: cwd ?? REPO_ROOT, env: { ...process.env, ...env }, stdio: [stdin, 'pipe', 'pipe'] }));
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-  child.stdin.end(input ?? '');
+  let stdinError;
+  if (child.stdin) {
+    // A child may exit without reading all its input; its exit code says what went wrong.
+    child.stdin.on('error', (e) => {
+      if (e.code !== 'EPIPE') stdinError = e;
+    });
+    child.stdin.end(input);
+  }
   const [code] = await once(child, 'close');
+  if (stdinError) throw stdinError;
   if (code !== 0 && !allowFailure) {
     throw new Error(`${path.basename(cmd)} ${args.join(' ')} exited with ${code}\n${stdout}${stderr}`);
   }
