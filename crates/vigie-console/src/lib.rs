@@ -95,8 +95,6 @@ struct Inner {
     config: ConsoleConfig,
     views: views::Views,
     throttle: Mutex<Throttle>,
-    /// The last TOTP step each account used: a code is good once.
-    totp_used: Mutex<HashMap<i64, i64>>,
     /// Recordings an investigator may play in a session, after giving a reason.
     evidence_grants: Mutex<HashMap<(String, uuid::Uuid), vigie_core::Timestamp>>,
     /// Argon2 runs at most this many at once (19 MiB each): a flood of
@@ -122,7 +120,6 @@ impl Console {
                 config,
                 views: views::Views::new()?,
                 throttle: Mutex::default(),
-                totp_used: Mutex::default(),
                 evidence_grants: Mutex::default(),
                 hashing: tokio::sync::Semaphore::new(HASHING_AT_ONCE),
             }),

@@ -10,7 +10,8 @@ use crate::gateway::http::HttpGateway;
 use crate::gateway::log::LogGateway;
 use crate::gateway::smpp::SmppGateway;
 use crate::gateway::{Gateway, INBOUND_QUEUE_MAX};
-use crate::store::{Rules, Store};
+use crate::leases::Leases;
+use crate::store::{Module, Rules, Store};
 use anyhow::Context as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -145,7 +146,13 @@ pub async fn start_with_ui(
     // Silence before now is not held against any box (a restarted hub has
     // missed their heartbeats, they have not missed it).
     store.start_watching(clock.now());
-    let engine = Engine::new(store.clone(), clock.clone());
+    let hub_id = hub_id(config, listener.local_addr()?.port());
+    let leases = Leases::shared(store.clone(), clock.clone(), hub_id.clone());
+    // The modules this hub may run, before any loop starts (one hub on
+    // SQLite: all of them, at once).
+    leases.renew().await;
+    tracing::info!(hub = %hub_id, "hub id");
+    let engine = Engine::with_leases(store.clone(), clock.clone(), leases.clone());
     // Deadlines written before a step of the wall clock while the hub was
     // stopped are moved before anything reads them.
     engine
@@ -179,8 +186,31 @@ pub async fn start_with_ui(
             vault.clone(),
             store.clone(),
             clock.clone(),
+            leases.clone(),
             shutdown_rx.clone(),
         )),
+        tokio::spawn({
+            let engine = engine.clone();
+            leases
+                .clone()
+                .run(move |_| engine.wake(), shutdown_rx.clone())
+        }),
+        // Another hub's commit (PostgreSQL's notifications) may have left
+        // work for a module this hub holds.
+        tokio::spawn({
+            let engine = engine.clone();
+            let mut foreign = store.foreign_commits();
+            let mut shutdown = shutdown_rx.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        changed = foreign.changed() => if changed.is_err() { return },
+                        _ = shutdown.changed() => return,
+                    }
+                    engine.wake();
+                }
+            }
+        }),
         tokio::spawn(engine.clone().run_escalation(shutdown_rx.clone())),
         // The inbound loop outlives the dispatcher: on shutdown the
         // dispatcher closes the gateways, which wait for the inbound loop to
@@ -283,10 +313,13 @@ async fn run_vault(
     vault: Arc<crate::vault::Vault>,
     store: Store,
     clock: SharedClock,
+    leases: Leases,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        if let Err(e) = vault.tick(&store, clock.now()).await {
+        if leases.holds(Module::Vault)
+            && let Err(e) = vault.tick(&store, clock.now()).await
+        {
             tracing::error!(error = %e, "vault pass failed; retrying");
         }
         tokio::select! {
@@ -294,4 +327,18 @@ async fn run_vault(
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// This hub's id among the hubs of one database: `server.hub_id`, else
+/// the host's name and the port it listens on.
+fn hub_id(config: &Config, port: u16) -> String {
+    if let Some(id) = &config.server.hub_id {
+        return id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hub".into());
+    format!("{host}:{port}")
 }

@@ -288,6 +288,11 @@ pub struct ServerConfig {
     /// this; live streams are answered at once and are not bound by it.
     #[serde(default = "default_request_timeout_s")]
     pub request_timeout_s: u32,
+    /// This hub's name among the hubs sharing one database (the leases'
+    /// holder). Default: the host's name and the port it listens on, which
+    /// a restarted hub keeps, so it takes its own leases back at once.
+    #[serde(default)]
+    pub hub_id: Option<String>,
 }
 
 fn default_connections_max() -> u32 {
@@ -315,6 +320,7 @@ impl Default for ServerConfig {
             connections_max: default_connections_max(),
             header_read_timeout_s: default_header_read_timeout_s(),
             request_timeout_s: default_request_timeout_s(),
+            hub_id: None,
         }
     }
 }

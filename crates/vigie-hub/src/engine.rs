@@ -28,8 +28,10 @@ use crate::clock::{ClockMark, ClockStep, SharedClock};
 use crate::gateway::{
     Delivery, Gateway, GatewayError, Inbound, Kept, KeptTx, OutgoingSms, ReceiptRef,
 };
+use crate::leases::Leases;
 use crate::store::{
-    DeliveredReceipt, PendantReceipt, SmsReceived, StepSeen, Store, StoreError, SubmitOutcome,
+    DeliveredReceipt, Module, PendantReceipt, SmsReceived, StepSeen, Store, StoreError,
+    SubmitOutcome,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,11 +77,21 @@ pub struct Engine {
     /// One clock step adopted at a time; the steps the clock adopted whose
     /// deadlines could not be moved yet (the database failed), retried.
     clock_steps: Arc<tokio::sync::Mutex<Vec<ClockStep>>>,
+    /// Which modules run their passes on this hub (several hubs share a
+    /// database: each module runs on the one that holds its lease).
+    leases: Leases,
 }
 
 impl Engine {
+    /// An engine that runs every module (one hub, or a test driving it).
     pub fn new(store: Store, clock: SharedClock) -> Self {
+        Self::with_leases(store, clock, Leases::sole())
+    }
+
+    /// An engine whose loops run a pass only while `leases` holds their module.
+    pub fn with_leases(store: Store, clock: SharedClock, leases: Leases) -> Self {
         Self {
+            leases,
             store,
             clock,
             wake_escalation: Arc::new(Notify::new()),
@@ -177,7 +189,11 @@ impl Engine {
     /// Returns how many SMS it queued for holders.
     pub async fn supervise(&self, now: Timestamp) -> Result<u32, StoreError> {
         let _one_at_a_time = self.supervision.lock().await;
+        // Every hub writes the heartbeats it was given; one judges.
         self.store.flush_health().await?;
+        if !self.leases.holds(Module::Supervision) {
+            return Ok(0);
+        }
         self.store
             .forget_nonces_before(now.as_ms() / 1_000 - NONCES_KEPT_S)
             .await?;
@@ -208,6 +224,11 @@ impl Engine {
             }
             self.mark_clock().await;
         }
+    }
+
+    /// Which modules run here.
+    pub fn leases(&self) -> &Leases {
+        &self.leases
     }
 
     /// Something was written that the dispatcher should send now.
@@ -244,12 +265,14 @@ impl Engine {
     /// The escalation loop.
     pub async fn run_escalation(self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.adopt_clock_step().await {
-                tracing::error!(error = %e, "cannot move the deadlines by the clock's step; retrying");
-            }
-            let now = self.clock.now();
-            if let Err(e) = self.tick(now).await {
-                tracing::error!(error = %e, "escalation pass failed; retrying");
+            if self.leases.holds(Module::Escalation) {
+                if let Err(e) = self.adopt_clock_step().await {
+                    tracing::error!(error = %e, "cannot move the deadlines by the clock's step; retrying");
+                }
+                let now = self.clock.now();
+                if let Err(e) = self.tick(now).await {
+                    tracing::error!(error = %e, "escalation pass failed; retrying");
+                }
             }
             let wait = match self.store.next_step_due().await {
                 Ok(Some(t)) => (t.ms_since(self.clock.now()).max(0) as u64).min(ENGINE_POLL_MS),
@@ -434,8 +457,10 @@ impl Engine {
         let mut inflight: HashMap<i64, u8> = HashMap::new();
         let (done_tx, mut done_rx) = mpsc::channel::<Done>(window_total.max(1) * 2);
         loop {
-            // Fill every free slot with the most urgent pending SMS.
-            if inflight.len() < window_total {
+            // Fill every free slot with the most urgent pending SMS, on
+            // the one hub that holds the dispatch lease (what is in flight
+            // when it is lost is still answered and recorded).
+            if inflight.len() < window_total && self.leases.holds(Module::Dispatch) {
                 let now = self.clock.now();
                 match self
                     .store

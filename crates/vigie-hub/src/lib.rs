@@ -9,6 +9,7 @@ pub mod dc09;
 pub mod edge;
 pub mod engine;
 pub mod gateway;
+pub mod leases;
 pub mod region;
 pub mod store;
 pub mod vault;

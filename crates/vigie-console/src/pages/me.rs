@@ -87,7 +87,7 @@ pub async fn totp_confirm(
         return see_other("/console/me");
     }
     let valid = totp::base32_decode(&f.secret).is_some_and(|b| b.len() >= 16)
-        && super::sign_in::check_code(&console, v.account.id, &f.secret, &f.code);
+        && super::sign_in::check_code(&console, v.account.id, &f.secret, &f.code).await;
     if !valid {
         return page_(&console, &v, lang, StatusCode::UNPROCESSABLE_ENTITY, None, Some(lang.pick(
             "Code incorrect : vérifiez l'heure du téléphone et recommencez avec le nouveau secret.",

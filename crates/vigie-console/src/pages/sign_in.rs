@@ -320,20 +320,21 @@ pub struct Code {
     secret: Option<String>,
 }
 
-/// Check a TOTP code for an account; a step is good once.
-pub fn check_code(console: &Console, account_id: i64, secret: &str, code: &str) -> bool {
+/// Check a TOTP code for an account; a step is good once, on every hub
+/// (the step used is kept in the database). A database that cannot be
+/// written refuses the code.
+pub async fn check_code(console: &Console, account_id: i64, secret: &str, code: &str) -> bool {
     let now = console.now();
     let Some(step) = totp::matching_step(secret, code, now) else {
         return false;
     };
-    let Ok(mut used) = console.inner.totp_used.lock() else {
-        return false;
-    };
-    if used.get(&account_id).is_some_and(|&last| step <= last) {
-        return false;
+    match console.store().use_totp_step(account_id, step).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            tracing::error!(error = %e, account = account_id, "cannot record the TOTP step used; code refused");
+            false
+        }
     }
-    used.insert(account_id, step);
-    true
 }
 
 pub async fn code_submit(
@@ -371,9 +372,10 @@ pub async fn code_submit(
     } else {
         v.account.totp_secret.clone()
     };
-    let ok = secret
-        .as_deref()
-        .is_some_and(|s| check_code(&console, v.account.id, s, &f.code));
+    let ok = match secret.as_deref() {
+        Some(s) => check_code(&console, v.account.id, s, &f.code).await,
+        None => false,
+    };
     if !ok {
         // Counted when it was let through.
         let _ = console

@@ -416,6 +416,21 @@ impl Store {
             .await
     }
 
+    /// Use TOTP `step` for `account_id`: true when no later or equal step
+    /// was used before (a code is good once). One conditional update, so
+    /// of two hubs given the same code at once exactly one says yes.
+    pub async fn use_totp_step(&self, account_id: i64, step: i64) -> Result<bool, StoreError> {
+        self.db
+            .write(move |c| {
+                let used = c.execute(
+                    "UPDATE accounts SET totp_step = ?2 WHERE id = ?1 AND (totp_step IS NULL OR totp_step < ?2)",
+                    args![account_id, step],
+                )?;
+                Ok(used == 1)
+            })
+            .await
+    }
+
     pub async fn set_password_hash(&self, account_id: i64, hash: String) -> Result<(), StoreError> {
         self.db
             .write(move |c| {

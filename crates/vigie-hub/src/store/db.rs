@@ -17,7 +17,7 @@
 use super::StoreError;
 use super::backend::postgres::PgConnector;
 use super::backend::sqlite::SqliteConnector;
-use super::tx::{Dialect, Tx};
+use super::tx::{Dialect, Tx, args};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,6 +140,11 @@ pub struct Db {
     writable: Arc<AtomicBool>,
     /// Bumped after every committed batch: live views re-read when it moves.
     committed: watch::Sender<u64>,
+    /// Bumped when another hub on the same database committed (PostgreSQL's
+    /// notifications), and when the listening connection is made again.
+    foreign: watch::Sender<u64>,
+    /// The listener's thread ends once this is gone.
+    open: Arc<()>,
     /// Writes run again because another writer got in the way.
     conflicts: Arc<std::sync::atomic::AtomicU64>,
     backend: Backend,
@@ -176,7 +181,7 @@ impl Db {
         let writer = connector.connect()?;
         let mut writer = writer;
         super::migrations::migrate(&mut writer, Dialect::Sqlite)?;
-        Self::start(writer, connector.clone(), Backend::Sqlite(connector))
+        Self::start(writer, connector.clone(), Backend::Sqlite(connector), None)
     }
 
     /// Connect to the PostgreSQL database at `url` and migrate it. May be
@@ -193,13 +198,34 @@ impl Db {
             .join()
             .map_err(|_| StoreError::Unexpected("opening the store panicked".into()))?
         })?;
-        Self::start(writer, connector.clone(), Backend::Postgres(connector))
+        // Each commit is announced to the other hubs with this store's id,
+        // so that its own listener passes over it.
+        let own = format!("{:016x}", rand::random::<u64>());
+        let db = Self::start(
+            writer,
+            connector.clone(),
+            Backend::Postgres(connector.clone()),
+            Some(own.clone()),
+        )?;
+        let committed = db.committed.clone();
+        let foreign = db.foreign.clone();
+        let open = Arc::downgrade(&db.open);
+        connector.listen(
+            own,
+            move || {
+                foreign.send_modify(|n| *n = n.wrapping_add(1));
+                committed.send_modify(|n| *n = n.wrapping_add(1));
+            },
+            move || open.strong_count() > 0,
+        )?;
+        Ok(db)
     }
 
     fn start<K: Connector>(
         writer: K::Conn,
         connector: Arc<K>,
         backend: Backend,
+        notice: Option<String>,
     ) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>(WRITE_QUEUE_MAX);
         let (committed, _) = watch::channel(0u64);
@@ -210,12 +236,14 @@ impl Db {
         let counted = conflicts.clone();
         std::thread::Builder::new()
             .name("vigie-store-writer".into())
-            .spawn(move || writer_loop(writer, &*connector, rx, signal, health, counted))
+            .spawn(move || writer_loop(writer, &*connector, rx, signal, health, counted, notice))
             .map_err(|e| StoreError::Unexpected(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             jobs,
             writable,
             committed,
+            foreign: watch::channel(0u64).0,
+            open: Arc::new(()),
             conflicts,
             backend,
             sqlite_readers: Arc::default(),
@@ -279,6 +307,12 @@ impl Db {
     /// A receiver that sees a new value after each committed write batch.
     pub fn commits(&self) -> watch::Receiver<u64> {
         self.committed.subscribe()
+    }
+
+    /// A receiver that sees a new value when another hub committed (only on
+    /// PostgreSQL; a wake-up: the database says what changed).
+    pub fn foreign_commits(&self) -> watch::Receiver<u64> {
+        self.foreign.subscribe()
     }
 
     /// Run `f` on a reader connection, on a blocking thread, inside one read
@@ -390,14 +424,21 @@ fn write_failure(e: &StoreError) -> StoreError {
 /// first runs without them; if a write fails, that transaction is rolled
 /// back and the whole batch runs again with savepoints, which every write
 /// allows (a write is a function of the database and its arguments).
-fn run_batch(conn: &mut impl Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+///
+/// `notice`: announced to the other hubs in the transaction (PostgreSQL's
+/// `pg_notify`, delivered only if it commits).
+fn run_batch(
+    conn: &mut impl Connection,
+    jobs: &mut [Box<dyn Job>],
+    notice: Option<&str>,
+) -> Result<(), StoreError> {
     if !conn.savepoints_are_cheap() {
-        match run_in_transaction(conn, jobs, Isolation::Shared)? {
+        match run_in_transaction(conn, jobs, Isolation::Shared, notice)? {
             Ran::Committed => return Ok(()),
             Ran::AWriteFailed => {}
         }
     }
-    match run_in_transaction(conn, jobs, Isolation::PerWrite)? {
+    match run_in_transaction(conn, jobs, Isolation::PerWrite, notice)? {
         Ran::Committed | Ran::AWriteFailed => Ok(()),
     }
 }
@@ -421,6 +462,7 @@ fn run_in_transaction(
     conn: &mut impl Connection,
     jobs: &mut [Box<dyn Job>],
     isolation: Isolation,
+    notice: Option<&str>,
 ) -> Result<Ran, StoreError> {
     let begin = conn.begin_write();
     conn.begin(begin)?;
@@ -436,6 +478,16 @@ fn run_in_transaction(
             Isolation::Shared => job.run(conn.tx(), false),
         }
     });
+    let ran = match (ran, notice) {
+        (Ok(true), Some(own)) => conn
+            .tx()
+            .execute_later(
+                "SELECT pg_notify(?1, ?2)",
+                args![super::backend::postgres::COMMIT_CHANNEL, own],
+            )
+            .map(|()| true),
+        (ran, _) => ran,
+    };
     let ran = match ran {
         Ok(true) => match conn.tx().settle() {
             Ok(()) => Ok(true),
@@ -468,7 +520,9 @@ fn writer_loop<K: Connector>(
     committed_signal: watch::Sender<u64>,
     writable: Arc<AtomicBool>,
     conflicts: Arc<std::sync::atomic::AtomicU64>,
+    notice: Option<String>,
 ) {
+    let notice = notice.as_deref();
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = Vec::with_capacity(16);
         jobs.push(first);
@@ -478,7 +532,7 @@ fn writer_loop<K: Connector>(
                 Err(_) => break,
             }
         }
-        match run_batch(&mut conn, &mut jobs) {
+        match run_batch(&mut conn, &mut jobs, notice) {
             Ok(()) => {
                 writable.store(true, Ordering::Relaxed);
                 committed_signal.send_modify(|n| *n = n.wrapping_add(1));
@@ -492,7 +546,7 @@ fn writer_loop<K: Connector>(
                 tracing::debug!(%why, writes = jobs.len(), "store: a batch conflicted with another writer; running its writes again");
                 conflicts.fetch_add(1, Ordering::Relaxed);
                 for mut job in jobs {
-                    let committed = run_alone(&mut conn, &mut job, &conflicts);
+                    let committed = run_alone(&mut conn, &mut job, &conflicts, notice);
                     if committed.is_ok() {
                         writable.store(true, Ordering::Relaxed);
                         committed_signal.send_modify(|n| *n = n.wrapping_add(1));
@@ -543,11 +597,12 @@ fn run_alone(
     conn: &mut impl Connection,
     job: &mut Box<dyn Job>,
     conflicts: &std::sync::atomic::AtomicU64,
+    notice: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut backoff_ms = CONFLICT_BACKOFF_MS_FIRST;
     let mut tries = 0;
     loop {
-        match run_batch(conn, std::slice::from_mut(job)) {
+        match run_batch(conn, std::slice::from_mut(job), notice) {
             Err(StoreError::Conflict(why)) if tries < CONFLICT_RETRIES_MAX => {
                 tries += 1;
                 conflicts.fetch_add(1, Ordering::Relaxed);

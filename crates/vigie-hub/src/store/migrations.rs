@@ -39,6 +39,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0003_pendants.sql"),
         postgres: include_str!("migrations/postgres/0003_pendants.sql"),
     },
+    Migration {
+        version: 4,
+        name: "hubs",
+        sqlite: include_str!("migrations/sqlite/0004_hubs.sql"),
+        postgres: include_str!("migrations/postgres/0004_hubs.sql"),
+    },
 ];
 
 /// Columns added to a table after it first shipped and before migrations

@@ -21,6 +21,7 @@ mod desk;
 mod effects;
 mod fleet;
 mod inventory;
+mod leases;
 pub mod migrations;
 mod model;
 mod outbox;
@@ -55,6 +56,7 @@ pub use inventory::{
     Deployment, EnrolmentCode, HARDWARE_BATCH_MAX, HARDWARE_NOTE_CHARS_MAX, HardwareRow,
     HardwareState, SERIAL_CHARS_MAX, normalize_serial,
 };
+pub use leases::{LeaseRow, Module};
 pub use model::*;
 pub use outbox::{DeliveredReceipt, SubmitOutcome};
 pub use stats::STATS_FACTS_MAX;

@@ -9,6 +9,7 @@ mod edge;
 mod failover;
 mod helpers;
 mod http_gateway;
+mod leases;
 mod migrations;
 mod openapi;
 mod pendants;

@@ -57,6 +57,107 @@ impl PgConnector {
     }
 }
 
+/// The channel every committed write batch is announced on
+/// (`pg_notify`, sent in the batch's transaction, so delivered only if it
+/// commits), with the committing store's id as its payload.
+pub const COMMIT_CHANNEL: &str = "vigie_commit";
+/// A lost listening connection is made again after this pause.
+const LISTEN_RETRY_MS: u64 = 1_000;
+/// The listener looks this often whether its store is still open.
+const LISTEN_ALIVE_CHECK_MS: u64 = 1_000;
+
+impl PgConnector {
+    /// Listen for the commits of other stores on the same database (other
+    /// hubs), on a connection and a thread of their own: `seen` is called
+    /// for each commit whose payload is not `own`, and once each time the
+    /// connection is made (what was announced while it was down is not
+    /// known: a full re-read). A notification is only a wake-up; whoever
+    /// is woken reads the database. Ends once `alive` returns false.
+    pub fn listen(
+        &self,
+        own: String,
+        seen: impl Fn() + Send + 'static,
+        alive: impl Fn() -> bool + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let config = self.config.clone();
+        std::thread::Builder::new()
+            .name("vigie-store-listener".into())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    tracing::error!("store: cannot start the listener's runtime; other hubs' commits are seen by polling only");
+                    return;
+                };
+                runtime.block_on(listen_loop(config, own, seen, alive));
+            })
+            .map(|_| ())
+            .map_err(|e| StoreError::Unexpected(format!("cannot start the listener thread: {e}")))
+    }
+}
+
+async fn listen_loop(
+    config: tokio_postgres::Config,
+    own: String,
+    seen: impl Fn(),
+    alive: impl Fn() -> bool,
+) {
+    use futures::StreamExt as _;
+    while alive() {
+        match config.connect(NoTls).await {
+            Ok((client, mut link)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let driver = tokio::spawn(async move {
+                    let mut messages = futures::stream::poll_fn(move |cx| link.poll_message(cx));
+                    while let Some(m) = messages.next().await {
+                        match m {
+                            Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                                if tx.send(n.payload().to_string()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "store: the listening connection broke; making it again");
+                                return;
+                            }
+                        }
+                    }
+                });
+                if let Err(e) = client
+                    .batch_execute(&format!("LISTEN {COMMIT_CHANNEL}"))
+                    .await
+                {
+                    tracing::warn!(error = %e, "store: cannot listen for other hubs' commits; trying again");
+                } else {
+                    seen();
+                    loop {
+                        tokio::select! {
+                            payload = rx.recv() => match payload {
+                                Some(p) if p == own => {}
+                                Some(_) => seen(),
+                                None => break,
+                            },
+                            _ = tokio::time::sleep(std::time::Duration::from_millis(LISTEN_ALIVE_CHECK_MS)) => {
+                                if !alive() {
+                                    driver.abort();
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store: the listener cannot reach the database; trying again");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(LISTEN_RETRY_MS)).await;
+    }
+}
+
 /// A statement sent and not yet answered.
 type Unanswered = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
 
