@@ -112,6 +112,9 @@ store_crates=(-p vigie-testkit -p vigie-hub -p vigie-console -p vigie)
 # passes count the same tests.
 run_pass sqlite VIGIE_TEST_BACKEND=sqlite -- cargo test --no-fail-fast "${store_crates[@]}"
 run_pass postgres VIGIE_TEST_BACKEND=postgres -- cargo test --no-fail-fast "${store_crates[@]}"
+# Several hubs on one PostgreSQL database (processes of their own, so a
+# binary of its own that plain `cargo test` leaves out).
+run_pass hubs VIGIE_TEST_BACKEND=postgres -- cargo test --no-fail-fast -p vigie --test hubs
 run_pass others VIGIE_TEST_BACKEND=sqlite -- cargo test --no-fail-fast --workspace \
   --exclude vigie-testkit --exclude vigie-hub --exclude vigie-console --exclude vigie
 

@@ -443,6 +443,18 @@ fn run_batch(
     }
 }
 
+/// Tell the other hubs of this transaction's commit (PostgreSQL's
+/// `pg_notify`, delivered only if it commits).
+fn announce(conn: &impl Connection, notice: Option<&str>) -> Result<(), StoreError> {
+    match notice {
+        Some(own) => conn.tx().execute_later(
+            "SELECT pg_notify(?1, ?2)",
+            args![super::backend::postgres::COMMIT_CHANNEL, own],
+        ),
+        None => Ok(()),
+    }
+}
+
 /// How the writes of one transaction are kept apart.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Isolation {
@@ -478,18 +490,10 @@ fn run_in_transaction(
             Isolation::Shared => job.run(conn.tx(), false),
         }
     });
-    let ran = match (ran, notice) {
-        (Ok(true), Some(own)) => conn
-            .tx()
-            .execute_later(
-                "SELECT pg_notify(?1, ?2)",
-                args![super::backend::postgres::COMMIT_CHANNEL, own],
-            )
-            .map(|()| true),
-        (ran, _) => ran,
-    };
     let ran = match ran {
-        Ok(true) => match conn.tx().settle() {
+        // The announcement goes with the settling: an error of either (the
+        // transaction aborted by a write that went on) is a failed write.
+        Ok(true) => match announce(conn, notice).and_then(|()| conn.tx().settle()) {
             Ok(()) => Ok(true),
             Err(e @ StoreError::Conflict(_)) => Err(e),
             Err(_) => Ok(false),
