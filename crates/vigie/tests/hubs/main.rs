@@ -21,6 +21,51 @@ use vigie_core::Timestamp;
 use vigie_hub::store::{Rules, Store};
 use vigie_testkit::smsc::Smsc;
 
+/// What a box does with several hubs.
+impl Button {
+    /// Send the next requests to the hub at `url` (several hubs, one database).
+    pub fn via(&mut self, url: &str) {
+        self.hub = url.to_string();
+    }
+
+    /// Cancel alarm `id` now, signed once and sent to each hub of `urls` in
+    /// turn (a replay of the first): each hub's status and answer.
+    pub async fn cancel_replayed_to(
+        &self,
+        id: uuid::Uuid,
+        urls: &[&str],
+    ) -> Vec<(u16, serde_json::Value)> {
+        let t = now().as_ms();
+        let body = serde_json::json!({ "cancel_pressed_at_ms": t, "sent_at_ms": t }).to_string();
+        let path = format!("/v1/alarms/{id}/cancel");
+        let h = self.key.sign(
+            &self.id,
+            "POST",
+            &path,
+            body.as_bytes(),
+            t / 1_000,
+            &vigie_proto::signature::new_nonce(),
+        );
+        let mut answers = Vec::new();
+        for url in urls {
+            let resp = self
+                .http
+                .post(format!("{url}{path}"))
+                .header("content-type", "application/json")
+                .header("content-digest", &h.content_digest)
+                .header("signature-input", &h.signature_input)
+                .header("signature", &h.signature)
+                .body(body.clone())
+                .send()
+                .await
+                .expect("the hub answers");
+            let status = resp.status().as_u16();
+            answers.push((status, resp.json().await.unwrap_or(serde_json::Value::Null)));
+        }
+        answers
+    }
+}
+
 const HUBS: [&str; 3] = ["hub-a", "hub-b", "hub-c"];
 /// A dead hub's modules must move within this (the lease is 5 s, renewed
 /// every second).
