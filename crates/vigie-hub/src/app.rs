@@ -146,6 +146,9 @@ pub async fn start_with_ui(
     // Silence before now is not held against any box (a restarted hub has
     // missed their heartbeats, they have not missed it).
     store.start_watching(clock.now());
+    store
+        .listen_for_other_hubs()
+        .context("listening for other hubs' commits")?;
     let hub_id = hub_id(config, listener.local_addr()?.port());
     let leases = Leases::shared(store.clone(), clock.clone(), hub_id.clone());
     // The modules this hub may run, before any loop starts (one hub on

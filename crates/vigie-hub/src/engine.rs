@@ -265,6 +265,8 @@ impl Engine {
     /// The escalation loop.
     pub async fn run_escalation(self, mut shutdown: watch::Receiver<bool>) {
         loop {
+            // Another hub runs escalation: look again at the next poll.
+            let mut wait = ENGINE_POLL_MS;
             if self.leases.holds(Module::Escalation) {
                 if let Err(e) = self.adopt_clock_step().await {
                     tracing::error!(error = %e, "cannot move the deadlines by the clock's step; retrying");
@@ -273,11 +275,10 @@ impl Engine {
                 if let Err(e) = self.tick(now).await {
                     tracing::error!(error = %e, "escalation pass failed; retrying");
                 }
+                if let Ok(Some(t)) = self.store.next_step_due().await {
+                    wait = (t.ms_since(self.clock.now()).max(0) as u64).min(ENGINE_POLL_MS);
+                }
             }
-            let wait = match self.store.next_step_due().await {
-                Ok(Some(t)) => (t.ms_since(self.clock.now()).max(0) as u64).min(ENGINE_POLL_MS),
-                _ => ENGINE_POLL_MS,
-            };
             tokio::select! {
                 _ = self.wake_escalation.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => {}

@@ -80,22 +80,15 @@ impl Leases {
 
     /// Whether `module` may run a pass on this hub now.
     pub fn holds(&self, module: Module) -> bool {
-        self.token(module).is_some()
-    }
-
-    /// The token of `module`'s lease while this hub holds it.
-    pub fn token(&self, module: Module) -> Option<i64> {
         if self.inner.shared.is_none() {
-            return Some(0);
+            return true;
         }
         let held = self
             .inner
             .held
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        held.get(&module)
-            .filter(|h| Instant::now() < h.until)
-            .map(|h| h.token)
+        held.get(&module).is_some_and(|h| Instant::now() < h.until)
     }
 
     /// Take or renew every module's lease once. Returns the modules this
@@ -104,47 +97,44 @@ impl Leases {
         let Some(s) = &self.inner.shared else {
             return Vec::new();
         };
+        let sent = Instant::now();
+        let now = s.clock.now();
+        let until = Timestamp(now.as_ms() + LEASE_MS);
+        let tokens = match s.store.hold_leases(&Module::ALL, &s.hub, now, until).await {
+            Ok(tokens) => tokens,
+            // Kept until they run out locally: a short outage of the
+            // database does not move the modules.
+            Err(e) => {
+                tracing::warn!(hub = %s.hub, error = %e, "cannot renew the leases");
+                return Vec::new();
+            }
+        };
+        let trusted = sent + Duration::from_millis((LEASE_MS - LEASE_MARGIN_MS) as u64);
+        let mut held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut gained = Vec::new();
-        for module in Module::ALL {
-            let sent = Instant::now();
-            let now = s.clock.now();
-            let until = Timestamp(now.as_ms() + LEASE_MS);
-            match s.store.hold_lease(module, &s.hub, now, until).await {
-                Ok(Some(token)) => {
-                    let trusted = Duration::from_millis((LEASE_MS - LEASE_MARGIN_MS) as u64);
-                    let mut held = self
-                        .inner
-                        .held
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
+        for (module, token) in Module::ALL.into_iter().zip(tokens) {
+            match token {
+                Some(token) => {
                     let before = held.insert(
                         module,
                         Held {
                             token,
-                            until: sent + trusted,
+                            until: trusted,
                         },
                     );
-                    let was_held = before.is_some_and(|b| b.token == token && sent < b.until);
-                    if !was_held {
+                    if !before.is_some_and(|b| b.token == token && sent < b.until) {
                         tracing::info!(hub = %s.hub, module = module.as_str(), token, "lease taken: this hub runs the module");
                         gained.push(module);
                     }
                 }
-                Ok(None) => {
-                    let lost = self
-                        .inner
-                        .held
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&module);
-                    if lost.is_some() {
+                None => {
+                    if held.remove(&module).is_some() {
                         tracing::warn!(hub = %s.hub, module = module.as_str(), "lease lost: another hub runs the module");
                     }
-                }
-                // Kept until it runs out locally: a short outage of the
-                // database does not move the modules.
-                Err(e) => {
-                    tracing::warn!(hub = %s.hub, module = module.as_str(), error = %e, "cannot renew the lease")
                 }
             }
         }

@@ -17,7 +17,7 @@
 use super::StoreError;
 use super::backend::postgres::PgConnector;
 use super::backend::sqlite::SqliteConnector;
-use super::tx::{Dialect, Tx, args};
+use super::tx::{Dialect, Tx};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +64,13 @@ pub(super) trait Connection: Send + 'static {
     /// Whether the connection is lost and must be opened again.
     fn is_broken(&self) -> bool {
         false
+    }
+    /// Tell the other hubs on this database, when the open write
+    /// transaction commits, that it did (nothing where no other hub can
+    /// share the database). Sent with the batch's settling: an error is
+    /// the batch's.
+    fn announce_commit(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 
@@ -181,7 +188,7 @@ impl Db {
         let writer = connector.connect()?;
         let mut writer = writer;
         super::migrations::migrate(&mut writer, Dialect::Sqlite)?;
-        Self::start(writer, connector.clone(), Backend::Sqlite(connector), None)
+        Self::start(writer, connector.clone(), Backend::Sqlite(connector))
     }
 
     /// Connect to the PostgreSQL database at `url` and migrate it. May be
@@ -198,34 +205,33 @@ impl Db {
             .join()
             .map_err(|_| StoreError::Unexpected("opening the store panicked".into()))?
         })?;
-        // Each commit is announced to the other hubs with this store's id,
-        // so that its own listener passes over it.
-        let own = format!("{:016x}", rand::random::<u64>());
-        let db = Self::start(
-            writer,
-            connector.clone(),
-            Backend::Postgres(connector.clone()),
-            Some(own.clone()),
-        )?;
-        let committed = db.committed.clone();
-        let foreign = db.foreign.clone();
-        let open = Arc::downgrade(&db.open);
+        Self::start(writer, connector.clone(), Backend::Postgres(connector))
+    }
+
+    /// Listen for the commits of other hubs on the same database, for as
+    /// long as this store is open: each one moves [`Db::commits`] and
+    /// [`Db::foreign_commits`]. Only PostgreSQL can be shared; on SQLite
+    /// nothing happens. A running hub calls it; a command-line tool need not.
+    pub fn listen_for_other_hubs(&self) -> Result<(), StoreError> {
+        let Backend::Postgres(connector) = &self.backend else {
+            return Ok(());
+        };
+        let committed = self.committed.clone();
+        let foreign = self.foreign.clone();
+        let open = Arc::downgrade(&self.open);
         connector.listen(
-            own,
             move || {
                 foreign.send_modify(|n| *n = n.wrapping_add(1));
                 committed.send_modify(|n| *n = n.wrapping_add(1));
             },
             move || open.strong_count() > 0,
-        )?;
-        Ok(db)
+        )
     }
 
     fn start<K: Connector>(
         writer: K::Conn,
         connector: Arc<K>,
         backend: Backend,
-        notice: Option<String>,
     ) -> Result<Self, StoreError> {
         let (jobs, rx) = mpsc::channel::<Box<dyn Job>>(WRITE_QUEUE_MAX);
         let (committed, _) = watch::channel(0u64);
@@ -236,7 +242,7 @@ impl Db {
         let counted = conflicts.clone();
         std::thread::Builder::new()
             .name("vigie-store-writer".into())
-            .spawn(move || writer_loop(writer, &*connector, rx, signal, health, counted, notice))
+            .spawn(move || writer_loop(writer, &*connector, rx, signal, health, counted))
             .map_err(|e| StoreError::Unexpected(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             jobs,
@@ -424,34 +430,15 @@ fn write_failure(e: &StoreError) -> StoreError {
 /// first runs without them; if a write fails, that transaction is rolled
 /// back and the whole batch runs again with savepoints, which every write
 /// allows (a write is a function of the database and its arguments).
-///
-/// `notice`: announced to the other hubs in the transaction (PostgreSQL's
-/// `pg_notify`, delivered only if it commits).
-fn run_batch(
-    conn: &mut impl Connection,
-    jobs: &mut [Box<dyn Job>],
-    notice: Option<&str>,
-) -> Result<(), StoreError> {
+fn run_batch(conn: &mut impl Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
     if !conn.savepoints_are_cheap() {
-        match run_in_transaction(conn, jobs, Isolation::Shared, notice)? {
+        match run_in_transaction(conn, jobs, Isolation::Shared)? {
             Ran::Committed => return Ok(()),
             Ran::AWriteFailed => {}
         }
     }
-    match run_in_transaction(conn, jobs, Isolation::PerWrite, notice)? {
+    match run_in_transaction(conn, jobs, Isolation::PerWrite)? {
         Ran::Committed | Ran::AWriteFailed => Ok(()),
-    }
-}
-
-/// Tell the other hubs of this transaction's commit (PostgreSQL's
-/// `pg_notify`, delivered only if it commits).
-fn announce(conn: &impl Connection, notice: Option<&str>) -> Result<(), StoreError> {
-    match notice {
-        Some(own) => conn.tx().execute_later(
-            "SELECT pg_notify(?1, ?2)",
-            args![super::backend::postgres::COMMIT_CHANNEL, own],
-        ),
-        None => Ok(()),
     }
 }
 
@@ -474,7 +461,6 @@ fn run_in_transaction(
     conn: &mut impl Connection,
     jobs: &mut [Box<dyn Job>],
     isolation: Isolation,
-    notice: Option<&str>,
 ) -> Result<Ran, StoreError> {
     let begin = conn.begin_write();
     conn.begin(begin)?;
@@ -493,7 +479,7 @@ fn run_in_transaction(
     let ran = match ran {
         // The announcement goes with the settling: an error of either (the
         // transaction aborted by a write that went on) is a failed write.
-        Ok(true) => match announce(conn, notice).and_then(|()| conn.tx().settle()) {
+        Ok(true) => match conn.announce_commit().and_then(|()| conn.tx().settle()) {
             Ok(()) => Ok(true),
             Err(e @ StoreError::Conflict(_)) => Err(e),
             Err(_) => Ok(false),
@@ -524,9 +510,7 @@ fn writer_loop<K: Connector>(
     committed_signal: watch::Sender<u64>,
     writable: Arc<AtomicBool>,
     conflicts: Arc<std::sync::atomic::AtomicU64>,
-    notice: Option<String>,
 ) {
-    let notice = notice.as_deref();
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = Vec::with_capacity(16);
         jobs.push(first);
@@ -536,7 +520,7 @@ fn writer_loop<K: Connector>(
                 Err(_) => break,
             }
         }
-        match run_batch(&mut conn, &mut jobs, notice) {
+        match run_batch(&mut conn, &mut jobs) {
             Ok(()) => {
                 writable.store(true, Ordering::Relaxed);
                 committed_signal.send_modify(|n| *n = n.wrapping_add(1));
@@ -550,7 +534,7 @@ fn writer_loop<K: Connector>(
                 tracing::debug!(%why, writes = jobs.len(), "store: a batch conflicted with another writer; running its writes again");
                 conflicts.fetch_add(1, Ordering::Relaxed);
                 for mut job in jobs {
-                    let committed = run_alone(&mut conn, &mut job, &conflicts, notice);
+                    let committed = run_alone(&mut conn, &mut job, &conflicts);
                     if committed.is_ok() {
                         writable.store(true, Ordering::Relaxed);
                         committed_signal.send_modify(|n| *n = n.wrapping_add(1));
@@ -601,12 +585,11 @@ fn run_alone(
     conn: &mut impl Connection,
     job: &mut Box<dyn Job>,
     conflicts: &std::sync::atomic::AtomicU64,
-    notice: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut backoff_ms = CONFLICT_BACKOFF_MS_FIRST;
     let mut tries = 0;
     loop {
-        match run_batch(conn, std::slice::from_mut(job), notice) {
+        match run_batch(conn, std::slice::from_mut(job)) {
             Err(StoreError::Conflict(why)) if tries < CONFLICT_RETRIES_MAX => {
                 tries += 1;
                 conflicts.fetch_add(1, Ordering::Relaxed);

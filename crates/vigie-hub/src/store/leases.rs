@@ -53,17 +53,19 @@ pub struct LeaseRow {
 }
 
 impl Store {
-    /// Take or renew `module`'s lease for `hub` until `until`: it is taken
-    /// when `hub` already holds it or when it expired before `now`.
-    /// Returns the lease's token, or `None` when another hub holds it.
-    pub async fn hold_lease(
+    /// Take or renew each of `modules`' leases for `hub` until `until`, in
+    /// one write: a lease is taken when `hub` already holds it or when it
+    /// expired before `now`. Returns, module by module, the lease's token,
+    /// or `None` where another hub holds it.
+    pub async fn hold_leases(
         &self,
-        module: Module,
+        modules: &[Module],
         hub: &str,
         now: Timestamp,
         until: Timestamp,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Vec<Option<i64>>, StoreError> {
         let hub = hub.to_string();
+        let modules = modules.to_vec();
         self.db
             .write(move |c| {
                 // The one SQLite hub takes a lease whatever its expiry.
@@ -71,18 +73,23 @@ impl Store {
                     Dialect::Sqlite => i64::MAX,
                     Dialect::Postgres => now.as_ms(),
                 };
-                c.query_row(
-                    "INSERT INTO leases (module, holder, token, expires_at) VALUES (?1, ?2, 1, ?3) \
-                     ON CONFLICT (module) DO UPDATE SET \
-                       token = CASE WHEN leases.holder = excluded.holder THEN leases.token ELSE leases.token + 1 END, \
-                       holder = excluded.holder, \
-                       expires_at = excluded.expires_at \
-                     WHERE leases.holder = excluded.holder OR leases.expires_at < ?4 \
-                     RETURNING token",
-                    args![module.as_str(), hub.as_str(), until.as_ms(), expired_before],
-                    |r| r.get::<i64>(0),
-                )
-                .optional()
+                modules
+                    .iter()
+                    .map(|m| {
+                        c.query_row(
+                            "INSERT INTO leases (module, holder, token, expires_at) VALUES (?1, ?2, 1, ?3) \
+                             ON CONFLICT (module) DO UPDATE SET \
+                               token = CASE WHEN leases.holder = excluded.holder THEN leases.token ELSE leases.token + 1 END, \
+                               holder = excluded.holder, \
+                               expires_at = excluded.expires_at \
+                             WHERE leases.holder = excluded.holder OR leases.expires_at < ?4 \
+                             RETURNING token",
+                            args![m.as_str(), hub.as_str(), until.as_ms(), expired_before],
+                            |r| r.get::<i64>(0),
+                        )
+                        .optional()
+                    })
+                    .collect()
             })
             .await
     }
@@ -99,6 +106,13 @@ impl Store {
                 )
             })
             .await
+    }
+
+    /// Listen for other hubs' commits on the same database (PostgreSQL; a
+    /// connection of its own while the store is open): they move
+    /// [`Store::commits`] and [`Store::foreign_commits`].
+    pub fn listen_for_other_hubs(&self) -> Result<(), StoreError> {
+        self.db.listen_for_other_hubs()
     }
 
     /// A receiver that moves when another hub on the same database

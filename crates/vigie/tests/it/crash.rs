@@ -7,7 +7,6 @@ use futures::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-use vigie_core::Timestamp;
 use vigie_testkit::smsc::Smsc;
 
 const SHOPS: usize = 200;
@@ -20,13 +19,6 @@ const THROTTLE_PER_S: u32 = 20;
 /// Per alarm: two police contacts and the holder's confirmation.
 const SMS_PER_ALARM: usize = 3;
 
-fn holder(i: usize) -> String {
-    format!("+3361{i:07}")
-}
-fn contacts(i: usize) -> [String; 2] {
-    [format!("+3362{i:07}"), format!("+3363{i:07}")]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_storm_loses_no_accepted_alarm_and_duplicates_at_most_once() {
     let smsc = Smsc::start("vigie", "s3cret")
@@ -36,27 +28,7 @@ async fn kill_9_during_a_storm_loses_no_accepted_alarm_and_duplicates_at_most_on
     let port = free_port();
     let config = write_config(&dir, port, &smpp_gateway(&smsc, "VIGIE", false));
     let store = open_store(&config);
-    let shops: Vec<_> = (0..SHOPS)
-        .map(|i| shop(&format!("C{i:03}"), &format!("Tabac n°{i}"), &holder(i)))
-        .collect();
-    store.import_shops(shops, now()).await.expect("import");
-    let shop_ids: Vec<i64> = store
-        .shops()
-        .await
-        .expect("shops")
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(shop_ids.len(), SHOPS);
-    let names = ["Agent Alpha", "Agent Bravo"];
-    futures::future::join_all(shop_ids.iter().enumerate().flat_map(|(i, &id)| {
-        let store = &store;
-        contacts(i)
-            .into_iter()
-            .zip(names)
-            .map(move |(phone, name)| async move { police_contact(store, id, name, &phone).await })
-    }))
-    .await;
+    let shop_ids = storm_shops(&store, "C", SHOPS).await;
 
     let hub = HubProcess::start(&dir, &config, port).await;
     let buttons: Vec<Button> = futures::stream::iter(shop_ids.iter())
@@ -129,19 +101,11 @@ async fn kill_9_during_a_storm_loses_no_accepted_alarm_and_duplicates_at_most_on
         alerted.sort();
         assert_eq!(
             alerted,
-            contacts(i).to_vec(),
+            storm_contacts(i).to_vec(),
             "alarm {id} alerts both contacts"
         );
     }
-    eventually("the outbox to drain after the restart", || async {
-        store
-            .pending_notifications(Timestamp(i64::MAX), 1)
-            .await
-            .expect("pending")
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    drained(&store).await;
 
     let messages = smsc.messages().await.expect("messages");
     let mut copies: HashMap<(String, String), usize> = HashMap::new();

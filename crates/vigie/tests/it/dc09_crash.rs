@@ -10,7 +10,6 @@
 
 use crate::hub::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use vigie_core::Timestamp;
 use vigie_dc09::{Account, Frame, Header, Reply, Seq, Token};
 use vigie_testkit::smsc::Smsc;
 
@@ -170,15 +169,7 @@ async fn kill_9_right_after_a_dc09_ack_keeps_the_alarm_and_the_resent_frame_make
         .filter(|e| e.kind == "alarm")
         .count();
     assert_eq!(raised, 1, "one alarm event on the board");
-    eventually("the outbox to drain", || async {
-        store
-            .pending_notifications(Timestamp(i64::MAX), 1)
-            .await
-            .expect("pending")
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    drained(&store).await;
     // Nothing was sent before the kill, so nothing is sent twice.
     for (_, phone) in CONTACTS {
         assert_eq!(at_smsc(&smsc, phone, "ALERTE").await, 1, "{phone}");

@@ -243,6 +243,61 @@ pub async fn police_contact(store: &Store, shop_id: i64, name: &str, phone: &str
         .expect("add contact");
 }
 
+/// Storm shop `i`'s holder.
+pub fn storm_holder(i: usize) -> String {
+    format!("+3361{i:07}")
+}
+
+/// Storm shop `i`'s two police contacts (approved at once).
+pub fn storm_contacts(i: usize) -> [String; 2] {
+    [format!("+3362{i:07}"), format!("+3363{i:07}")]
+}
+
+/// `shops` shops for a storm, references `{prefix}000`…, each with its
+/// holder ([`storm_holder`]) and two police contacts ([`storm_contacts`]);
+/// their ids in order.
+pub async fn storm_shops(store: &Store, prefix: &str, shops: usize) -> Vec<i64> {
+    let new: Vec<_> = (0..shops)
+        .map(|i| {
+            shop(
+                &format!("{prefix}{i:03}"),
+                &format!("Tabac n°{i}"),
+                &storm_holder(i),
+            )
+        })
+        .collect();
+    store.import_shops(new, now()).await.expect("import");
+    let ids: Vec<i64> = store
+        .shops()
+        .await
+        .expect("shops")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids.len(), shops);
+    futures::future::join_all(ids.iter().enumerate().flat_map(|(i, &id)| {
+        storm_contacts(i)
+            .into_iter()
+            .zip(["Agent Alpha", "Agent Bravo"])
+            .map(move |(phone, name)| async move { police_contact(store, id, name, &phone).await })
+    }))
+    .await;
+    ids
+}
+
+/// Wait until no SMS is left to send.
+pub async fn drained(store: &Store) {
+    eventually("the outbox to drain", || async {
+        store
+            .pending_notifications(Timestamp(i64::MAX), 1)
+            .await
+            .expect("pending")
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
+
 /// A button that signs its requests as a box does.
 pub struct Button {
     pub id: String,

@@ -7,8 +7,7 @@ use crate::hub::*;
 use futures::StreamExt as _;
 use std::collections::HashMap;
 use uuid::Uuid;
-use vigie_core::{AlarmState, Timestamp};
-use vigie_hub::store::Store;
+use vigie_core::AlarmState;
 use vigie_testkit::smsc::{Smsc, SmscMessage};
 
 /// The hub's sender: a number, so contacts can reply.
@@ -40,18 +39,6 @@ async fn sms_to(smsc: &Smsc, phone: &str, needle: &str) -> SmscMessage {
         },
     )
     .await
-}
-
-async fn drained(store: &Store) {
-    eventually("the outbox to drain", || async {
-        store
-            .pending_notifications(Timestamp(i64::MAX), 1)
-            .await
-            .expect("pending")
-            .is_empty()
-            .then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,27 +188,7 @@ async fn after_an_smsc_outage_every_first_sms_goes_before_any_second() {
         config,
         store,
     } = rig("vigie-outage", serde_json::json!({}), "VIGIE", false).await;
-    let shops: Vec<_> = (0..STORM_SHOPS)
-        .map(|i| {
-            shop(
-                &format!("O{i:03}"),
-                &format!("Tabac n°{i}"),
-                &format!("+3361{i:07}"),
-            )
-        })
-        .collect();
-    store.import_shops(shops, now()).await.expect("import");
-    let shop_ids: Vec<i64> = store
-        .shops()
-        .await
-        .expect("shops")
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    for (i, &id) in shop_ids.iter().enumerate() {
-        police_contact(&store, id, "Agent Alpha", &format!("+3362{i:07}")).await;
-        police_contact(&store, id, "Agent Bravo", &format!("+3363{i:07}")).await;
-    }
+    let shop_ids = storm_shops(&store, "O", STORM_SHOPS).await;
     let hub = HubProcess::start(&dir, &config, port).await;
     let buttons: Vec<Button> = futures::stream::iter(shop_ids.iter())
         .map(|&id| Button::enroll(&store, &hub.url, id))

@@ -38,6 +38,9 @@ const STATEMENTS_KEPT_MAX: usize = 512;
 
 pub struct PgConnector {
     config: tokio_postgres::Config,
+    /// Announced with each commit of this store's writer, so that its own
+    /// listener passes over its own commits.
+    store_id: Arc<str>,
 }
 
 impl PgConnector {
@@ -53,7 +56,10 @@ impl PgConnector {
             config.connect_timeout(std::time::Duration::from_secs(CONNECT_TIMEOUT_S));
         }
         config.application_name("vigie-hub");
-        Ok(Self { config })
+        Ok(Self {
+            config,
+            store_id: format!("{:016x}", rand::random::<u64>()).into(),
+        })
     }
 }
 
@@ -69,17 +75,17 @@ const LISTEN_ALIVE_CHECK_MS: u64 = 1_000;
 impl PgConnector {
     /// Listen for the commits of other stores on the same database (other
     /// hubs), on a connection and a thread of their own: `seen` is called
-    /// for each commit whose payload is not `own`, and once each time the
+    /// for each commit announced by another store, and once each time the
     /// connection is made (what was announced while it was down is not
     /// known: a full re-read). A notification is only a wake-up; whoever
     /// is woken reads the database. Ends once `alive` returns false.
     pub fn listen(
         &self,
-        own: String,
         seen: impl Fn() + Send + 'static,
         alive: impl Fn() -> bool + Send + 'static,
     ) -> Result<(), StoreError> {
         let config = self.config.clone();
+        let own = self.store_id.to_string();
         std::thread::Builder::new()
             .name("vigie-store-listener".into())
             .spawn(move || {
@@ -173,6 +179,8 @@ pub struct PgConn {
     statements: RefCell<HashMap<String, (tokio_postgres::Statement, Arc<Columns>)>>,
     /// Statements of [`Tx::execute_later`], in the order they were sent.
     unanswered: RefCell<Vec<Unanswered>>,
+    /// Its store's id, announced with each commit.
+    store_id: Arc<str>,
 }
 
 impl Connector for PgConnector {
@@ -187,6 +195,7 @@ impl Connector for PgConnector {
             })?;
         let (client, link) = runtime.block_on(self.config.connect(NoTls))?;
         Ok(PgConn {
+            store_id: self.store_id.clone(),
             runtime,
             link: RefCell::new(link),
             closed: std::cell::Cell::new(false),
@@ -352,6 +361,18 @@ impl Connection for PgConn {
 
     fn savepoints_are_cheap(&self) -> bool {
         false
+    }
+
+    /// `pg_notify`, which PostgreSQL delivers only if the transaction
+    /// commits; sent without waiting, its answer comes with the settling.
+    fn announce_commit(&self) -> Result<(), StoreError> {
+        self.execute_later(
+            "SELECT pg_notify(?1, ?2)",
+            &[
+                Value::Text(COMMIT_CHANNEL.to_string()),
+                Value::Text(self.store_id.to_string()),
+            ],
+        )
     }
 
     fn is_broken(&self) -> bool {
